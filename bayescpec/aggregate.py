@@ -1,0 +1,128 @@
+"""Evidence rows -> sufficient statistics, so that sampling cost depends on groups, not rows.
+
+Every row speaks about one *target* (a channel or a constraint) whose latent logit is
+``eta[channel]`` or ``severity[constraint]``. Rows that share a ``package`` stem from one underlying
+fact and are tempered: each carries weight ``1 / package size`` (so a package counts once in all).
+Count and measure rows are additionally tempered by their reliability; a signal's reliability
+instead shrinks its probability toward 1/2 (see docs in ARCHITECTURE.md / README).
+
+The arrays here are plain numpy; the model builder copies them into ``pm.Data`` containers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .spec import Framework, PriorSet
+
+__all__ = ["EvidenceData", "aggregate_evidence", "row_weights"]
+
+
+@dataclass(frozen=True)
+class EvidenceData:
+    """Per-row arrays (for pointwise log-likelihood) and per-group sufficient statistics."""
+
+    targets: list[str]            # channels then constraints
+    diagnostics: list[str]        # "tier:<id>" then "test:<id>"
+    rows: pd.DataFrame            # one row per evidence row, model-ready columns
+    signal: dict[str, np.ndarray]
+    count: dict[str, np.ndarray]
+    measure: dict[str, np.ndarray]
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.rows)
+
+    def data_arrays(self) -> dict[str, np.ndarray]:
+        """The group arrays keyed by their ``pm.Data`` names."""
+        out = {}
+        for kind in ("signal", "count", "measure"):
+            for name, values in getattr(self, kind).items():
+                out[f"{kind}_{name}"] = values
+        return out
+
+
+def row_weights(evidence: pd.DataFrame) -> np.ndarray:
+    """1 / (number of rows in the row's package), 1 for rows without a package."""
+    package = evidence["package"].astype(str)
+    sizes = package.map(package[package != ""].value_counts()).fillna(1.0).to_numpy(float)
+    return 1.0 / np.where(package.to_numpy() == "", 1.0, sizes)
+
+
+def aggregate_evidence(evidence: pd.DataFrame, framework: Framework, priors: PriorSet) -> EvidenceData:
+    """Turn validated evidence rows into model-ready per-row columns and group statistics."""
+    targets = framework.channel_ids + framework.constraint_ids
+    diagnostics = [f"tier:{t}" for t in framework.tier_ids] + [f"test:{t}" for t in framework.test_ids]
+    target_index = {name: i for i, name in enumerate(targets)}
+    diag_index = {name: i for i, name in enumerate(diagnostics)}
+    indicators = {i.id: i for i in framework.indicators}
+    constraints = set(framework.constraint_ids)
+
+    ev = evidence
+    n = len(ev)
+    kind = ev["kind"].to_numpy(str) if n else np.array([], str)
+    rows = pd.DataFrame({
+        "id": ev["id"].to_numpy(str) if n else np.array([], str),
+        "kind": kind,
+        "target": ev["target"].map(target_index).to_numpy(int) if n else np.array([], int),
+        "tier": ev["tier"].to_numpy(str) if n else np.array([], str),
+    })
+    test = ev["test"].astype(str).to_numpy() if n else np.array([], str)
+    rows["diag"] = np.array([diag_index[f"test:{t}"] if t else diag_index[f"tier:{r}"]
+                             for t, r in zip(test, rows["tier"])], dtype=int)
+    sens = ev["sensitivity"].to_numpy(float) if n else np.array([], float)
+    fpr = ev["false_positive"].to_numpy(float) if n else np.array([], float)
+    # count rows may take fixed rates from the indicator catalogue
+    ind = ev["indicator"].to_numpy(str) if n else np.array([], str)
+    rate_c = np.array([indicators[i].rate_converting or np.nan for i in ind], dtype=float)
+    rate_n = np.array([indicators[i].rate_not_converting or np.nan for i in ind], dtype=float)
+    is_count = kind == "count"
+    sens = np.where(is_count, rate_c, sens)
+    fpr = np.where(is_count, rate_n, fpr)
+    rows["explicit"] = ~np.isnan(sens)
+    rows["sens"] = np.nan_to_num(sens, nan=0.5)
+    rows["fpr"] = np.nan_to_num(fpr, nan=0.5)
+    rows["reliability"] = ev["reliability"].to_numpy(float) if n else np.array([], float)
+    weight = row_weights(ev) if n else np.array([], float)
+    rows["weight"] = np.where(kind == "signal", weight, weight * rows["reliability"].to_numpy())
+    value = ev["value"].to_numpy(float) if n else np.array([], float)
+    rows["value"] = np.where(kind == "count", 0.0, np.nan_to_num(value))
+    rows["k"] = np.nan_to_num(ev["k"].to_numpy(float)) if n else np.array([], float)
+    rows["n"] = np.nan_to_num(ev["n"].to_numpy(float)) if n else np.array([], float)
+    # measures: standardise, orient so that + means "more converting" / "more binding"
+    z = np.zeros(n)
+    loading = np.zeros(n)
+    for i in np.flatnonzero(kind == "measure"):
+        spec = indicators[ind[i]]
+        about_constraint = ev["target"].iat[i] in constraints
+        sign = 1.0 if (spec.direction == "higher_is_worse") == about_constraint else -1.0
+        z[i] = sign * (value[i] - spec.baseline) / spec.scale
+        loading[i] = priors.measure_loading[ev["tier"].iat[i]]
+    rows["z"] = z
+    rows["loading"] = loading
+
+    def groups(mask: np.ndarray, keys: list[str], sums: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        sub = rows.loc[mask, keys].copy()
+        for name, values in sums.items():
+            sub[name] = values[mask]
+        if len(sub) == 0:
+            return {**{k: np.zeros(0, dtype=rows[k].dtype) for k in keys},
+                    **{name: np.zeros(0) for name in sums}}
+        grouped = sub.groupby(keys, sort=True, as_index=False)[list(sums)].sum()
+        return {col: grouped[col].to_numpy() for col in grouped.columns}
+
+    w = rows["weight"].to_numpy()
+    sig = (kind == "signal")
+    signal = groups(sig, ["target", "diag", "explicit", "sens", "fpr", "reliability"],
+                    {"positive": w * rows["value"].to_numpy(), "negative": w * (1 - rows["value"].to_numpy())})
+    cnt = is_count
+    count = groups(cnt, ["target", "diag", "explicit", "sens", "fpr"],
+                   {"successes": w * rows["k"].to_numpy(), "failures": w * (rows["n"] - rows["k"]).to_numpy()})
+    mea = kind == "measure"
+    measure = groups(mea, ["target", "loading"], {"weight": w, "wz": w * z, "wz2": w * z * z})
+    for table in (signal, count):
+        table["explicit"] = table["explicit"].astype(bool)
+    return EvidenceData(targets, diagnostics, rows, signal, count, measure)

@@ -1,0 +1,268 @@
+"""Evidence and sources files: read, validate against the framework, report every problem.
+
+Column types and ranges are checked with a pandera schema built from the framework; cross-field
+rules (what each kind needs, which indicator fits which tier) are vectorised pandas checks, so that
+100 000 rows validate in well under a second or two. Every problem names the file, the CSV line,
+the row id, the column, what was found and what was allowed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from .errors import EvidenceError, Problem, allowed_list, did_you_mean
+from .spec import ANY_CHANNEL, EVIDENCE_KINDS, Framework
+
+__all__ = [
+    "EVIDENCE_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "SOURCE_COLUMNS",
+    "read_evidence",
+    "read_sources",
+    "validate_evidence",
+]
+
+EVIDENCE_COLUMNS = (
+    "id", "observed", "target", "indicator", "tier", "kind", "value", "k", "n", "test",
+    "sensitivity", "false_positive", "reliability", "package", "source", "note",
+)
+REQUIRED_COLUMNS = ("id", "observed", "target", "indicator", "tier", "kind", "source")
+NUMERIC_COLUMNS = ("value", "k", "n", "sensitivity", "false_positive", "reliability")
+SOURCE_COLUMNS = ("key", "reference", "year", "url")
+MAX_PROBLEMS = 200
+
+
+def _read_csv(path: Path, columns: tuple[str, ...], required: tuple[str, ...]) -> tuple[pd.DataFrame, list[Problem]]:
+    name = str(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, skipinitialspace=True)
+    except FileNotFoundError:
+        raise EvidenceError([Problem(name, None, None, "file not found")]) from None
+    except pd.errors.EmptyDataError:
+        raise EvidenceError([Problem(name, None, None, "file is empty; expected a header line and rows")]) from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise EvidenceError([Problem(name, None, None, f"cannot be read as CSV: {exc}")]) from None
+    problems = []
+    frame.columns = [str(c).strip() for c in frame.columns]
+    for column in frame.columns:
+        if column not in columns:
+            problems.append(Problem(name, "line 1", column,
+                                    f"unknown column{did_you_mean(column, columns)}; allowed: {', '.join(columns)}"))
+    for column in required:
+        if column not in frame.columns:
+            problems.append(Problem(name, "line 1", column,
+                                    f"missing required column; found columns: {', '.join(frame.columns)}"))
+    if problems:
+        raise EvidenceError(problems)
+    for column in columns:
+        if column not in frame.columns:
+            frame[column] = ""
+    frame = frame[list(columns)].astype(object)
+    for column in columns:
+        frame[column] = frame[column].map(lambda v: v.strip() if isinstance(v, str) else v)
+    frame.index = pd.RangeIndex(2, len(frame) + 2, name="line")  # CSV line numbers
+    return frame, problems
+
+
+def read_sources(path: str | Path) -> pd.DataFrame:
+    """Read the sources file (``key,reference,year,url``); keys must be unique and non-empty."""
+    path = Path(path)
+    frame, problems = _read_csv(path, SOURCE_COLUMNS, ("key", "reference"))
+    keys = frame["key"]
+    for line in frame.index[keys == ""]:
+        problems.append(Problem(str(path), f"line {line}", "key", "empty key"))
+    for line in frame.index[keys.duplicated() & (keys != "")]:
+        problems.append(Problem(str(path), f"line {line}", "key", f"duplicated key {keys[line]!r}"))
+    if problems:
+        raise EvidenceError(problems)
+    return frame.reset_index(drop=True)
+
+
+def read_evidence(path: str | Path) -> pd.DataFrame:
+    """Read an evidence CSV as text, with the CSV line number as index (not yet validated)."""
+    frame, _ = _read_csv(Path(path), EVIDENCE_COLUMNS, REQUIRED_COLUMNS)
+    return frame
+
+
+def _schema(framework: Framework, sources: set[str]) -> pa.DataFrameSchema:
+    targets = framework.channel_ids + framework.constraint_ids
+    indicators = [i.id for i in framework.indicators]
+
+    def isin(values, what):
+        return pa.Check.isin(list(values), error=f"unknown {what}; allowed: {allowed_list(values)}")
+
+    text = dict(dtype=object, nullable=False)
+    return pa.DataFrameSchema(
+        {
+            "id": pa.Column(**text, checks=pa.Check(lambda s: s != "", element_wise=False, error="empty id"),
+                            unique=True),
+            "target": pa.Column(**text, checks=isin(targets, "target")),
+            "indicator": pa.Column(**text, checks=isin(indicators, "indicator")),
+            "tier": pa.Column(**text, checks=isin(framework.tier_ids, "tier")),
+            "kind": pa.Column(**text, checks=isin(EVIDENCE_KINDS, "kind")),
+            "test": pa.Column(**text, checks=isin([""] + framework.test_ids, "test type (or empty)")),
+            "source": pa.Column(**text, checks=isin(sorted(sources), "source key (from sources.csv)")),
+            "reliability": pa.Column(float, nullable=True, checks=[
+                pa.Check.gt(0, error="reliability must be in (0, 1]"),
+                pa.Check.le(1, error="reliability must be in (0, 1]")]),
+            "sensitivity": pa.Column(float, nullable=True, checks=[
+                pa.Check.gt(0, error="sensitivity must be in (0, 1)"),
+                pa.Check.lt(1, error="sensitivity must be in (0, 1)")]),
+            "false_positive": pa.Column(float, nullable=True, checks=[
+                pa.Check.gt(0, error="false_positive must be in (0, 1)"),
+                pa.Check.lt(1, error="false_positive must be in (0, 1)")]),
+            "k": pa.Column(float, nullable=True, checks=pa.Check.ge(0, error="counts must be >= 0")),
+            "n": pa.Column(float, nullable=True, checks=pa.Check.gt(0, error="n must be > 0")),
+        },
+        strict=False,
+    )
+
+
+def validate_evidence(
+    frame: pd.DataFrame,
+    framework: Framework,
+    *,
+    sources: pd.DataFrame | None = None,
+    file: str = "<evidence>",
+    today: dt.date | None = None,
+) -> pd.DataFrame:
+    """Validate evidence rows (as read by :func:`read_evidence`) and return a typed copy.
+
+    Raises :class:`EvidenceError` listing every problem found.
+    """
+    today = today or dt.date.today()
+    problems: list[Problem] = []
+    ids = frame["id"]
+
+    def add(lines, column, message_for):
+        for line in lines:
+            row_id = ids.get(line, "")
+            where = f"line {line}" + (f" (id {row_id!r})" if row_id else "")
+            problems.append(Problem(file, where, column, message_for(line)))
+
+    typed = frame.copy()
+    # --- numbers and dates -----------------------------------------------------------------
+    for column in NUMERIC_COLUMNS:
+        raw = frame[column]
+        numbers = pd.to_numeric(raw.where(raw != "", None), errors="coerce").astype(float)
+        bad = raw.index[(raw != "") & numbers.isna()]
+        add(bad, column, lambda line, c=column: f"not a number: found {frame[c][line]!r}")
+        typed[column] = numbers
+    observed = pd.to_datetime(frame["observed"], format="%Y-%m-%d", errors="coerce")
+    bad = frame.index[observed.isna()]
+    add(bad, "observed", lambda line: f"not a date in YYYY-MM-DD form: found {frame['observed'][line]!r}")
+    future = frame.index[observed.notna() & (observed.dt.date > today)]
+    add(future, "observed", lambda line: f"date {frame['observed'][line]} is in the future (today is {today})")
+    typed["observed"] = observed.dt.date
+
+    # --- column-level checks (pandera) -----------------------------------------------------
+    source_keys = set(sources["key"]) if sources is not None else set(frame["source"])
+    try:
+        _schema(framework, source_keys).validate(typed, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        for case in cases.itertuples(index=False):
+            line, column = case.index, case.column
+            if line is None or (isinstance(line, float) and np.isnan(line)):
+                continue
+            line = int(line)
+            found = case.failure_case
+            if case.check == "field_uniqueness":
+                first = frame.index[(ids == found)][0]
+                message = f"duplicated id {found!r} (first on line {first})"
+                if line == first:
+                    continue
+            else:
+                allowed = str(case.check)
+                hint = ""
+                if allowed.startswith("unknown "):
+                    choices = {
+                        "target": framework.channel_ids + framework.constraint_ids,
+                        "indicator": [i.id for i in framework.indicators],
+                        "tier": framework.tier_ids, "kind": list(EVIDENCE_KINDS),
+                        "test": framework.test_ids, "source": sorted(source_keys),
+                    }.get(column, [])
+                    hint = did_you_mean(found, choices)
+                message = f"found {found!r}{hint}; {allowed}" if found != "" or allowed.startswith("unknown") else allowed
+                if column in NUMERIC_COLUMNS and frame[column][line] == "":
+                    continue
+            add([line], column, lambda _l, m=message: m)
+
+    # --- cross-field checks, vectorised ------------------------------------------------------
+    channels, constraints = set(framework.channel_ids), set(framework.constraint_ids)
+    tier_targets = {t.id: t.targets for t in framework.tiers}
+    kind, tier, target = typed["kind"], typed["tier"], typed["target"]
+    value, k, n = typed["value"], typed["k"], typed["n"]
+    known_tier = tier.isin(list(tier_targets))
+    wants = tier.map(tier_targets)
+    target_type = np.where(target.isin(list(constraints)), "constraint",
+                           np.where(target.isin(list(channels)), "channel", ""))
+    typed["target_type"] = target_type
+    mismatch = frame.index[known_tier & (target_type != "") & (wants != target_type)]
+    add(mismatch, "target", lambda line: (
+        f"tier {tier[line]!r} is about a {tier_targets[tier[line]]}, but {target[line]!r} is a "
+        f"{'constraint' if target[line] in constraints else 'channel'}"))
+
+    indicators = {i.id: i for i in framework.indicators}
+    for ind_id, rows in typed.groupby("indicator", sort=False).groups.items():
+        if ind_id not in indicators:
+            continue
+        ind = indicators[ind_id]
+        sub = typed.loc[rows]
+        if ind.target == ANY_CHANNEL:
+            bad = sub.index[~sub["target"].isin(list(channels)) & sub["target"].isin(list(constraints))]
+        else:
+            bad = sub.index[(sub["target"] != ind.target) & sub["target"].isin(list(channels | constraints))]
+        add(bad, "indicator", lambda line, ind=ind: (
+            f"indicator {ind.id!r} is about {ind.target!r}, not {target[line]!r}"))
+        bad = sub.index[sub["tier"].isin(list(tier_targets)) & ~sub["tier"].isin(ind.tiers)]
+        add(bad, "tier", lambda line, ind=ind: (
+            f"indicator {ind.id!r} is not observed at tier {tier[line]!r}; allowed: {', '.join(ind.tiers)}"))
+        bad = sub.index[sub["kind"].isin(list(EVIDENCE_KINDS)) & ~sub["kind"].isin(ind.kinds)]
+        add(bad, "kind", lambda line, ind=ind: (
+            f"indicator {ind.id!r} cannot be a {kind[line]!r}; allowed: {', '.join(ind.kinds)}"))
+
+    is_signal, is_count, is_measure = kind == "signal", kind == "count", kind == "measure"
+    numeric_ok = {c: (frame[c] == "") | typed[c].notna() for c in NUMERIC_COLUMNS}
+    bad = frame.index[is_signal & numeric_ok["value"] & ~value.isin([0.0, 1.0])]
+    add(bad, "value", lambda line: f"a signal's value must be 1 (positive clue) or 0 (negative clue); "
+                                   f"found {frame['value'][line]!r}")
+    bad = frame.index[is_measure & numeric_ok["value"] & value.isna()]
+    add(bad, "value", lambda line: "a measure needs a numeric value; found an empty cell")
+    for column in ("k", "n"):
+        bad = frame.index[is_count & numeric_ok[column] & typed[column].isna()]
+        add(bad, column, lambda line, c=column: f"a count needs {c}; found an empty cell")
+        whole = typed[column].notna() & (typed[column] != np.floor(typed[column]))
+        add(frame.index[whole], column, lambda line, c=column: f"{c} must be a whole number; found {frame[c][line]!r}")
+    bad = frame.index[is_count & k.notna() & n.notna() & (k > n)]
+    add(bad, "k", lambda line: f"k ({frame['k'][line]}) is larger than n ({frame['n'][line]})")
+    for column in ("k", "n"):
+        bad = frame.index[~is_count & (frame[column] != "")]
+        add(bad, column, lambda line, c=column: f"only count rows take {c}; this row is a {kind[line]!r}")
+    bad = frame.index[is_count & (frame["value"] != "")]
+    add(bad, "value", lambda line: "a count takes k and n, not value")
+    has_s, has_f = typed["sensitivity"].notna(), typed["false_positive"].notna()
+    add(frame.index[has_s != has_f], "sensitivity",
+        lambda line: "give both sensitivity and false_positive, or neither")
+    add(frame.index[has_s & has_f & (typed["sensitivity"] <= typed["false_positive"])], "sensitivity",
+        lambda line: f"sensitivity ({frame['sensitivity'][line]}) must exceed false_positive "
+                     f"({frame['false_positive'][line]})")
+    for column in ("test", "sensitivity", "false_positive"):
+        bad = frame.index[~is_signal & kind.isin(list(EVIDENCE_KINDS)) & (frame[column] != "")]
+        add(bad, column, lambda line, c=column: f"only signal rows take {c}; this row is a {kind[line]!r}")
+    add(frame.index[(frame["test"] != "") & has_s], "test",
+        lambda line: "give a test type or explicit sensitivity/false_positive, not both")
+
+    if problems:
+        shown = problems[:MAX_PROBLEMS]
+        if len(problems) > MAX_PROBLEMS:
+            shown.append(Problem(file, None, None, f"... and {len(problems) - MAX_PROBLEMS} more problems"))
+        raise EvidenceError(shown)
+    typed["reliability"] = typed["reliability"].fillna(1.0)
+    typed["package"] = typed["package"].astype(str)
+    return typed.reset_index(names="line")

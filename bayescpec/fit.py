@@ -1,0 +1,211 @@
+"""Fitting: sample the prior and the posterior of a built model and assemble one DataTree.
+
+The returned ``xarray.DataTree`` has the groups ``posterior``, ``prior``, ``sample_stats``,
+``log_likelihood`` (variable ``rows``, dims chain, draw, evidence) and ``evidence`` (the ledger
+of rows used), and root attrs recording the package version, prior set, input files and their
+SHA-256, as-of date, seed, sampler settings, the framework and the convergence checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from . import __version__
+from .aggregate import EvidenceData, aggregate_evidence
+from .errors import ConvergenceError
+from .likelihood import pointwise_log_likelihood
+from .model import build_model, set_evidence
+from .study import Study
+
+__all__ = ["fit", "FitSettings", "ConvergenceWarning", "check_convergence", "CONVERGENCE_RULES",
+           "DEFAULT_SEED", "posterior_draws"]
+
+DEFAULT_SEED = 20260527
+#: the checks every reported quantity must pass
+CONVERGENCE_RULES = {"max_rhat": 1.01, "min_ess_bulk": 400, "max_divergences": 0}
+REPORTED = ("theta", "base_theta", "severity", "constraint_effect")
+#: keep per-row log-likelihood in the result up to this many rows (draws x rows doubles)
+POINTWISE_ROW_LIMIT = 20_000
+
+
+class ConvergenceWarning(UserWarning):
+    """The sampler's output failed a convergence check; the result says which."""
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    seed: int = DEFAULT_SEED
+    sampler: str = "pymc"
+    target_accept: float = 0.9
+
+
+def posterior_draws(result: xr.DataTree, names, group: str = "posterior") -> dict[str, np.ndarray]:
+    """Flatten (chain, draw) of each named variable present in ``group`` into one leading axis."""
+    ds = result[group].to_dataset()
+    out = {}
+    for name in names:
+        if name in ds:
+            arr = ds[name]
+            out[name] = arr.stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
+    return out
+
+
+LIKELIHOOD_VARIABLES = ("theta", "severity", "sensitivity_tier", "false_positive_tier",
+                        "sensitivity_test", "false_positive_test")
+
+
+def check_convergence(result: xr.DataTree) -> dict:
+    """R-hat, bulk ESS of every reported quantity and the number of divergences."""
+    posterior = result["posterior"].to_dataset()
+    names = [n for n in REPORTED if n in posterior and posterior[n].size]
+    rhat = az.rhat(posterior[names])
+    ess = az.ess(posterior[names], method="bulk")
+    max_rhat = float(max(float(rhat[n].max()) for n in names))
+    min_ess = float(min(float(ess[n].min()) for n in names))
+    diverging = result["sample_stats"].to_dataset().get("diverging")
+    divergences = int(diverging.sum()) if diverging is not None else 0
+    failures = []
+    if not max_rhat <= CONVERGENCE_RULES["max_rhat"]:
+        failures.append(f"max R-hat {max_rhat:.3f} > {CONVERGENCE_RULES['max_rhat']}")
+    if not min_ess >= CONVERGENCE_RULES["min_ess_bulk"]:
+        failures.append(f"min bulk ESS {min_ess:.0f} < {CONVERGENCE_RULES['min_ess_bulk']}")
+    if divergences > CONVERGENCE_RULES["max_divergences"]:
+        failures.append(f"{divergences} divergent transitions")
+    return {"max_rhat": max_rhat, "min_ess_bulk": min_ess, "divergences": divergences,
+            "converged": not failures, "convergence_failures": "; ".join(failures)}
+
+
+def _ledger(study: Study, data: EvidenceData) -> xr.Dataset:
+    ev = study.evidence
+    columns = {
+        "observed": ev["observed"].astype(str), "target": ev["target"], "indicator": ev["indicator"],
+        "tier": ev["tier"], "kind": ev["kind"], "value": ev["value"].astype(float),
+        "k": ev["k"].astype(float), "n": ev["n"].astype(float), "test": ev["test"],
+        "reliability": ev["reliability"].astype(float), "package": ev["package"], "source": ev["source"],
+        "note": ev["note"], "weight": pd.Series(data.rows["weight"].to_numpy(), index=ev.index),
+    }
+    return xr.Dataset(
+        {name: ("evidence", np.asarray(col.to_numpy(), dtype=float if col.dtype.kind == "f" else str))
+         for name, col in columns.items()},
+        coords={"evidence": np.asarray(ev["id"].to_numpy(), dtype=str)},
+    )
+
+
+def _framework_attrs(study: Study) -> dict:
+    fw = study.framework
+    return {
+        "channels": {c.id: c.label for c in fw.channels},
+        "constraints": {c.id: c.label for c in fw.constraints},
+        "links": fw.links(),
+        "tiers": fw.tier_ids,
+        "tier_targets": {t.id: t.targets for t in fw.tiers},
+        "propositions": [{"id": p.id, "statement": p.statement, "query": p.query} for p in fw.propositions],
+        "name": fw.framework.name,
+    }
+
+
+def fit(
+    study: Study,
+    *,
+    model: pm.Model | None = None,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int = DEFAULT_SEED,
+    sampler: str = "pymc",
+    target_accept: float = 0.9,
+    pointwise: bool | None = None,
+    progressbar: bool = False,
+    strict: bool = False,
+) -> xr.DataTree:
+    """Sample prior and posterior of ``study`` and return an ArviZ ``DataTree``.
+
+    ``model`` may be a model built earlier by :func:`bayescpec.build_model` (for this study's
+    framework and prior set); its evidence data are replaced with ``study``'s, so a refit with new
+    evidence does not rebuild the graph. ``pointwise`` keeps the per-row log-likelihood (default:
+    when there are at most 20 000 rows). A failed convergence check emits a
+    :class:`ConvergenceWarning` and is recorded in the attrs; with ``strict=True`` it raises.
+    """
+    data = aggregate_evidence(study.evidence, study.framework, study.priors)
+    if model is None:
+        model = build_model(study, evidence=data)
+    else:
+        set_evidence(model, data)
+    started = time.perf_counter()
+    logging.getLogger("pymc").setLevel(logging.ERROR)
+    kwargs = dict(draws=draws, tune=tune, chains=chains, random_seed=seed, progressbar=progressbar,
+                  model=model, nuts_sampler=sampler, compute_convergence_checks=False)
+    if sampler == "pymc":
+        kwargs.update(cores=min(chains, 2), target_accept=target_accept)
+    else:
+        kwargs.update(nuts_sampler_kwargs={"target_accept": target_accept} if sampler == "nutpie" else {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        # the prior is the model without evidence: ignoring the Potentials is exactly what we want
+        warnings.filterwarnings("ignore", message="The effect of Potentials")
+        result = pm.sample(**kwargs)
+        prior = pm.sample_prior_predictive(draws=draws * chains, model=model, random_seed=seed + 1,
+                                           var_names=[v for v in _prior_variables(model)])
+    sampling_seconds = time.perf_counter() - started
+    result["prior"] = prior["prior"]
+    if pointwise is None:
+        pointwise = data.n_rows <= POINTWISE_ROW_LIMIT
+    if pointwise and data.n_rows:
+        draws_flat = posterior_draws(result, LIKELIHOOD_VARIABLES)
+        values = pointwise_log_likelihood(data.rows, draws_flat)
+        shape = (result["posterior"].sizes["chain"], result["posterior"].sizes["draw"], data.n_rows)
+        result["log_likelihood"] = xr.Dataset(
+            {"rows": (("chain", "draw", "evidence"), values.reshape(shape))},
+            coords={"chain": result["posterior"]["chain"].values, "draw": result["posterior"]["draw"].values,
+                    "evidence": data.rows["id"].to_numpy(str)},
+        )
+    result["evidence"] = _ledger(study, data)
+    for group in ("observed_data", "constant_data"):
+        if group in result.children:
+            del result[group]
+    checks = check_convergence(result)
+    result.attrs.update({
+        "bayescpec_version": __version__,
+        "prior_set": study.prior_set,
+        "input_files": json.dumps(study.files),
+        "input_sha256": json.dumps(study.hashes),
+        "as_of": study.as_of.isoformat(),
+        "evidence_rows": data.n_rows,
+        "excluded_after_as_of": study.excluded_after_as_of,
+        "seed": seed,
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "sampler": sampler,
+        "target_accept": target_accept,
+        "sampling_seconds": round(sampling_seconds, 3),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "framework": json.dumps(_framework_attrs(study)),
+        "package_tempering": "each row weighs 1/(rows in its package)",
+        **checks,
+    })
+    if not checks["converged"]:
+        message = f"convergence check failed: {checks['convergence_failures']}"
+        if strict:
+            raise ConvergenceError(message)
+        warnings.warn(message, ConvergenceWarning, stacklevel=2)
+    return result
+
+
+def _prior_variables(model: pm.Model) -> list[str]:
+    names = [rv.name for rv in model.free_RVs] + [d.name for d in model.deterministics]
+    return names
