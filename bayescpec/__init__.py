@@ -1,3 +1,51 @@
-"""bayescpec: Bayesian evidence updating about development-corridor conversion."""
+"""bayescpec: Bayesian evidence updating about development-corridor conversion.
+
+Data flow: files -> :func:`load_study` (validated, frozen) -> :func:`build_model` ->
+:func:`fit` (samples; returns an ``xarray.DataTree``) -> tables (:func:`channel_table` ...).
+"""
 
 __version__ = "0.1.0"
+
+from .errors import (  # noqa: E402
+    BayescpecError,
+    ConvergenceError,
+    EvidenceError,
+    InputError,
+    ResultMismatchError,
+    SpecError,
+)
+from .study import Study, load_study  # noqa: E402
+from .model import build_model  # noqa: E402
+from .fit import ConvergenceWarning, fit  # noqa: E402
+from .summary import (  # noqa: E402
+    channel_table,
+    constraint_table,
+    conversion_probability,
+    ipcc_likelihood,
+    proposition_table,
+)
+from .results import check_inputs, load_result, save_result, write_table  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "load_study",
+    "Study",
+    "build_model",
+    "fit",
+    "channel_table",
+    "proposition_table",
+    "constraint_table",
+    "conversion_probability",
+    "ipcc_likelihood",
+    "save_result",
+    "load_result",
+    "check_inputs",
+    "write_table",
+    "BayescpecError",
+    "InputError",
+    "SpecError",
+    "EvidenceError",
+    "ResultMismatchError",
+    "ConvergenceError",
+    "ConvergenceWarning",
+]

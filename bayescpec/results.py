@@ -1,0 +1,107 @@
+"""Saving and loading results, and exporting tables, without ever leaving a half-written file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import xarray as xr
+
+from .errors import BayescpecError, ResultMismatchError
+from .study import Study
+
+__all__ = ["save_result", "load_result", "check_inputs", "write_table", "RESULT_FILE"]
+
+RESULT_FILE = "result.nc"
+
+
+def save_result(result: xr.DataTree, path: str | Path) -> Path:
+    """Write ``result`` to netCDF atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        _netcdf_safe(result).to_netcdf(tmp, engine="h5netcdf")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _netcdf_safe(result: xr.DataTree) -> xr.DataTree:
+    """A copy whose attrs netCDF can hold: booleans as 0/1, containers as JSON text."""
+    tree = result.copy()
+    for node in tree.subtree:
+        for key, value in list(node.attrs.items()):
+            if isinstance(value, bool):
+                node.attrs[key] = int(value)
+            elif isinstance(value, (dict, list, tuple)):
+                node.attrs[key] = json.dumps(value)
+            elif value is None:
+                node.attrs[key] = ""
+    return tree
+
+
+def load_result(path: str | Path, *, study: Study | None = None) -> xr.DataTree:
+    """Load a saved result; with ``study``, check it was fitted on the same input files."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULT_FILE
+    if not path.exists():
+        raise BayescpecError(f"{path}: no saved result there (expected a {RESULT_FILE} written by `bayescpec run`)")
+    try:
+        with xr.open_datatree(path, engine="h5netcdf") as tree:
+            result = tree.load()
+    except (OSError, ValueError) as exc:
+        raise BayescpecError(f"{path}: not a readable bayescpec result ({exc})") from None
+    if "framework" not in result.attrs:
+        raise BayescpecError(f"{path}: a netCDF file, but not a bayescpec result (no framework attrs)")
+    if study is not None:
+        check_inputs(result, study)
+    return result
+
+
+def check_inputs(result: xr.DataTree, study: Study) -> None:
+    """Raise :class:`ResultMismatchError` if ``study``'s files differ from the result's inputs."""
+    saved = json.loads(result.attrs.get("input_sha256", "{}"))
+    changed = [f"{role} ({study.files[role]}: saved {saved.get(role, '?')[:12]}, now {digest[:12]})"
+               for role, digest in study.hashes.items() if saved.get(role) != digest]
+    if result.attrs.get("prior_set") != study.prior_set:
+        changed.append(f"prior set (saved {result.attrs.get('prior_set')!r}, now {study.prior_set!r})")
+    if changed:
+        raise ResultMismatchError("the result was fitted on different inputs; changed: " + "; ".join(changed))
+
+
+def _provenance_lines(table: pd.DataFrame) -> list[str]:
+    lines = [f"# {table.attrs['title']}"] if "title" in table.attrs else []
+    if "interval" in table.attrs:
+        lines.append(f"# interval: {table.attrs['interval']}")
+    if "threshold" in table.attrs:
+        lines.append(f"# threshold tau: {table.attrs['threshold']}")
+    for key, value in table.attrs.get("provenance", {}).items():
+        lines.append(f"# {key}: {value}")
+    return lines
+
+
+def write_table(table: pd.DataFrame, path: str | Path, *, digits: int = 4) -> Path:
+    """CSV with the provenance as leading ``#`` lines (read back with ``pd.read_csv(path, comment="#")``)."""
+    path = Path(path)
+    body = table.round(digits).to_csv(index=False)
+    text = "\n".join(_provenance_lines(table) + [f"# numbers rounded to {digits} decimals"]) + "\n" + body
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def publish_directory(staging: Path, out: Path) -> None:
+    """Move every file of ``staging`` into ``out`` (each by rename) and remove ``staging``."""
+    out.mkdir(parents=True, exist_ok=True)
+    for item in staging.iterdir():
+        os.replace(item, out / item.name)
+    shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,219 @@
+"""Tables: pure functions of a fitted result (an ``xarray.DataTree`` made by :func:`bayescpec.fit`).
+
+Every table takes the interval kind and probability as explicit keyword arguments with one
+documented default, **a 90% equal-tailed interval** (``ci_kind="eti", ci_prob=0.90``): the IPCC's
+"very likely" range, the convention policy readers of this toolkit already know. The returned
+DataFrame's ``attrs`` carry the header (interval, threshold) and the provenance of the result.
+"""
+
+from __future__ import annotations
+
+import json
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .propositions import QUANTITY_DIMS, evaluate_query
+
+__all__ = [
+    "CI_KIND",
+    "CI_PROB",
+    "THRESHOLD",
+    "IPCC_SCALE",
+    "ipcc_likelihood",
+    "conversion_probability",
+    "channel_table",
+    "proposition_table",
+    "constraint_table",
+    "provenance",
+    "interval_label",
+]
+
+CI_KIND = "eti"
+CI_PROB = 0.90
+THRESHOLD = 0.5
+#: IPCC calibrated likelihood language (Mastrandrea et al. 2010), lower bounds, checked top down
+IPCC_SCALE = (
+    (0.99, "virtually certain"),
+    (0.90, "very likely"),
+    (0.66, "likely"),
+    (0.33, "about as likely as not"),
+    (0.10, "unlikely"),
+    (0.01, "very unlikely"),
+    (0.0, "exceptionally unlikely"),
+)
+
+
+def ipcc_likelihood(probability: float) -> str:
+    """The IPCC likelihood term for a probability: >= .99 virtually certain, >= .90 very likely,
+    >= .66 likely, > .33 about as likely as not, > .10 unlikely, > .01 very unlikely, else
+    exceptionally unlikely (the lower terms are upper bounds: 'unlikely' is <= .33)."""
+    p = float(probability)
+    if not 0.0 <= p <= 1.0 or np.isnan(p):
+        raise ValueError(f"a probability must be in [0, 1]; found {probability!r}")
+    if p >= 0.99:
+        return "virtually certain"
+    if p >= 0.90:
+        return "very likely"
+    if p >= 0.66:
+        return "likely"
+    if p > 0.33:
+        return "about as likely as not"
+    if p > 0.10:
+        return "unlikely"
+    if p > 0.01:
+        return "very unlikely"
+    return "exceptionally unlikely"
+
+
+def _check_options(ci_kind: str, ci_prob: float, threshold: float | None = None) -> None:
+    if ci_kind not in ("eti", "hdi"):
+        raise ValueError(f"ci_kind must be 'eti' or 'hdi'; found {ci_kind!r}")
+    if not 0 < ci_prob < 1:
+        raise ValueError(f"ci_prob must be in (0, 1); found {ci_prob!r}")
+    if threshold is not None and not 0 < threshold < 1:
+        raise ValueError(f"threshold must be in (0, 1); found {threshold!r}")
+
+
+def interval_label(ci_kind: str = CI_KIND, ci_prob: float = CI_PROB) -> str:
+    """E.g. ``"90% ETI"``."""
+    return f"{ci_prob * 100:g}% {ci_kind.upper()}"
+
+
+def _interval(values: xr.DataArray, ci_kind: str, ci_prob: float) -> xr.DataArray:
+    dims = [d for d in ("chain", "draw") if d in values.dims]
+    function = az.hdi if ci_kind == "hdi" else az.eti
+    return function(values, prob=ci_prob, dim=dims)
+
+
+def _framework(result: xr.DataTree) -> dict:
+    return json.loads(result.attrs["framework"])
+
+
+def provenance(result: xr.DataTree) -> dict:
+    """What travels with every table: inputs, their hashes, prior set, seed, sampler, checks."""
+    attrs = result.attrs
+    hashes = json.loads(attrs.get("input_sha256", "{}"))
+    return {
+        "bayescpec_version": attrs.get("bayescpec_version"),
+        "prior_set": attrs.get("prior_set"),
+        "as_of": attrs.get("as_of"),
+        "seed": attrs.get("seed"),
+        "draws": attrs.get("draws"),
+        "chains": attrs.get("chains"),
+        "sampler": attrs.get("sampler"),
+        "evidence_rows": attrs.get("evidence_rows"),
+        "max_rhat": round(float(attrs.get("max_rhat", np.nan)), 4),
+        "min_ess_bulk": round(float(attrs.get("min_ess_bulk", np.nan))),
+        "divergences": attrs.get("divergences"),
+        "converged": bool(attrs.get("converged")),
+        **{f"sha256_{role}": digest[:12] for role, digest in hashes.items()},
+    }
+
+
+def _quantities(result: xr.DataTree, group: str) -> dict[str, xr.DataArray]:
+    ds = result[group].to_dataset()
+    return {name: ds[name] for name in QUANTITY_DIMS if name in ds}
+
+
+def conversion_probability(result: xr.DataTree, *, threshold: float = THRESHOLD, group: str = "posterior") -> xr.DataArray:
+    """P(theta_c > threshold) per channel, in the posterior (default) or the prior."""
+    _check_options(CI_KIND, CI_PROB, threshold)
+    theta = result[group]["theta"]
+    return (theta > threshold).mean(("chain", "draw"))
+
+
+def _tier_counts(result: xr.DataTree) -> pd.DataFrame:
+    fw = _framework(result)
+    ledger = result["evidence"].to_dataset()
+    tiers = [t for t in fw["tiers"] if fw["tier_targets"][t] == "channel"]
+    frame = pd.DataFrame({"target": ledger["target"].values, "tier": ledger["tier"].values})
+    counts = pd.crosstab(frame["target"], frame["tier"]) if len(frame) else pd.DataFrame()
+    counts = counts.reindex(index=list(fw["channels"]), columns=tiers, fill_value=0).fillna(0).astype(int)
+    counts.columns = [f"rows_{t}" for t in tiers]
+    return counts
+
+
+def channel_table(
+    result: xr.DataTree,
+    *,
+    threshold: float = THRESHOLD,
+    ci_kind: str = CI_KIND,
+    ci_prob: float = CI_PROB,
+) -> pd.DataFrame:
+    """One row per channel: prior and posterior mean of theta, posterior sd, the credible interval,
+    P(theta > threshold) in prior and posterior, its IPCC likelihood term, and evidence rows per tier."""
+    _check_options(ci_kind, ci_prob, threshold)
+    fw = _framework(result)
+    post, prior = result["posterior"]["theta"], result["prior"]["theta"]
+    interval = _interval(post, ci_kind, ci_prob)
+    p_post = (post > threshold).mean(("chain", "draw"))
+    p_prior = (prior > threshold).mean(("chain", "draw"))
+    label = interval_label(ci_kind, ci_prob)
+    table = pd.DataFrame({
+        "channel": list(fw["channels"]),
+        "label": list(fw["channels"].values()),
+        "prior_mean": prior.mean(("chain", "draw")).values,
+        "posterior_mean": post.mean(("chain", "draw")).values,
+        "posterior_sd": post.std(("chain", "draw")).values,
+        f"{label} lower": interval.sel(ci_bound="lower").values,
+        f"{label} upper": interval.sel(ci_bound="upper").values,
+        "prior_p_converting": p_prior.values,
+        "p_converting": p_post.values,
+        "likelihood": [ipcc_likelihood(p) for p in p_post.values],
+    })
+    table = table.join(_tier_counts(result), on="channel")
+    table.attrs = {"interval": label, "threshold": threshold,
+                   "title": f"Conversion probability theta per channel; P(converting) = P(theta > {threshold:g})",
+                   "provenance": provenance(result)}
+    return table
+
+
+def proposition_table(result: xr.DataTree, *, threshold: float = THRESHOLD) -> pd.DataFrame:
+    """Each proposition's prior and posterior probability and the change between them."""
+    _check_options(CI_KIND, CI_PROB, threshold)
+    fw = _framework(result)
+    rows = []
+    for prop in fw["propositions"]:
+        p_prior = float(evaluate_query(prop["query"], _quantities(result, "prior"), tau=threshold).mean())
+        p_post = float(evaluate_query(prop["query"], _quantities(result, "posterior"), tau=threshold).mean())
+        rows.append({"proposition": prop["id"], "statement": prop["statement"], "query": prop["query"],
+                     "prior_probability": p_prior, "posterior_probability": p_post,
+                     "change": p_post - p_prior, "likelihood": ipcc_likelihood(p_post)})
+    table = pd.DataFrame(rows, columns=["proposition", "statement", "query", "prior_probability",
+                                        "posterior_probability", "change", "likelihood"])
+    table.attrs = {"threshold": threshold, "title": f"Propositions (tau = {threshold:g})",
+                   "provenance": provenance(result)}
+    return table
+
+
+def constraint_table(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_prob: float = CI_PROB) -> pd.DataFrame:
+    """Severity of each constraint (0 = typical): prior and posterior mean, interval,
+    P(more binding than typical), and the channels it binds."""
+    _check_options(ci_kind, ci_prob)
+    fw = _framework(result)
+    label = interval_label(ci_kind, ci_prob)
+    if not fw["constraints"]:
+        return pd.DataFrame(columns=["constraint"])
+    post, prior = result["posterior"]["severity"], result["prior"]["severity"]
+    interval = _interval(post, ci_kind, ci_prob)
+    ledger = result["evidence"].to_dataset()
+    context_rows = pd.Series(ledger["target"].values).value_counts()
+    binds = {k: [c for c, kk in fw["links"] if kk == k] for k in fw["constraints"]}
+    table = pd.DataFrame({
+        "constraint": list(fw["constraints"]),
+        "label": list(fw["constraints"].values()),
+        "binds": [", ".join(binds[k]) for k in fw["constraints"]],
+        "prior_mean": prior.mean(("chain", "draw")).values,
+        "posterior_mean": post.mean(("chain", "draw")).values,
+        "posterior_sd": post.std(("chain", "draw")).values,
+        f"{label} lower": interval.sel(ci_bound="lower").values,
+        f"{label} upper": interval.sel(ci_bound="upper").values,
+        "p_binding": (post > 0).mean(("chain", "draw")).values,
+        "rows_context": [int(context_rows.get(k, 0)) for k in fw["constraints"]],
+    })
+    table.attrs = {"interval": label, "title": "Constraint severity (logit scale, 0 = typical; P(binding) = P(severity > 0))",
+                   "provenance": provenance(result)}
+    return table
