@@ -7,6 +7,7 @@ them all with file, line and key.
 
 from __future__ import annotations
 
+import types
 import typing
 from pathlib import Path
 from typing import Annotated, Literal
@@ -178,31 +179,32 @@ class PriorSet(_Spec):
 
 
 # ----------------------------------------------------------------------------- loading
+def _unwrap(annotation: typing.Any) -> typing.Any:
+    """Strip Annotated[...] and Optional[...] down to the type inside."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin is typing.Union or origin is types.UnionType:
+            annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+        else:
+            return annotation
+
+
 def _model_at(root: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     """The pydantic model class found at ``loc`` inside ``root`` (for "did you mean" on keys)."""
     current: typing.Any = root
     for part in loc:
-        while True:
-            origin = typing.get_origin(current)
-            if origin in (list, dict):
-                current = typing.get_args(current)[-1]
-                if isinstance(part, int) or origin is dict:
-                    break
-            elif origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) or origin is Annotated:
-                args = [a for a in typing.get_args(current) if a is not type(None)]
-                current = args[0]
-            else:
-                break
-        if isinstance(part, int) or (typing.get_origin(current) is None and not isinstance(current, type)):
-            continue
+        current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
-            if part in current.model_fields:
-                current = current.model_fields[part].annotation
-            else:
+            if part not in current.model_fields:
                 return None
-    while typing.get_origin(current) in (list, dict, Annotated) or typing.get_origin(current) is typing.Union:
-        args = [a for a in typing.get_args(current) if a is not type(None)]
-        current = args[-1] if typing.get_origin(current) in (list, dict) else args[0]
+            current = current.model_fields[part].annotation
+        elif typing.get_origin(current) in (list, dict):
+            current = typing.get_args(current)[-1]
+        else:
+            return None
+    current = _unwrap(current)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 

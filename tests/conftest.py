@@ -1,0 +1,107 @@
+"""Shared fixtures: paths to the shipped files, writable copies, and a tiny one-channel study."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FRAMEWORK = ROOT / "priors" / "framework.toml"
+BASELINE = ROOT / "priors" / "baseline.toml"
+EVIDENCE = ROOT / "evidence" / "cpec.csv"
+SOURCES = ROOT / "evidence" / "sources.csv"
+
+
+@pytest.fixture
+def shipped_copy(tmp_path: Path) -> dict[str, Path]:
+    """Writable copies of the shipped framework, priors, evidence and sources."""
+    (tmp_path / "priors").mkdir()
+    (tmp_path / "evidence").mkdir()
+    paths = {}
+    for role, src, sub in (("framework", FRAMEWORK, "priors"), ("priors", BASELINE, "priors"),
+                           ("evidence", EVIDENCE, "evidence"), ("sources", SOURCES, "evidence")):
+        paths[role] = tmp_path / sub / src.name
+        shutil.copy(src, paths[role])
+    return paths
+
+
+MINI_FRAMEWORK = textwrap.dedent('''
+    [framework]
+    name = "one channel"
+
+    [[channels]]
+    id = "a"
+    label = "Channel A"
+
+    [[tiers]]
+    id = "mechanism"
+    label = "mechanism"
+    targets = "channel"
+    rank = 1
+
+    [[indicators]]
+    id = "clue"
+    label = "a clue"
+    target = "a"
+    tiers = ["mechanism"]
+    kinds = ["signal"]
+
+    [[indicators]]
+    id = "units"
+    label = "units showing the outcome"
+    target = "a"
+    tiers = ["mechanism"]
+    kinds = ["count"]
+    rate_converting = 0.7
+    rate_not_converting = 0.2
+
+    [[indicators]]
+    id = "level"
+    label = "a standardised level"
+    target = "a"
+    tiers = ["mechanism"]
+    kinds = ["measure"]
+    baseline = 10.0
+    scale = 2.0
+''')
+
+MINI_PRIORS = textwrap.dedent('''
+    name = "mini"
+    description = "test prior"
+    [channels.a]
+    mean = {mean}
+    concentration = {concentration}
+    [loadings]
+    sd = 0.5
+    [diagnosticity.tiers.mechanism]
+    sensitivity = {{ mean = 0.7, concentration = 15 }}
+    false_positive = {{ mean = 0.3, concentration = 15 }}
+    [measure_loading]
+    mechanism = {loading}
+''')
+
+
+def write_mini_study(folder: Path, rows: list[str], *, mean=0.5, concentration=2.0, loading=0.6) -> dict[str, Path]:
+    """A one-channel, no-constraint study; ``rows`` are CSV lines after the header."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "framework": folder / "framework.toml",
+        "priors": folder / "mini.toml",
+        "evidence": folder / "evidence.csv",
+        "sources": folder / "sources.csv",
+    }
+    paths["framework"].write_text(MINI_FRAMEWORK)
+    paths["priors"].write_text(MINI_PRIORS.format(mean=mean, concentration=concentration, loading=loading))
+    header = "id,observed,target,indicator,tier,kind,value,k,n,test,sensitivity,false_positive,reliability,package,source,note"
+    paths["evidence"].write_text("\n".join([header] + rows) + "\n")
+    paths["sources"].write_text("key,reference,year,url\ntest,Test source,2026,\n")
+    return paths
+
+
+def replace_in(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, count))
