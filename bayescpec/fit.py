@@ -71,7 +71,8 @@ LIKELIHOOD_VARIABLES = ("theta", "severity", "sensitivity_tier", "false_positive
 def check_convergence(result: xr.DataTree) -> dict:
     """R-hat, bulk ESS of every reported quantity and the number of divergences."""
     posterior = result["posterior"].to_dataset()
-    names = [n for n in REPORTED if n in posterior and posterior[n].size]
+    # constant quantities (e.g. no constraint binds a channel) have no R-hat; leave them out
+    names = [n for n in REPORTED if n in posterior and posterior[n].size and float(posterior[n].std()) > 0]
     rhat = az.rhat(posterior[names])
     ess = az.ess(posterior[names], method="bulk")
     max_rhat = float(max(float(rhat[n].max()) for n in names))

@@ -17,7 +17,8 @@ __all__ = ["pointwise_log_likelihood"]
 def _latent(draws: dict[str, np.ndarray]) -> np.ndarray:
     theta = draws["theta"]
     eta = np.log(theta) - np.log1p(-theta)
-    return np.concatenate([eta, draws["severity"]], axis=-1)
+    severity = draws.get("severity", np.zeros(eta.shape[:-1] + (0,)))  # a framework may have no constraints
+    return np.concatenate([eta, severity], axis=-1)
 
 
 def pointwise_log_likelihood(rows: pd.DataFrame, draws: dict[str, np.ndarray], *, dtype=np.float64) -> np.ndarray:

@@ -139,10 +139,10 @@ def evaluate_query(
     query: str, quantities: Mapping[str, xr.DataArray], *, tau: float, sample_dims=("chain", "draw")
 ) -> xr.DataArray:
     """Evaluate ``query`` draw by draw; returns a boolean array over ``sample_dims`` only."""
-    names = {
-        "channel": [str(c) for c in quantities["theta"].coords["channel"].values],
-        "constraint": [str(c) for c in quantities["severity"].coords["constraint"].values],
-    }
+    names = {dim: [] for dim in QUANTITY_DIMS.values()}
+    for name, dim in QUANTITY_DIMS.items():
+        if name in quantities:
+            names[dim] = [str(c) for c in quantities[name].coords[dim].values]
     result = _eval(_parse(query), quantities, names, tau)
     if not isinstance(result, xr.DataArray):
         raise QueryError(f"query {query!r} does not depend on any quantity")

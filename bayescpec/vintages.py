@@ -1,0 +1,296 @@
+"""The vintage store: every fit of an evidence log, kept side by side and never overwritten.
+
+A vintage is a saved result in ``<root>/<as-of date>-<evidence sha256[:12]>[-<prior set>]/result.nc``
+(the prior set is added to the name only when it is not ``baseline``). The date is the result's
+as-of date (the day of the update, or the replay date) and the hash is the SHA-256 of the evidence
+log's bytes, so a vintage names exactly which evidence it saw. Saving never replaces an existing
+vintage: a second fit of the same log on the same day becomes ``<name>-2``.
+
+:func:`history` lists the vintages with their headline P(converting) per channel; :func:`diff`
+tabulates what changed between two of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .errors import BayescpecError
+from .results import RESULT_FILE, load_result, save_result
+
+__all__ = ["DEFAULT_ROOT", "Vintage", "ResultDiff", "vintage_name", "save_vintage", "list_vintages",
+           "load_vintage", "find_previous", "history", "diff"]
+
+DEFAULT_ROOT = Path("results") / "vintages"
+
+
+def _hashes(result: xr.DataTree) -> dict:
+    return json.loads(result.attrs.get("input_sha256", "{}"))
+
+
+def vintage_name(result: xr.DataTree) -> str:
+    """``<as-of>-<evidence sha256[:12]>``, plus ``-<prior set>`` when it is not ``baseline``."""
+    name = f"{result.attrs['as_of']}-{_hashes(result).get('evidence', 'unknown')[:12]}"
+    prior = result.attrs.get("prior_set", "baseline")
+    return name if prior == "baseline" else f"{name}-{prior}"
+
+
+def save_vintage(result: xr.DataTree, *, root: str | Path = DEFAULT_ROOT) -> Path:
+    """Save ``result`` as a new vintage folder under ``root``; never overwrites. Returns the folder.
+
+    The folder is written under a temporary name and renamed into place, so a vintage folder is
+    either complete or absent.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    base = vintage_name(result)
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=".staging-"))
+    try:
+        for attempt in range(1, 1000):
+            name = base if attempt == 1 else f"{base}-{attempt}"
+            target = root / name
+            if target.exists():
+                continue
+            result.attrs["vintage"] = name
+            save_result(result, staging / RESULT_FILE)
+            try:
+                os.rename(staging, target)  # fails if another process made a non-empty `target`
+            except OSError:
+                if target.exists():
+                    continue
+                raise
+            return target
+        raise BayescpecError(f"{root}: too many vintages named {base}")
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Vintage:
+    name: str
+    path: Path
+    attrs: dict
+
+    @property
+    def evidence_sha256(self) -> str:
+        return json.loads(self.attrs.get("input_sha256", "{}")).get("evidence", "")
+
+
+def _read_attrs(path: Path) -> dict:
+    with xr.open_datatree(path, engine="h5netcdf") as tree:
+        return dict(tree.attrs)
+
+
+def list_vintages(root: str | Path = DEFAULT_ROOT) -> list[Vintage]:
+    """Every vintage under ``root``, oldest first (by creation time)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in root.iterdir():
+        file = folder / RESULT_FILE
+        if folder.name.startswith(".") or not file.is_file():
+            continue
+        try:
+            attrs = _read_attrs(file)
+        except (OSError, ValueError):
+            continue
+        found.append(Vintage(folder.name, folder, attrs))
+    return sorted(found, key=lambda v: (str(v.attrs.get("created", "")), v.name))
+
+
+def _resolve(ref: str | Path, root: Path) -> Path:
+    path = Path(ref)
+    if path.exists():
+        return path
+    vintages = list_vintages(root)
+    if not vintages:
+        raise BayescpecError(f"no vintages under {root}, and no file or folder {ref}")
+    if str(ref) in ("latest", "previous"):
+        index = -1 if str(ref) == "latest" else -2
+        if len(vintages) < -index:
+            raise BayescpecError(f"{root}: only {len(vintages)} vintage(s); there is no {ref!s} one")
+        return vintages[index].path
+    exact = [v for v in vintages if v.name == str(ref)]
+    matches = exact or [v for v in vintages if v.name.startswith(str(ref)) or v.evidence_sha256.startswith(str(ref))]
+    if len(matches) == 1:
+        return matches[0].path
+    names = ", ".join(v.name for v in vintages)
+    if not matches:
+        raise BayescpecError(f"no vintage {ref!s} under {root}; there are: {names}")
+    raise BayescpecError(f"{ref!s} matches several vintages ({', '.join(v.name for v in matches)}); be more specific")
+
+
+def load_vintage(ref: str | Path | xr.DataTree, *, root: str | Path = DEFAULT_ROOT) -> xr.DataTree:
+    """A vintage by folder or file path, by name, by a unique prefix of its name or evidence hash,
+    or ``latest`` / ``previous``. A DataTree is returned as is."""
+    if isinstance(ref, xr.DataTree):
+        return ref
+    return load_result(_resolve(ref, Path(root)))
+
+
+def find_previous(root: str | Path, study, evidence_sha256: str) -> Path | None:
+    """The newest vintage fitted on the log with hash ``evidence_sha256`` and ``study``'s other
+    inputs (framework, prior set, sources), if any. When that vintage is itself a PSIS reweighting,
+    the sampled vintage it was reweighted from is returned instead (reweighting resampled draws
+    again would compound their duplication). ``<root>/../result.nc`` (what ``bayescpec run``
+    writes) is a candidate too."""
+    root = Path(root)
+    candidates = [(v.path, v.attrs) for v in reversed(list_vintages(root))]
+    run_result = root.parent / RESULT_FILE
+    if run_result.is_file():
+        try:
+            candidates.append((run_result, _read_attrs(run_result)))
+        except (OSError, ValueError):
+            pass
+
+    def same_inputs(attrs: dict) -> bool:
+        saved = json.loads(attrs.get("input_sha256", "{}"))
+        return (attrs.get("prior_set") == study.prior_set
+                and all(saved.get(role) == study.hashes.get(role) for role in ("framework", "priors", "sources")))
+
+    for path, attrs in candidates:
+        saved = json.loads(attrs.get("input_sha256", "{}"))
+        if saved.get("evidence") != evidence_sha256 or not same_inputs(attrs):
+            continue
+        if attrs.get("update_method") == "psis":
+            base = attrs.get("psis_base_sha256", "")
+            for other, other_attrs in candidates:
+                if (other_attrs.get("update_method") != "psis" and same_inputs(other_attrs)
+                        and json.loads(other_attrs.get("input_sha256", "{}")).get("evidence") == base):
+                    return other
+            continue
+        return path
+    return None
+
+
+def history(root: str | Path = DEFAULT_ROOT, *, threshold: float = 0.5) -> pd.DataFrame:
+    """One row per vintage (oldest first): name, as-of date, evidence hash, prior set, rows, how it
+    was made (refit / psis and k-hat), and P(theta > threshold) per channel (``p_<channel>``)."""
+    from .summary import conversion_probability
+
+    rows = []
+    for vintage in list_vintages(root):
+        result = load_result(vintage.path)
+        attrs = result.attrs
+        p = conversion_probability(result, threshold=threshold)
+        row = {
+            "vintage": vintage.name,
+            "as_of": attrs.get("as_of"),
+            "evidence_sha256": vintage.evidence_sha256[:12],
+            "prior_set": attrs.get("prior_set"),
+            "rows": int(attrs.get("evidence_rows", 0)),
+            "method": attrs.get("update_method") or "fit",
+            "pareto_khat": float(attrs.get("pareto_khat", np.nan)) if attrs.get("pareto_khat", "") != "" else np.nan,
+            "converged": bool(attrs.get("converged")),
+            "created": attrs.get("created"),
+        }
+        row.update({f"p_{channel}": float(value) for channel, value in zip(p["channel"].values, p.values)})
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table.attrs = {"title": f"Vintages under {root}; p_<channel> = P(theta > {threshold:g})",
+                   "threshold": threshold}
+    return table
+
+
+@dataclass(frozen=True)
+class ResultDiff:
+    """What changed from result A to result B.
+
+    ``table``: one row per channel and per proposition -- posterior mean, interval and
+    P(converting) (a proposition's posterior probability) in A and B, their changes, the IPCC
+    terms and whether the term changed. ``added``/``removed``: ledger rows in B not in A and in A
+    not in B; ``changed``: ids in both whose content differs.
+    """
+
+    table: pd.DataFrame
+    added: pd.DataFrame
+    removed: pd.DataFrame
+    changed: pd.DataFrame
+    a: str
+    b: str
+
+    @property
+    def word_changes(self) -> pd.DataFrame:
+        return self.table[self.table["word_changed"]]
+
+
+def _ledger_frame(result: xr.DataTree) -> pd.DataFrame:
+    ds = result["evidence"].to_dataset()
+    frame = ds.to_dataframe().reset_index().rename(columns={"evidence": "id"})
+    return frame.drop(columns=["weight"], errors="ignore")
+
+
+def _label(result: xr.DataTree, fallback: str) -> str:
+    return str(result.attrs.get("vintage") or fallback)
+
+
+def diff(
+    a: str | Path | xr.DataTree,
+    b: str | Path | xr.DataTree,
+    *,
+    root: str | Path = DEFAULT_ROOT,
+    threshold: float = 0.5,
+    ci_kind: str = "eti",
+    ci_prob: float = 0.90,
+) -> ResultDiff:
+    """Tabulate the change from result ``a`` to result ``b`` (DataTrees, paths or vintage names)."""
+    from .summary import channel_table, interval_label, proposition_table
+
+    ra, rb = load_vintage(a, root=root), load_vintage(b, root=root)
+    label = interval_label(ci_kind, ci_prob)
+    ca = channel_table(ra, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob).set_index("channel")
+    cb = channel_table(rb, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob).set_index("channel")
+    channels = [c for c in cb.index if c in ca.index]
+    rows = []
+    for c in channels:
+        x, y = ca.loc[c], cb.loc[c]
+        rows.append({
+            "kind": "channel", "name": c,
+            "mean_a": x["posterior_mean"], "mean_b": y["posterior_mean"],
+            "mean_change": y["posterior_mean"] - x["posterior_mean"],
+            "lower_a": x[f"{label} lower"], "upper_a": x[f"{label} upper"],
+            "lower_b": y[f"{label} lower"], "upper_b": y[f"{label} upper"],
+            "width_change": (y[f"{label} upper"] - y[f"{label} lower"]) - (x[f"{label} upper"] - x[f"{label} lower"]),
+            "p_a": x["p_converting"], "p_b": y["p_converting"], "p_change": y["p_converting"] - x["p_converting"],
+            "likelihood_a": x["likelihood"], "likelihood_b": y["likelihood"],
+        })
+    pa = proposition_table(ra, threshold=threshold).set_index("proposition")
+    pb = proposition_table(rb, threshold=threshold).set_index("proposition")
+    for p in [p for p in pb.index if p in pa.index]:
+        x, y = pa.loc[p], pb.loc[p]
+        rows.append({
+            "kind": "proposition", "name": p,
+            "p_a": x["posterior_probability"], "p_b": y["posterior_probability"],
+            "p_change": y["posterior_probability"] - x["posterior_probability"],
+            "likelihood_a": x["likelihood"], "likelihood_b": y["likelihood"],
+        })
+    columns = ["kind", "name", "mean_a", "mean_b", "mean_change", "lower_a", "upper_a", "lower_b", "upper_b",
+               "width_change", "p_a", "p_b", "p_change", "likelihood_a", "likelihood_b"]
+    table = pd.DataFrame(rows).reindex(columns=columns)
+    table["word_changed"] = table["likelihood_a"] != table["likelihood_b"]
+    name_a, name_b = _label(ra, str(a) if not isinstance(a, xr.DataTree) else "A"), \
+        _label(rb, str(b) if not isinstance(b, xr.DataTree) else "B")
+    table.attrs = {"title": f"Change from {name_a} to {name_b}: posterior mean, {label}, "
+                            f"P(converting) = P(theta > {threshold:g}) / proposition probability",
+                   "interval": label, "threshold": threshold}
+    la, lb = _ledger_frame(ra), _ledger_frame(rb)
+    added = lb[~lb["id"].isin(la["id"])].reset_index(drop=True)
+    removed = la[~la["id"].isin(lb["id"])].reset_index(drop=True)
+    both = la.merge(lb, on="id", suffixes=("_a", "_b"))
+    fields = [c for c in la.columns if c != "id" and c in lb.columns]
+    differs = np.zeros(len(both), dtype=bool)
+    for f in fields:
+        x, y = both[f"{f}_a"], both[f"{f}_b"]
+        differs |= ~((x == y) | (pd.isna(x) & pd.isna(y))).to_numpy()
+    changed = both[differs].reset_index(drop=True)
+    return ResultDiff(table, added, removed, changed, name_a, name_b)
