@@ -1,0 +1,104 @@
+"""End to end on the shipped data: the CLI run, saved results, reproducibility, input-hash checks."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import bayescpec as bc
+from bayescpec.cli import app
+
+from conftest import replace_in
+
+FAST = ["--draws", "300", "--tune", "300", "--chains", "2"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "results"
+    result = CliRunner().invoke(app, ["run", "--out", str(out), "--seed", "7", "--threshold", "0.4",
+                                      "--ci-prob", "0.8", "--ci-kind", "hdi", *FAST])
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_run_prints_every_section(run_dir):
+    _, output = run_dir
+    assert "80% HDI" in output and "P(θ > 0.4)" in output
+    for channel in ("sez", "digital", "green", "agriculture", "gwadar"):
+        assert channel in output
+    for text in ("Propositions", "P4", "Constraint severity", "energy_debt", "Convergence", "potential rows"):
+        assert text in output
+
+
+def test_run_writes_result_and_tables_with_provenance(run_dir):
+    out, _ = run_dir
+    assert {p.name for p in out.iterdir()} >= {"result.nc", "channels.csv", "propositions.csv", "constraints.csv"}
+    header = (out / "channels.csv").read_text().splitlines()[:25]
+    assert "# interval: 80% HDI" in header and "# threshold tau: 0.4" in header
+    assert any(line.startswith("# sha256_evidence: ") for line in header)
+    assert "# seed: 7" in header and any(line.startswith("# bayescpec_version") for line in header)
+    table = pd.read_csv(out / "channels.csv", comment="#")
+    assert list(table["channel"]) == ["sez", "digital", "green", "agriculture", "gwadar"]
+    assert table["p_converting"].between(0, 1).all()
+
+
+def test_saved_result_round_trips_and_detects_changed_inputs(run_dir, shipped_copy):
+    out, _ = run_dir
+    study = bc.load_study()
+    result = bc.load_result(out, study=study)
+    assert result.attrs["seed"] == 7 and result.attrs["prior_set"] == "baseline"
+    assert set(result.children) >= {"posterior", "prior", "log_likelihood", "evidence", "sample_stats"}
+    assert result["log_likelihood"]["rows"].sizes["evidence"] == len(study.evidence)
+    # the same files copied elsewhere have the same hashes: accepted
+    bc.check_inputs(result, bc.load_study(framework=shipped_copy["framework"], evidence=shipped_copy["evidence"]))
+    replace_in(shipped_copy["evidence"], "Paper", "The paper")
+    changed = bc.load_study(framework=shipped_copy["framework"], evidence=shipped_copy["evidence"])
+    with pytest.raises(bc.ResultMismatchError, match="evidence"):
+        bc.load_result(out, study=changed)
+    with pytest.raises(bc.ResultMismatchError, match="prior set"):
+        bc.check_inputs(result, bc.load_study(priors="skeptical"))
+
+
+@pytest.mark.filterwarnings("ignore::bayescpec.fit.ConvergenceWarning")
+def test_same_seed_same_table():
+    study = bc.load_study()
+    tables = [bc.channel_table(bc.fit(study, draws=200, tune=200, chains=2, seed=3)) for _ in range(2)]
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+    other = bc.channel_table(bc.fit(study, draws=200, tune=200, chains=2, seed=4))
+    assert not tables[0]["posterior_mean"].equals(other["posterior_mean"])
+
+
+def test_as_of_keeps_only_evidence_observed_by_then():
+    early = bc.load_study(as_of="2025-01-01")
+    full = bc.load_study()
+    assert 0 < len(early.evidence) < len(full.evidence)
+    assert (pd.to_datetime(early.evidence["observed"]) <= "2025-01-01").all()
+    assert early.excluded_after_as_of == len(full.evidence) - len(early.evidence)
+
+
+def test_convergence_failure_is_said_in_result_and_terminal(tmp_path):
+    out = tmp_path / "r"
+    result = CliRunner().invoke(app, ["run", "--out", str(out), "--draws", "20", "--tune", "20", "--chains", "2"])
+    assert result.exit_code == 0
+    assert "FAILED" in result.output and "bulk ESS" in result.output
+    saved = bc.load_result(out)
+    assert not saved.attrs["converged"] and "bulk ESS" in saved.attrs["convergence_failures"]
+    with pytest.warns(bc.ConvergenceWarning):
+        bc.fit(bc.load_study(), draws=20, tune=20, chains=2)
+    with pytest.raises(bc.ConvergenceError):
+        bc.fit(bc.load_study(), draws=20, tune=20, chains=2, strict=True)
+
+
+def test_bad_options_exit_2_and_write_nothing(tmp_path):
+    out = tmp_path / "r"
+    for args, fragment in ((["--threshold", "1.5"], "--threshold"), (["--ci-kind", "hpd"], "--ci-kind"),
+                           (["--ci-prob", "0"], "--ci-prob"), (["--as-of", "2026-13-01"], "--as-of"),
+                           (["--priors", "nonexistent"], "nonexistent")):
+        result = CliRunner().invoke(app, ["run", "--out", str(out), *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert fragment in result.output
+        assert not out.exists()
