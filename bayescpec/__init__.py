@@ -49,3 +49,28 @@ __all__ = [
     "ConvergenceError",
     "ConvergenceWarning",
 ]
+
+# Rerunning as evidence arrives (issue 4): append, fast path / refit, vintages, trajectory.
+from .update import AppendReport, UpdateOutcome, append_evidence, update_evidence, update_result  # noqa: E402
+from .fastpath import PsisUpdate, psis_update  # noqa: E402
+from .vintages import ResultDiff, diff, history, list_vintages, load_vintage, save_vintage  # noqa: E402
+from .trajectory import as_of_study, evidence_trajectory, plot_trajectory  # noqa: E402
+
+__all__ += [
+    "append_evidence",
+    "update_evidence",
+    "update_result",
+    "AppendReport",
+    "UpdateOutcome",
+    "psis_update",
+    "PsisUpdate",
+    "save_vintage",
+    "load_vintage",
+    "list_vintages",
+    "history",
+    "diff",
+    "ResultDiff",
+    "as_of_study",
+    "evidence_trajectory",
+    "plot_trajectory",
+]

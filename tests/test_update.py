@@ -1,0 +1,207 @@
+"""Appending new evidence: clean append, duplicates, conflicts, bad rows, interruption, CLI.
+
+None of these tests samples except the two end-to-end update tests at the bottom (tiny settings).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import bayescpec as bc
+from bayescpec.cli import app
+from bayescpec.errors import EvidenceError
+from bayescpec.update import append_evidence, update_evidence
+
+ROOT = Path(__file__).resolve().parent.parent
+HYPOTHETICAL = ROOT / "evidence" / "hypothetical_sez_batch.csv"
+HEADER = ("id,observed,target,indicator,tier,kind,value,k,n,test,sensitivity,false_positive,"
+          "reliability,package,source,note")
+ROW_A = ("new-a,2026-11-15,sez,sez_zone_exports,outcome,signal,1,,,,,,0.9,,hypothetical,"
+         '"HYPOTHETICAL: test row, with a comma"')
+ROW_B = "new-b,2026-11-16,digital,network_reliability,mechanism,signal,0,,,,,,0.8,,hypothetical,HYPOTHETICAL test row"
+
+
+@pytest.fixture
+def log(shipped_copy) -> Path:
+    return shipped_copy["evidence"]
+
+
+def batch(folder: Path, *rows: str, name: str = "new.csv") -> Path:
+    path = folder / name
+    path.write_text("\n".join((HEADER,) + rows) + "\n", encoding="utf-8")
+    return path
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") or p.suffix == ".tmp")
+
+
+def test_clean_append_copies_old_bytes_and_adds_rows(log, tmp_path, shipped_copy):
+    before = log.read_bytes()
+    report = append_evidence(batch(tmp_path, ROW_A, ROW_B), evidence=log, framework=shipped_copy["framework"])
+    after = log.read_bytes()
+    assert report.added == ("new-a", "new-b") and report.skipped == ()
+    assert after.startswith(before), "an earlier row was rewritten"
+    assert after[len(before):].decode().splitlines() == [ROW_A, ROW_B]
+    assert report.sha256_before != report.sha256_after and report.rows_after == report.rows_before + 2
+    study = bc.load_study(framework=shipped_copy["framework"], evidence=log)
+    assert list(study.evidence["id"])[-2:] == ["new-a", "new-b"]
+    assert study.evidence["note"].iloc[-2] == "HYPOTHETICAL: test row, with a comma"
+    assert leftovers(log.parent) == []
+
+
+def test_append_follows_the_logs_column_order_and_line_endings(tmp_path, shipped_copy):
+    log = shipped_copy["evidence"]
+    crlf = log.read_bytes().replace(b"\n", b"\r\n").rstrip(b"\r\n")  # CRLF and no final newline
+    log.write_bytes(crlf)
+    # a batch with its columns in another order and the optional ones left out
+    new = tmp_path / "reordered.csv"
+    new.write_text("source,id,observed,target,indicator,tier,kind,value,note\n"
+                   "hypothetical,new-c,2026-11-15,sez,sez_zone_exports,outcome,signal,1,HYPOTHETICAL\n")
+    append_evidence(new, evidence=log, framework=shipped_copy["framework"])
+    data = log.read_bytes()
+    assert data.startswith(crlf + b"\r\n")
+    assert data.endswith(b"new-c,2026-11-15,sez,sez_zone_exports,outcome,signal,1,,,,,,,,hypothetical,HYPOTHETICAL\r\n")
+    assert bc.load_study(framework=shipped_copy["framework"], evidence=log).evidence["id"].iloc[-1] == "new-c"
+
+
+def test_duplicate_batch_changes_nothing(log, tmp_path, shipped_copy):
+    first = append_evidence(HYPOTHETICAL, evidence=log, framework=shipped_copy["framework"])
+    assert len(first.added) == 6
+    snapshot, stat = log.read_bytes(), log.stat()
+    again = append_evidence(HYPOTHETICAL, evidence=log, framework=shipped_copy["framework"])
+    assert again.added == () and again.skipped == first.added and not again.changed
+    assert again.sha256_before == again.sha256_after == first.sha256_after
+    assert log.read_bytes() == snapshot and log.stat().st_ino == stat.st_ino  # not even rewritten
+    # a batch mixing old rows and a new one appends just the new one
+    mixed = batch(tmp_path, HYPOTHETICAL.read_text().splitlines()[1], ROW_B)
+    report = append_evidence(mixed, evidence=log, framework=shipped_copy["framework"])
+    assert report.added == ("new-b",) and report.skipped == ("hyp-001",)
+
+
+def test_conflicting_id_is_refused_naming_both_rows(log, tmp_path, shipped_copy):
+    existing = log.read_text().splitlines()[3]            # the log's line 4
+    row_id = existing.split(",")[0]
+    changed = existing.replace(",0.8,", ",0.7,", 1)
+    assert changed != existing
+    snapshot = log.read_bytes()
+    with pytest.raises(EvidenceError) as caught:
+        append_evidence(batch(tmp_path, ROW_A, changed), evidence=log, framework=shipped_copy["framework"])
+    message = str(caught.value)
+    assert f"id {row_id!r} is already in the log" in message
+    assert str(log) in message and "line 4" in message                 # the log's row
+    assert str(tmp_path / "new.csv") in message and "line 3" in message  # the new row
+    assert "reliability" in message
+    assert log.read_bytes() == snapshot  # ROW_A, valid, was not appended either
+    assert leftovers(log.parent) == []
+
+
+def test_bad_row_rejects_the_whole_batch_listing_every_problem(log, tmp_path, shipped_copy):
+    bad_tier = ROW_B.replace("new-b", "bad-1").replace(",mechanism,", ",mechansim,")
+    bad_date = ROW_B.replace("new-b", "bad-2").replace("2026-11-16", "2026-13-01")
+    snapshot = log.read_bytes()
+    with pytest.raises(EvidenceError) as caught:
+        append_evidence(batch(tmp_path, ROW_A, bad_tier, bad_date), evidence=log, framework=shipped_copy["framework"])
+    problems = caught.value.problems
+    assert any("bad-1" in (p.where or "") and p.field == "tier" and "did you mean 'mechanism'" in p.message
+               for p in problems)
+    assert any("bad-2" in (p.where or "") and p.field == "observed" for p in problems)
+    assert log.read_bytes() == snapshot
+    assert leftovers(log.parent) == []
+
+
+def test_unknown_source_is_checked_against_the_logs_sources(log, tmp_path, shipped_copy):
+    snapshot = log.read_bytes()
+    with pytest.raises(EvidenceError, match="source key"):
+        append_evidence(batch(tmp_path, ROW_A.replace(",hypothetical,", ",no_such_source,")),
+                        evidence=log, framework=shipped_copy["framework"])
+    assert log.read_bytes() == snapshot
+
+
+def test_interrupted_update_leaves_the_log_untouched(log, tmp_path, shipped_copy, monkeypatch):
+    snapshot = log.read_bytes()
+    calls = []
+
+    def crash(src, dst):
+        calls.append((src, dst))
+        raise KeyboardInterrupt("power cut before the rename")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        append_evidence(batch(tmp_path, ROW_A, ROW_B), evidence=log, framework=shipped_copy["framework"])
+    assert calls and Path(calls[0][1]) == log and Path(calls[0][0]).parent == log.parent
+    assert log.read_bytes() == snapshot
+    assert leftovers(log.parent) == [], "the temporary file was left behind"
+    monkeypatch.undo()
+    # and the same batch goes through afterwards
+    assert append_evidence(batch(tmp_path, ROW_A, ROW_B), evidence=log,
+                           framework=shipped_copy["framework"]).added == ("new-a", "new-b")
+
+
+def test_cli_refuses_bad_batch_with_exit_code_2(log, tmp_path, shipped_copy):
+    snapshot = log.read_bytes()
+    bad = batch(tmp_path, ROW_A, ROW_B.replace(",0,", ",2,"))
+    result = CliRunner().invoke(app, ["update", str(bad), "--evidence", str(log),
+                                      "--framework", str(shipped_copy["framework"]),
+                                      "--vintages", str(tmp_path / "vintages")])
+    assert result.exit_code == 2
+    assert "a signal's value must be 1" in result.output and "Traceback" not in result.output
+    assert log.read_bytes() == snapshot and not (tmp_path / "vintages").exists()
+
+
+def test_cli_conflict_and_duplicate(log, tmp_path, shipped_copy):
+    runner = CliRunner()
+    common = ["--evidence", str(log), "--framework", str(shipped_copy["framework"]),
+              "--vintages", str(tmp_path / "vintages")]
+    existing = log.read_text().splitlines()[1]
+    conflict = batch(tmp_path, existing.replace(",1,", ",0,", 1))
+    snapshot = log.read_bytes()
+    result = runner.invoke(app, ["update", str(conflict), *common])
+    assert result.exit_code == 2 and "already in the log" in result.output
+    assert log.read_bytes() == snapshot
+    duplicate = batch(tmp_path, existing, name="dup.csv")
+    result = runner.invoke(app, ["update", str(duplicate), *common])
+    assert result.exit_code == 0 and "no new rows" in result.output
+    assert log.read_bytes() == snapshot and not (tmp_path / "vintages").exists()
+
+
+FAST = dict(draws=150, tune=150, chains=2, seed=11)
+
+
+def test_update_evidence_saves_a_new_vintage_each_time_and_never_overwrites(log, tmp_path, shipped_copy, recwarn):
+    vintages = tmp_path / "vintages"
+    paths = dict(evidence=log, framework=shipped_copy["framework"], priors=shipped_copy["priors"], vintages=vintages)
+    first = update_evidence(batch(tmp_path, ROW_A), method="refit", **paths, **FAST)
+    assert first.method == "refit" and first.vintage.parent == vintages
+    assert first.vintage.name == f"{first.result.attrs['as_of']}-{first.append.sha256_after[:12]}"
+    saved = (first.vintage / "result.nc").read_bytes()
+    second = update_evidence(batch(tmp_path, ROW_B, name="b.csv"), method="refit", **paths, **FAST)
+    assert second.vintage != first.vintage and (first.vintage / "result.nc").read_bytes() == saved
+    assert second.result.attrs["update_method"] == "refit"
+    assert list(second.result["evidence"]["evidence"].values[-2:]) == ["new-a", "new-b"]
+    # nothing new: no fit, no vintage
+    third = update_evidence(batch(tmp_path, ROW_B, name="b.csv"), **paths, **FAST)
+    assert third.result is None and third.vintage is None
+    assert sorted(p.name for p in vintages.iterdir()) == sorted([first.vintage.name, second.vintage.name])
+    table = bc.history(vintages)
+    assert list(table["vintage"]) == [first.vintage.name, second.vintage.name]
+    assert list(table["rows"]) == [33, 34]
+
+
+def test_update_cli_end_to_end(log, tmp_path, shipped_copy, recwarn):
+    vintages = tmp_path / "vintages"
+    result = CliRunner().invoke(app, ["update", str(batch(tmp_path, ROW_A)), "--evidence", str(log),
+                                      "--framework", str(shipped_copy["framework"]), "--vintages", str(vintages),
+                                      "--draws", "150", "--tune", "150", "--chains", "2"])
+    assert result.exit_code == 0, result.output
+    assert "1 row(s) appended" in result.output and "full refit" in result.output
+    assert "no previous result" in result.output and "Saved vintage" in result.output
+    (folder,) = vintages.iterdir()
+    assert (folder / "result.nc").is_file()
+    assert pd.read_csv(log, dtype=str)["id"].iloc[-1] == "new-a"
