@@ -428,8 +428,27 @@ def _layout(name: str, table: pd.DataFrame, *, digits: int, ci_kind: str, ci_pro
         notes.append("The same evidence fitted under each prior set. " + _interval_sentence(ci_kind, ci_prob)
                      + " 'Term changes' flags channels whose IPCC likelihood term differs between prior sets"
                      + (f": {', '.join(changed)}." if changed else "; none does."))
+    elif name == "prior-comparison-propositions":
+        sets = table.attrs["prior_sets"]
+        data = {"proposition": table["proposition"].astype(str), "query": table["query"].astype(str)}
+        headers = {"proposition": "", "query": "Query"}
+        for ps in sets:
+            data[f"{ps}:p"] = prob(f"{ps} posterior_probability")
+            data[f"{ps}:likelihood"] = table[f"{ps} likelihood"].astype(str)
+            headers.update({f"{ps}:p": "Posterior P", f"{ps}:likelihood": "IPCC term"})
+            spanners.append((ps, [f"{ps}:p", f"{ps}:likelihood"]))
+        data["changes"] = ["yes" if flag else "no" for flag in table["likelihood_changes"]]
+        headers["changes"] = "Term changes"
+        cells = pd.DataFrame(data)
+        code = ("query",)
+        wrap = {"query": "3.4cm"}
+        title = f"Prior sensitivity of the propositions: posterior probability under each prior set (τ = {threshold:g})"
+        changed = [p for p, flag in zip(table["proposition"], table["likelihood_changes"]) if flag]
+        notes.append("The same evidence fitted under each prior set. 'Term changes' flags propositions whose IPCC "
+                     "likelihood term differs between prior sets" + (f": {', '.join(changed)}." if changed else "; none does."))
     else:
-        raise InputError(f"table: unknown table {name!r}; allowed: {', '.join(TABLES + ('prior-comparison',))}")
+        raise InputError(f"table: unknown table {name!r}; allowed: "
+                         f"{', '.join(TABLES + ('prior-comparison', 'prior-comparison-propositions'))}")
     align = {c: ("l" if c in ("channel", "constraint", "proposition", "statement", "query", "likelihood", "binds",
                               "evidence", "observed", "tier", "target", "indicator", "observation", "test",
                               "source", "changes") or c.endswith(":likelihood") else "r") for c in cells.columns}
