@@ -13,7 +13,6 @@ import json
 import logging
 import time
 import warnings
-from dataclasses import dataclass
 
 import arviz as az
 import numpy as np
@@ -28,7 +27,7 @@ from .likelihood import pointwise_log_likelihood
 from .model import build_model, set_evidence
 from .study import Study
 
-__all__ = ["fit", "FitSettings", "ConvergenceWarning", "check_convergence", "CONVERGENCE_RULES",
+__all__ = ["fit", "ConvergenceWarning", "check_convergence", "CONVERGENCE_RULES",
            "DEFAULT_SEED", "posterior_draws"]
 
 DEFAULT_SEED = 20260527
@@ -41,16 +40,6 @@ POINTWISE_ROW_LIMIT = 20_000
 
 class ConvergenceWarning(UserWarning):
     """The sampler's output failed a convergence check; the result says which."""
-
-
-@dataclass(frozen=True)
-class FitSettings:
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 4
-    seed: int = DEFAULT_SEED
-    sampler: str = "pymc"
-    target_accept: float = 0.9
 
 
 def posterior_draws(result: xr.DataTree, names, group: str = "posterior") -> dict[str, np.ndarray]:
