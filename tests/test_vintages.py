@@ -1,0 +1,170 @@
+"""Vintages (save, never overwrite, history), diff content, as-of replay and the trajectory."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import bayescpec as bc
+from bayescpec.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = dict(draws=200, tune=200, chains=2, seed=17)
+HEADER = ("id,observed,target,indicator,tier,kind,value,k,n,test,sensitivity,false_positive,"
+          "reliability,package,source,note")
+NEW = ["t-1,2026-11-15,sez,sez_zone_exports,outcome,signal,1,,,,,,0.9,,hypothetical,HYPOTHETICAL",
+       "t-2,2026-11-16,sez,sez_skilled_employment,outcome,signal,1,,,,,,0.9,,hypothetical,HYPOTHETICAL"]
+
+
+def quiet_fit(study, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bc.fit(study, **{**TINY, **kwargs})
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """Fits A (shipped log) and B (the log plus two rows), from copies of the log."""
+    tmp = tmp_path_factory.mktemp("pair")
+    for name in ("cpec.csv", "sources.csv"):
+        shutil.copy(ROOT / "evidence" / name, tmp / name)
+    a = quiet_fit(bc.load_study(evidence=tmp / "cpec.csv"))
+    (tmp / "new.csv").write_text("\n".join([HEADER] + NEW) + "\n")
+    bc.append_evidence(tmp / "new.csv", evidence=tmp / "cpec.csv")
+    b = quiet_fit(bc.load_study(evidence=tmp / "cpec.csv"))
+    return a, b
+
+
+def test_save_vintage_names_by_date_and_hash_and_never_overwrites(pair, tmp_path):
+    a, b = pair
+    root = tmp_path / "v"
+    first = bc.save_vintage(a, root=root)
+    sha = bc.load_result(first).attrs["input_sha256"]
+    assert first.name == f"{a.attrs['as_of']}-{json.loads(sha)['evidence'][:12]}"
+    saved = (first / "result.nc").read_bytes()
+    again = bc.save_vintage(a, root=root)          # same log, same day: a new folder beside it
+    assert again.name == first.name + "-2" and (first / "result.nc").read_bytes() == saved
+    other = bc.save_vintage(b, root=root)
+    assert other.name not in (first.name, again.name)
+    assert not [p for p in root.iterdir() if p.name.startswith(".")], "staging folder left behind"
+    assert [v.name for v in bc.list_vintages(root)] == [first.name, again.name, other.name]
+    assert bc.load_vintage("latest", root=root).attrs["vintage"] == other.name
+    b_sha = json.loads(b.attrs["input_sha256"])["evidence"]
+    assert bc.load_vintage(b_sha[:8], root=root).attrs["vintage"] == other.name  # by evidence hash
+    assert bc.load_vintage(first, root=root).attrs["vintage"] == first.name      # by path
+
+
+def test_history_lists_headline_probabilities(pair, tmp_path):
+    a, b = pair
+    root = tmp_path / "v"
+    bc.save_vintage(a, root=root)
+    bc.save_vintage(b, root=root)
+    table = bc.history(root)
+    assert list(table["rows"]) == [len(a["evidence"]["evidence"]), len(b["evidence"]["evidence"])]
+    for row, result in zip(table.to_dict("records"), (a, b)):
+        p = bc.conversion_probability(result)
+        for channel, value in zip(p["channel"].values, p.values):
+            assert row[f"p_{channel}"] == pytest.approx(float(value))
+    out = CliRunner().invoke(app, ["history", "--vintages", str(root)])
+    assert out.exit_code == 0 and table["vintage"].iloc[1] in out.output
+
+
+def test_diff_content(pair):
+    a, b = pair
+    d = bc.diff(a, b)
+    channels = list(a["posterior"]["channel"].values)
+    props = [p["proposition"] for p in bc.proposition_table(a).to_dict("records")]
+    assert list(d.table["name"]) == channels + props
+    assert list(d.added["id"]) == ["t-1", "t-2"] and d.removed.empty and d.changed.empty
+    assert set(d.added["tier"]) == {"outcome"}
+    ta, tb = bc.channel_table(a).set_index("channel"), bc.channel_table(b).set_index("channel")
+    ch = d.table[d.table["kind"] == "channel"].set_index("name")
+    np.testing.assert_allclose(ch["mean_change"], tb["posterior_mean"] - ta["posterior_mean"])
+    np.testing.assert_allclose(ch["p_change"], tb["p_converting"] - ta["p_converting"])
+    np.testing.assert_allclose(ch["lower_b"], tb["90% ETI lower"])
+    assert (ch["word_changed"] == (ta["likelihood"] != tb["likelihood"])).all()
+    # the reverse diff lists the same rows as removed
+    back = bc.diff(b, a)
+    assert list(back.removed["id"]) == ["t-1", "t-2"] and back.added.empty
+    np.testing.assert_allclose(back.table["p_change"], -d.table["p_change"])
+
+
+def test_diff_flags_ipcc_word_changes(pair):
+    a, _ = pair
+    b = a.copy(deep=True)
+    theta = b["posterior"]["theta"].copy()
+    theta.loc[{"channel": "sez"}] = 0.95  # every draw converting: 'virtually certain'
+    b["posterior"]["theta"] = theta
+    d = bc.diff(a, b)
+    flagged = d.word_changes
+    assert list(flagged.loc[flagged["kind"] == "channel", "name"]) == ["sez"]
+    row = d.table.set_index("name").loc["sez"]
+    assert row["likelihood_b"] == "virtually certain" and row["p_b"] == 1.0
+    assert d.added.empty and d.removed.empty
+
+
+def test_diff_cli_and_bad_reference(pair, tmp_path):
+    a, b = pair
+    root = tmp_path / "v"
+    bc.save_vintage(a, root=root)
+    bc.save_vintage(b, root=root)
+    out = CliRunner().invoke(app, ["diff", "previous", "latest", "--vintages", str(root),
+                                   "--csv", str(tmp_path / "d.csv")])
+    assert out.exit_code == 0, out.output
+    assert "t-1" in out.output and "t-2" in out.output and "Evidence rows in B, not in A (2)" in out.output
+    assert len(pd.read_csv(tmp_path / "d.csv")) == len(bc.diff(a, b).table)
+    bad = CliRunner().invoke(app, ["diff", "nosuch", "latest", "--vintages", str(root)])
+    assert bad.exit_code == 2 and "no vintage nosuch" in bad.output and "Traceback" not in bad.output
+
+
+def test_as_of_replay_equals_a_fit_of_the_truncated_log(tmp_path):
+    date = "2025-09-26"
+    replay = bc.load_study(as_of=date)
+    log = pd.read_csv(ROOT / "evidence" / "cpec.csv", dtype=str, keep_default_na=False)
+    kept = log[log["observed"] <= date]
+    assert 0 < len(kept) < len(log) and replay.excluded_after_as_of == len(log) - len(kept)
+    assert list(replay.evidence["id"]) == list(kept["id"])
+    shutil.copy(ROOT / "evidence" / "sources.csv", tmp_path / "sources.csv")
+    kept.to_csv(tmp_path / "cpec.csv", index=False)
+    truncated = bc.load_study(evidence=tmp_path / "cpec.csv")
+    r1, r2 = quiet_fit(replay), quiet_fit(truncated)
+    assert r1.attrs["as_of"] == date and r1.attrs["evidence_rows"] == len(kept)
+    np.testing.assert_allclose(r1["posterior"]["theta"].values, r2["posterior"]["theta"].values)
+    # and as_of_study (what the trajectory uses) is the same replay
+    again = bc.as_of_study(bc.load_study(), date)
+    assert list(again.evidence["id"]) == list(kept["id"]) and again.as_of.isoformat() == date
+    np.testing.assert_allclose(quiet_fit(again)["posterior"]["theta"].values, r1["posterior"]["theta"].values)
+
+
+def test_trajectory_fits_each_date_and_plots(tmp_path):
+    study = bc.load_study()
+    dates = ["2024-08-15", "2025-12-31", "2026-05-27"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = bc.evidence_trajectory(study, dates=dates, **TINY)
+    assert list(table["date"].astype(str).unique()) == dates
+    rows = table.groupby("date")["rows"].first().to_numpy()
+    assert (np.diff(rows) > 0).all() and rows[-1] == len(study.evidence)
+    assert set(table["channel"]) == set(study.framework.channel_ids)
+    # each point is the as-of replay of that date
+    point = quiet_fit(bc.as_of_study(study, dates[1]))
+    expected = bc.conversion_probability(point).values
+    got = table[table["date"].astype(str) == dates[1]]["p_converting"].to_numpy()
+    np.testing.assert_allclose(got, expected)
+    fig = bc.plot_trajectory(table)
+    assert len(fig.axes[0].get_lines()) >= len(study.framework.channel_ids)
+    fig.savefig(tmp_path / "t.png")
+    assert (tmp_path / "t.png").stat().st_size > 0
+    assert bc.evidence_trajectory.__module__ == "bayescpec.trajectory"
+
+
+def test_trajectory_cli_rejects_bad_dates(tmp_path):
+    out = CliRunner().invoke(app, ["trajectory", "--dates", "2025-02-30", "--out", str(tmp_path / "t")])
+    assert out.exit_code == 2 and "--dates" in out.output and not (tmp_path / "t").exists()
