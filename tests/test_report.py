@@ -1,0 +1,523 @@
+"""Report tables and exporters (issue 3): arithmetic, every format, LaTeX compilation, CLI, goldens.
+
+Structure and arithmetic tests use synthetic results built without sampling (tests/report_fixtures.py).
+The golden tables fit the shipped data once per module (small draws, fixed seed and as-of date).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from bayescpec import report as rp
+from bayescpec.cli import app
+from bayescpec.compare import (
+    SHIPPED_PRIOR_SETS,
+    available_prior_sets,
+    prior_comparison_propositions,
+    prior_comparison_table,
+)
+from bayescpec.errors import InputError
+from bayescpec.results import save_result
+from bayescpec.summary import ipcc_likelihood
+
+from report_fixtures import NASTY_LABEL, make_result
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = Path(__file__).resolve().parent / "golden"
+PDFLATEX = shutil.which("pdflatex")
+needs_latex = pytest.mark.skipif(
+    PDFLATEX is None and not os.environ.get("CI"),
+    reason="pdflatex not installed (CI installs it in .ci/run; there this test fails instead of skipping)",
+)
+
+
+def read_export(path: Path) -> pd.DataFrame:
+    """An exported CSV without its leading '#' provenance lines ('#' inside cells stays data)."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    body = "".join(line for i, line in enumerate(lines) if not (line.startswith("#") and
+                                                                 all(x.startswith("#") for x in lines[:i])))
+    return pd.read_csv(io.StringIO(body), keep_default_na=False, na_values=[""])
+
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def logit(p):
+    return np.log(p) - np.log1p(-p)
+
+
+@pytest.fixture(scope="module")
+def result():
+    return make_result()
+
+
+@pytest.fixture(scope="module")
+def nasty():
+    return make_result(channels={"sez": NASTY_LABEL, "di_g%": "Digital & more"},
+                       links=[["sez", "security"], ["di_g%", "energy_debt"]],
+                       ledger=[("e_1&", "sez", "potential", "signal", 1.0, np.nan, np.nan, "key_with_#hash"),
+                               ("e2", "di_g%", "outcome", "count", np.nan, 2.0, 5.0, "k$y"),
+                               ("e3", "security", "context", "signal", 0.0, np.nan, np.nan, "src")])
+
+
+# ---------------------------------------------------------------------------------------------
+# The two new tables: independent arithmetic
+# ---------------------------------------------------------------------------------------------
+
+def test_constraint_effect_table_matches_an_independent_computation(result):
+    table = rp.constraint_effect_table(result, ci_kind="eti", ci_prob=0.9)
+    post = result["posterior"].to_dataset()
+    assert len(table) == 3 and list(table.columns[-3:]) == ["90% ETI lower", "90% ETI upper", "p_reduces"]
+    for _, row in table.iterrows():
+        c, k = row["channel"], row["constraint"]
+        base = post["base_theta"].sel(channel=c).values
+        effect = post["constraint_effect"].sel(channel=c).values
+        load = post["loading"].sel(link=f"{c}|{k}").values
+        sev = post["severity"].sel(constraint=k).values
+        reduction = (sigmoid(logit(base) - effect + load * sev) - post["theta"].sel(channel=c).values).ravel()
+        assert row["reduction_mean"] == pytest.approx(reduction.mean(), abs=1e-9)
+        assert row["reduction_sd"] == pytest.approx(reduction.std(), abs=1e-9)
+        assert row["90% ETI lower"] == pytest.approx(np.quantile(reduction, 0.05), abs=1e-3)
+        assert row["90% ETI upper"] == pytest.approx(np.quantile(reduction, 0.95), abs=1e-3)
+        assert row["p_reduces"] == pytest.approx((reduction > 0).mean())
+        assert row["loading_mean"] == pytest.approx(load.mean())
+    # constraints in framework order, channels in framework order within a constraint
+    assert list(zip(table["constraint"], table["channel"])) == [
+        ("security", "sez"), ("energy_debt", "sez"), ("energy_debt", "green")]
+
+
+def test_with_a_single_linked_constraint_the_reduction_is_base_theta_minus_theta():
+    one = make_result(constraints={"security": "Security"}, links=[["sez", "security"]])
+    table = rp.constraint_effect_table(one)
+    post = one["posterior"].to_dataset()
+    expected = (post["base_theta"] - post["theta"]).sel(channel="sez").mean().item()
+    assert table["reduction_mean"].item() == pytest.approx(expected, abs=1e-9)
+    # a positive severity and loading lowers theta: the reduction is positive where severity > 0
+    assert table["p_reduces"].item() == pytest.approx((post["severity"] > 0).mean().item())
+
+
+def test_constraint_effect_table_hdi_and_no_constraints():
+    table = rp.constraint_effect_table(make_result(), ci_kind="hdi", ci_prob=0.8)
+    assert "80% HDI lower" in table.columns and "80% HDI upper" in table.columns
+    assert (table["80% HDI lower"] <= table["reduction_mean"]).all()
+    empty = rp.constraint_effect_table(make_result(constraints={}, links=[],
+                                                   ledger=[("e1", "sez", "potential", "signal", 1.0,
+                                                            np.nan, np.nan, "s")]))
+    assert len(empty) == 0 and "reduction_mean" in empty.columns
+
+
+def test_evidence_table_lists_every_row_with_its_log_likelihood(result):
+    table = rp.evidence_table(result)
+    ledger_ids = list(result["evidence"]["evidence"].values)
+    assert sorted(table["evidence"]) == sorted(ledger_ids)
+    rows = result["log_likelihood"]["rows"]
+    for _, row in table.iterrows():
+        assert row["loglik_mean"] == pytest.approx(rows.sel(evidence=row["evidence"]).mean().item())
+    # ordered by tier rank (context, potential, mechanism, outcome), then target, then file order
+    assert list(table["evidence"]) == ["ctx-sec-1", "ctx-energy-1", "pot-sez-1", "pot-sez-2", "pot-digital-1",
+                                       "mech-sez-1", "out-green-1"]
+    for column in ("tier", "target", "source", "weight", "note"):
+        assert column in table.columns
+
+
+def test_evidence_table_without_pointwise_log_likelihood_is_nan():
+    table = rp.evidence_table(make_result(with_loglik=False))
+    assert table["loglik_mean"].isna().all() and len(table) == 7
+
+
+# ---------------------------------------------------------------------------------------------
+# Number formatting
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, digits, expected", [
+    (-0.001, 2, "0.00"), (0.126, 2, "0.13"), (-1.5, 1, "-1.5"), (float("nan"), 2, "–"), (3.14159, 3, "3.142")])
+def test_fmt_number(value, digits, expected):
+    assert rp.fmt_number(value, digits) == expected
+
+
+@pytest.mark.parametrize("p, expected", [
+    (0.0, "0.00"), (0.003, "<0.01"), (0.005, "0.01"), (0.5, "0.50"), (0.994, "0.99"), (0.996, ">0.99"), (1.0, "1.00")])
+def test_fmt_probability_never_shows_0_or_1_unless_exact(p, expected):
+    assert rp.fmt_probability(p, 2) == expected
+
+
+def test_signed_change_has_no_negative_zero():
+    assert rp.fmt_number(-0.0001, 2, signed=True) == "0.00"
+    assert rp.fmt_number(0.2, 2, signed=True) == "+0.20"
+
+
+# ---------------------------------------------------------------------------------------------
+# Formats
+# ---------------------------------------------------------------------------------------------
+
+PROVENANCE_PATTERNS = [
+    r"Prior set: synthetic", r"evidence abababababab", r"as of 2026-01-31", r"seed 4242", r"200 draws × 2 chains",
+    r"max R-hat 1\.003", r"min bulk ESS 1234", r"0 divergences", r"bayescpec 0\.0\.test", r"rounded to 2 decimals"]
+
+
+@pytest.mark.parametrize("name", rp.TABLES)
+def test_markdown_tables_have_rows_headers_and_provenance(result, name):
+    tables = rp.report_tables(result, ci_kind="hdi", ci_prob=0.8, threshold=0.6)
+    text = rp.render_table(tables[name], name=name, format="md", ci_kind="hdi", ci_prob=0.8, threshold=0.6)
+    table_lines = [line for line in text.splitlines() if line.startswith("|")]
+    assert len(table_lines) == 2 + len(tables[name])  # header, separator, one line per row
+    assert len({line.count(" | ") for line in table_lines[2:]}) <= 1
+    for pattern in PROVENANCE_PATTERNS:
+        assert re.search(pattern, text), pattern
+    if name in ("channels", "constraints", "constraint-effects"):
+        assert "80% HDI" in table_lines[0]
+        assert "80% highest-density credible intervals" in text
+    if name == "channels":
+        assert "P(θ > 0.6)" in table_lines[0] and "τ = 0.6" in text
+
+
+def test_markdown_channels_numbers_are_the_rounded_table_numbers(result):
+    table = rp.report_tables(result)["channels"]
+    text = rp.render_table(table, name="channels", format="md")
+    row = next(line for line in text.splitlines() if line.startswith("| sez "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    first = table.iloc[0]
+    assert cells[1] == f"{first['prior_mean']:.2f}" and cells[2] == f"{first['posterior_mean']:.2f}"
+    assert cells[4] == f"[{first['90% ETI lower']:.2f}, {first['90% ETI upper']:.2f}]"
+    assert cells[6] == ipcc_likelihood(first["p_converting"])
+    assert cells[7:] == ["2", "1", "0"]  # potential, mechanism, outcome rows of sez
+
+
+def test_markdown_escapes_pipes(nasty):
+    text = rp.render_table(rp.report_tables(nasty)["channels"], name="channels", format="md")
+    assert r"\| θ" in text and "| θ" not in text.replace(r"\| θ", "")
+
+
+def test_failed_convergence_is_stated_in_every_footnote():
+    bad = make_result(converged=False)
+    for name, table in rp.report_tables(bad).items():
+        assert "CONVERGENCE CHECKS FAILED" in rp.render_table(table, name=name, format="md")
+
+
+def test_csv_export_round_trips_with_stated_rounding(tmp_path, result):
+    paths = rp.export_tables(result, out=tmp_path / "t", formats=["csv"], digits=3)
+    assert [p.name for p in paths] == [f"{n}.csv" for n in rp.TABLES]
+    channels = read_export(tmp_path / "t" / "channels.csv")
+    expected = rp.report_tables(result)["channels"]
+    assert list(channels["channel"]) == list(expected["channel"])
+    np.testing.assert_allclose(channels["posterior_mean"], expected["posterior_mean"].round(3), atol=1e-12)
+    text = (tmp_path / "t" / "channels.csv").read_text()
+    assert "# All numbers rounded to 3 decimals" in text and "# sha256_evidence: abababababab" in text
+    evidence = read_export(tmp_path / "t" / "evidence.csv")
+    assert len(evidence) == 7 and "note" in evidence.columns
+
+
+def test_html_is_made_by_great_tables_and_escapes_markup(nasty):
+    text = rp.render_table(rp.report_tables(nasty)["channels"], name="channels", format="html")
+    assert text.lstrip().lower().startswith("<!doctype html") and "gt_table" in text
+    assert "<b>bold</b>" not in text and "&lt;b&gt;bold&lt;/b&gt;" in text
+    assert "Evidence rows per tier" in text  # spanner
+    assert "Prior set: synthetic" in text and "gt_sourcenote" in text
+
+
+@pytest.mark.parametrize("ch, expected", [
+    ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"), ("_", r"\_"), ("{", r"\{"), ("}", r"\}"),
+    ("~", r"$\sim$"), ("^", r"\^{}"), ("\\", r"$\backslash$"), ("<", "$<$"), (">", "$>$"), ("|", "$|$"),
+    ("θ", r"$\theta$"), ("τ", r"$\tau$"), ("×", r"$\times$"), ("–", "--"), ("é", "é"), ("Ω", r"$\Omega$")])
+def test_latex_escape(ch, expected):
+    assert rp.latex_escape(f"a{ch}b") == f"a{expected}b"
+
+
+def test_latex_uses_booktabs_and_states_provenance(result):
+    text = rp.render_table(rp.report_tables(result)["channels"], name="channels", format="latex")
+    for command in (r"\toprule", r"\midrule", r"\bottomrule", r"\cmidrule", r"\caption{", r"\label{tab:bayescpec-channels}"):
+        assert command in text
+    assert r"\hline" not in text
+    assert r"200 draws $\times$ 2 chains" in text and "max R-hat 1.003" in text
+
+
+def _compile(folder: Path, tex: str) -> subprocess.CompletedProcess:
+    return subprocess.run([PDFLATEX or "pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex], cwd=folder,
+                          capture_output=True, text=True, timeout=120)
+
+
+@needs_latex
+def test_latex_exports_compile_alone_and_inside_a_document(tmp_path, nasty):
+    paths = rp.export_tables(nasty, out=tmp_path / "tex", formats=["latex"])
+    assert len(paths) == len(rp.TABLES)
+    for path in paths:
+        run = _compile(path.parent, path.name)
+        assert run.returncode == 0, f"{path.name} failed to compile:\n{run.stdout[-3000:]}"
+        assert path.with_suffix(".pdf").stat().st_size > 1000
+    # the same files \input into a paper
+    paper = tmp_path / "tex" / "paper.tex"
+    paper.write_text("\\documentclass{article}\n\\usepackage{booktabs,array,graphicx,longtable}\n"
+                     "\\begin{document}\nText before.\n"
+                     + "".join(f"\\input{{{p.name}}}\n" for p in paths) + "Text after.\n\\end{document}\n")
+    run = _compile(paper.parent, paper.name)
+    assert run.returncode == 0, run.stdout[-3000:]
+    log = (tmp_path / "tex" / "paper.log").read_text(errors="replace")
+    assert "Missing character" not in log
+    assert "Output written" in log and "Text after." in paper.read_text()
+
+
+@needs_latex
+def test_a_long_ledger_becomes_a_longtable_that_compiles(tmp_path):
+    ledger = [(f"pot-sez-{i}", "sez", "potential", "signal", 1.0, np.nan, np.nan, f"src_{i}") for i in range(60)]
+    big = make_result(ledger=ledger)
+    path = rp.export_tables(big, out=tmp_path / "long", formats=["latex"])[-1]
+    assert path.name == "evidence.tex" and r"\begin{longtable}" in path.read_text()
+    for _ in range(2):  # longtable settles its column widths on the second run
+        run = _compile(path.parent, path.name)
+        assert run.returncode == 0, run.stdout[-3000:]
+
+
+# ---------------------------------------------------------------------------------------------
+# export_tables: arguments and atomicity
+# ---------------------------------------------------------------------------------------------
+
+def test_export_tables_writes_every_table_in_every_format(tmp_path, result):
+    paths = rp.export_tables(result, out=tmp_path / "all")
+    assert len(paths) == len(rp.TABLES) * len(rp.FORMATS)
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == sorted(p.name for p in paths)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".all.staging")]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"formats": ["docx"]}, "unknown format 'docx'; allowed: csv, md, latex, html"),
+    ({"formats": []}, "give at least one"),
+    ({"digits": -1}, "--digits: must be an integer from 0 to 6; found -1"),
+    ({"ci_kind": "hpd"}, "ci_kind must be 'eti' or 'hdi'; found 'hpd'"),
+    ({"ci_prob": 1.5}, "ci_prob must be in (0, 1); found 1.5"),
+    ({"threshold": 0}, "threshold must be in (0, 1); found 0"),
+])
+def test_export_tables_rejects_bad_options_and_writes_nothing(tmp_path, result, kwargs, message):
+    with pytest.raises(InputError) as info:
+        rp.export_tables(result, out=tmp_path / "out", **kwargs)
+    assert message in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_render_table_rejects_unknown_table_and_format(result):
+    tables = rp.report_tables(result)
+    with pytest.raises(InputError, match="unknown format 'pdf'"):
+        rp.render_table(tables["channels"], name="channels", format="pdf")
+    with pytest.raises(InputError, match="unknown table 'nope'"):
+        rp.render_table(tables["channels"], name="nope", format="md")
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("saved")
+    save_result(make_result(), folder / "result.nc")
+    return folder
+
+
+def test_cli_report_writes_tables_in_the_chosen_format(saved, tmp_path):
+    out = tmp_path / "rep"
+    res = runner.invoke(app, ["report", str(saved), "--format", "latex", "-f", "md", "--out", str(out), "--no-figures"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.{s}" for n in rp.TABLES for s in ("tex", "md"))
+    assert "channels.tex" in res.output and "kB" in res.output
+
+
+def test_cli_report_defaults_to_every_format_and_figures_in_result_folder(tmp_path):
+    save_result(make_result(), tmp_path / "r" / "result.nc")
+    res = runner.invoke(app, ["report", str(tmp_path / "r" / "result.nc"), "--digits", "3"])
+    assert res.exit_code == 0, res.output
+    names = {p.name for p in (tmp_path / "r" / "report").iterdir()}
+    assert {f"{n}{s}" for n in rp.TABLES for s in rp.FORMATS.values()} <= names
+    assert {"forest.png", "forest.pdf", "prior-posterior.png", "evidence-ladder.pdf", "constraint-effects.png"} <= names
+    assert "rounded to 3 decimals" in (tmp_path / "r" / "report" / "channels.md").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--format", "docx"], "unknown format 'docx'"),
+    (["--ci-kind", "hpd"], "--ci-kind: must be 'eti' or 'hdi'; found 'hpd'"),
+    (["--ci-prob", "2"], "--ci-prob: must be in (0, 1); found 2.0"),
+    (["--threshold", "1"], "--threshold: must be in (0, 1); found 1.0"),
+    (["--digits", "9"], "--digits: must be an integer from 0 to 6; found 9"),
+])
+def test_cli_report_bad_options_exit_2_and_write_nothing(saved, tmp_path, args, message):
+    out = tmp_path / "never"
+    res = runner.invoke(app, ["report", str(saved), "--out", str(out), *args])
+    assert res.exit_code == 2
+    assert message in res.output and "Traceback" not in res.output
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_cli_report_missing_or_foreign_result_exits_2(tmp_path):
+    res = runner.invoke(app, ["report", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "no saved result there" in res.output and not (tmp_path / "o").exists()
+    junk = tmp_path / "junk.nc"
+    junk.write_text("not netcdf")
+    res = runner.invoke(app, ["report", str(junk), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "not a readable bayescpec result" in res.output and "Traceback" not in res.output
+
+
+# ---------------------------------------------------------------------------------------------
+# Prior comparison (tables from results, no fitting)
+# ---------------------------------------------------------------------------------------------
+
+def test_prior_comparison_flags_channels_whose_ipcc_term_changes():
+    low = make_result(prior_set="low", posterior_base=(1.0, 30.0), seed=1)
+    high = make_result(prior_set="high", posterior_base=(30.0, 1.0), seed=2)
+    table = prior_comparison_table({"low": low, "high": high})
+    assert table.attrs["prior_sets"] == ["low", "high"]
+    assert (table["low p_converting"] < 0.1).all() and (table["high p_converting"] > 0.9).all()
+    assert table["likelihood_changes"].all()
+    same = prior_comparison_table({"low": low, "low2": make_result(prior_set="low2", posterior_base=(1.0, 30.0), seed=1)})
+    assert not same["likelihood_changes"].any()
+    text = rp.render_table(table, name="prior-comparison", format="md")
+    assert "low: P(θ > 0.5)" in text and "high: 90% ETI" in text and "Term changes" in text
+    assert "priors low " in text and "high " in text  # each prior file's hash in the footnote
+    props = prior_comparison_propositions({"low": low, "high": high})
+    assert list(props["proposition"]) == ["P1", "P2"] and props["likelihood_changes"].all()
+    assert "Posterior P" in rp.render_table(props, name="prior-comparison-propositions", format="md")
+
+
+def test_prior_comparison_refuses_results_fitted_on_different_evidence():
+    a = make_result(prior_set="a")
+    b = make_result(prior_set="b", evidence_hash="cd" * 32)
+    with pytest.raises(InputError, match="needs the same evidence in every fit"):
+        prior_comparison_table({"a": a, "b": b})
+
+
+def test_available_prior_sets_lists_shipped_then_user_added(tmp_path):
+    assert available_prior_sets(ROOT / "priors" / "framework.toml")[:4] == list(SHIPPED_PRIOR_SETS)
+    folder = tmp_path / "priors"
+    shutil.copytree(ROOT / "priors", folder)
+    shutil.copy(folder / "skeptical.toml", folder / "my_expert.toml")
+    names = available_prior_sets(folder / "framework.toml")
+    assert names == [*SHIPPED_PRIOR_SETS, "my_expert"] and "framework" not in names
+
+
+def test_cli_compare_priors_reports_bad_prior_set_before_fitting(tmp_path):
+    res = runner.invoke(app, ["compare-priors", "--priors", "baseline", "--priors", "nonexistent_set",
+                              "--out", str(tmp_path / "cmp")])
+    assert res.exit_code == 2 and "nonexistent_set" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "cmp").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Golden tables of the shipped data (one small fit per module)
+# ---------------------------------------------------------------------------------------------
+
+GOLDEN_FIT = {"draws": 300, "tune": 300, "chains": 2, "seed": 20260527}
+GOLDEN_AS_OF = "2026-06-30"
+GOLDEN_DIGITS = 3
+#: absolute tolerance per column family (probabilities and theta; logit-scale severities; log-likelihoods)
+TOLERANCE = {"default": 0.03, "severity": 0.12, "loglik": 0.06}
+GOLDEN_COLUMNS = {  # what each golden keeps: identifying text columns and numbers
+    "channels": None,
+    "propositions": ["proposition", "prior_probability", "posterior_probability", "change", "likelihood"],
+    "constraints": None,
+    "constraint-effects": None,
+    "evidence": ["evidence", "tier", "target", "source", "weight", "loglik_mean"],
+}
+
+
+@pytest.fixture(scope="module")
+def shipped_result():
+    from bayescpec import fit, load_study
+
+    study = load_study(framework=ROOT / "priors" / "framework.toml", priors="baseline",
+                       evidence=ROOT / "evidence" / "cpec.csv", as_of=GOLDEN_AS_OF)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit(study, **GOLDEN_FIT)
+
+
+def _golden_frame(name: str, table: pd.DataFrame) -> pd.DataFrame:
+    keep = GOLDEN_COLUMNS[name] or [c for c in table.columns if c != "label"]
+    return rp._round_frame(table[keep], GOLDEN_DIGITS)
+
+
+def _tolerance(name: str, column: str) -> float:
+    if name == "constraints" and column not in ("p_binding",):
+        return TOLERANCE["severity"]
+    if column.startswith("loglik"):
+        return TOLERANCE["loglik"]
+    return TOLERANCE["default"]
+
+
+def test_theta_is_the_constrained_base_theta_in_the_fitted_model(shipped_result):
+    """The identity the constraint-effect table relies on."""
+    post = shipped_result["posterior"].to_dataset()
+    rebuilt = sigmoid(logit(post["base_theta"]) - post["constraint_effect"])
+    np.testing.assert_allclose(rebuilt.values, post["theta"].values, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", rp.TABLES)
+def test_golden_tables_of_the_shipped_data(shipped_result, name):
+    table = _golden_frame(name, rp.report_tables(shipped_result)[name])
+    path = GOLDEN / f"{name}.csv"
+    if os.environ.get("BAYESCPEC_REGEN_GOLDEN") == "1":
+        GOLDEN.mkdir(exist_ok=True)
+        table.to_csv(path, index=False, lineterminator="\n")
+        pytest.skip(f"regenerated {path.name}")
+    assert path.exists(), f"{path} missing: run with BAYESCPEC_REGEN_GOLDEN=1 once (see tests/golden/README.md)"
+    golden = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    hint = ("the shipped-data golden table changed. Goldens change only when the mathematics changes; if it did "
+            "(or the shipped evidence up to 2026-06-30 did), regenerate with BAYESCPEC_REGEN_GOLDEN=1 and say why "
+            "in the commit")
+    assert list(golden.columns) == list(table.columns), hint
+    assert len(golden) == len(table), hint
+    for column in table.columns:
+        if pd.api.types.is_numeric_dtype(golden[column]) and not pd.api.types.is_bool_dtype(golden[column]):
+            np.testing.assert_allclose(table[column].astype(float), golden[column].astype(float),
+                                       atol=_tolerance(name, column), err_msg=f"{name}.{column}: {hint}")
+        elif column == "likelihood":
+            # IPCC terms must match unless the probability sits within the tolerance of a boundary
+            prob = "p_converting" if name == "channels" else "posterior_probability"
+            for word, gold_word, p in zip(table[column], golden[column], golden[prob]):
+                near = any(abs(p - edge) <= TOLERANCE["default"] for edge in (0.01, 0.10, 0.33, 0.66, 0.90, 0.99))
+                assert near or word == gold_word, f"{name}: '{word}' != golden '{gold_word}' at P={p}: {hint}"
+        else:
+            assert list(table[column].astype(str)) == list(golden[column].astype(str)), f"{name}.{column}: {hint}"
+
+
+@needs_latex
+def test_shipped_tables_compile_as_latex(shipped_result, tmp_path):
+    paths = rp.export_tables(shipped_result, out=tmp_path / "tex", formats=["latex"])
+    for path in paths:
+        run = _compile(path.parent, path.name)
+        assert run.returncode == 0, f"{path.name}:\n{run.stdout[-3000:]}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The real prior comparison (four fits): slow
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_compare_priors_on_the_shipped_data(tmp_path):
+    res = runner.invoke(app, ["compare-priors", "--draws", "150", "--tune", "150", "--chains", "2",
+                              "--as-of", GOLDEN_AS_OF, "--out", str(tmp_path / "cmp"), "-f", "csv", "-f", "latex"])
+    assert res.exit_code == 0, res.output
+    table = read_export(tmp_path / "cmp" / "prior-comparison.csv")
+    for ps in SHIPPED_PRIOR_SETS:
+        assert f"{ps} p_converting" in table.columns
+    # the skeptical prior must leave every channel less likely to convert than the optimistic one
+    assert (table["skeptical p_converting"] < table["optimistic p_converting"]).all()
+    assert table["likelihood_changes"].any()
+    text = (tmp_path / "cmp" / "prior-comparison.csv").read_text()
+    assert "# prior_set: baseline, skeptical, optimistic, flat" in text
+    if PDFLATEX:
+        run = _compile(tmp_path / "cmp", "prior-comparison.tex")
+        assert run.returncode == 0, run.stdout[-3000:]
