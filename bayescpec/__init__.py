@@ -24,7 +24,7 @@ from .summary import (  # noqa: E402
     ipcc_likelihood,
     proposition_table,
 )
-from .results import check_inputs, load_result, save_result, write_table  # noqa: E402
+from .results import check_inputs, load_result, read_table, save_result, write_table  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -41,6 +41,7 @@ __all__ = [
     "load_result",
     "check_inputs",
     "write_table",
+    "read_table",
     "BayescpecError",
     "InputError",
     "SpecError",

@@ -20,7 +20,7 @@ from .summary import (
     CI_KIND,
     CI_PROB,
     THRESHOLD,
-    _check_options,
+    check_options,
     channel_table,
     interval_label,
     proposition_table,
@@ -144,7 +144,7 @@ def prior_comparison_table(
     """One row per channel; for each prior set the posterior mean of theta, P(theta > threshold),
     the interval and the IPCC term; ``likelihood_changes`` flags channels whose term differs between
     prior sets and ``p_range`` is the spread of P(converting) across them."""
-    _check_options(ci_kind, ci_prob, threshold)
+    check_options(ci_kind, ci_prob, threshold)
     if not results:
         raise InputError("results: no fitted results to compare")
     _check_same_evidence(results)
@@ -174,7 +174,7 @@ def prior_comparison_table(
 def prior_comparison_propositions(results: Mapping[str, xr.DataTree], *, threshold: float = THRESHOLD) -> pd.DataFrame:
     """One row per proposition; for each prior set the posterior probability and its IPCC term;
     ``likelihood_changes`` flags propositions whose term differs between prior sets."""
-    _check_options(CI_KIND, CI_PROB, threshold)
+    check_options(CI_KIND, CI_PROB, threshold)
     if not results:
         raise InputError("results: no fitted results to compare")
     _check_same_evidence(results)
@@ -211,7 +211,7 @@ def compare_priors(
     """Fit the same evidence under every prior set (default: all beside the framework: baseline,
     skeptical, optimistic, flat and any the user added) and return :func:`prior_comparison_table`."""
     try:
-        _check_options(ci_kind, ci_prob, threshold)
+        check_options(ci_kind, ci_prob, threshold)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     results = fit_prior_sets(prior_sets=prior_sets, framework=framework, evidence=evidence, sources=sources,

@@ -69,8 +69,10 @@ class InputError(BayescpecError, ValueError):
             problems = [Problem(file="<input>", where=None, field=None, message=problems)]
         self.problems: list[Problem] = list(problems)
         n = len(self.problems)
-        head = f"{n} problem{'s' if n != 1 else ''} found:"
-        super().__init__("\n".join([head] + ["  - " + p.render() for p in self.problems]))
+        if n == 1:
+            super().__init__(self.problems[0].render())
+        else:
+            super().__init__("\n".join([f"{n} problems found:"] + ["  - " + p.render() for p in self.problems]))
 
 
 class SpecError(InputError):

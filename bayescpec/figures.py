@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import InputError
-from .summary import CI_KIND, CI_PROB, THRESHOLD, _check_options, _framework, _interval, interval_label
+from .summary import CI_KIND, CI_PROB, THRESHOLD, check_options, credible_interval, framework_info, interval_label
 
 __all__ = [
     "FIGURES",
@@ -64,7 +64,7 @@ def _label(fw: dict, channel: str, width: int) -> str:
 
 def _options(threshold: float | None, ci_kind: str, ci_prob: float) -> None:
     try:
-        _check_options(ci_kind, ci_prob, threshold)
+        check_options(ci_kind, ci_prob, threshold)
     except ValueError as exc:
         raise InputError(str(exc)) from None
 
@@ -86,11 +86,11 @@ def plot_forest(
     right of each row."""
     _options(threshold, ci_kind, ci_prob)
     plt = _pyplot()
-    fw = _framework(result)
+    fw = framework_info(result)
     channels = list(fw["channels"])
     post, prior = result["posterior"]["theta"], result["prior"]["theta"]
-    post_iv = _interval(post, ci_kind, ci_prob).sel(channel=channels)
-    prior_iv = _interval(prior, ci_kind, ci_prob).sel(channel=channels)
+    post_iv = credible_interval(post, ci_kind, ci_prob).sel(channel=channels)
+    prior_iv = credible_interval(prior, ci_kind, ci_prob).sel(channel=channels)
     mean = post.mean(("chain", "draw")).sel(channel=channels).values
     prior_mean = prior.mean(("chain", "draw")).sel(channel=channels).values
     p_conv = (post > threshold).mean(("chain", "draw")).sel(channel=channels).values
@@ -131,7 +131,7 @@ def plot_prior_posterior(result: xr.DataTree, *, threshold: float = THRESHOLD):
     threshold tau marked. Densities are ArviZ kernel density estimates (boundary-corrected)."""
     _options(threshold, CI_KIND, CI_PROB)
     plt = _pyplot()
-    fw = _framework(result)
+    fw = framework_info(result)
     channels = list(fw["channels"])
     prior = _density(result, "prior", "theta")
     post = _density(result, "posterior", "theta")
@@ -164,7 +164,7 @@ def plot_evidence_ladder(result: xr.DataTree):
     """The evidence ladder: number of evidence rows per channel and tier (stacked bars, tiers in rank
     order), and, when the framework has a context tier, the context rows per constraint."""
     plt = _pyplot()
-    fw = _framework(result)
+    fw = framework_info(result)
     ledger = result["evidence"].to_dataset()
     targets = ledger["target"].values.astype(str)
     tiers_of = ledger["tier"].values.astype(str)
@@ -214,7 +214,7 @@ def plot_constraint_effects(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_p
     plt = _pyplot()
     from .report import link_reductions
 
-    fw = _framework(result)
+    fw = framework_info(result)
     constraints = list(fw["constraints"])
     label = interval_label(ci_kind, ci_prob)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 1.6 + 0.36 * max(len(fw["links"]), 4)),
@@ -226,8 +226,8 @@ def plot_constraint_effects(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_p
         fig.suptitle("Constraint effects: none to show", fontsize=10)
         return fig
     post, prior = result["posterior"]["severity"], result["prior"]["severity"]
-    post_iv = _interval(post, ci_kind, ci_prob).sel(constraint=constraints)
-    prior_iv = _interval(prior, ci_kind, ci_prob).sel(constraint=constraints)
+    post_iv = credible_interval(post, ci_kind, ci_prob).sel(constraint=constraints)
+    prior_iv = credible_interval(prior, ci_kind, ci_prob).sel(constraint=constraints)
     y = np.arange(len(constraints))[::-1].astype(float)
     left.hlines(y, prior_iv.sel(ci_bound="lower").values, prior_iv.sel(ci_bound="upper").values,
                 color=PRIOR_COLOR, linewidth=9, label=f"prior {label}")
@@ -247,7 +247,7 @@ def plot_constraint_effects(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_p
     chan_order = list(fw["channels"])
     links = sorted(fw["links"], key=lambda ck: (order[ck[1]], chan_order.index(ck[0])))
     names = [f"{c}|{k}" for c, k in links]
-    iv = _interval(reductions, ci_kind, ci_prob).sel(link=names)
+    iv = credible_interval(reductions, ci_kind, ci_prob).sel(link=names)
     mean = reductions.mean(("chain", "draw")).sel(link=names).values
     yy = np.arange(len(names))[::-1].astype(float)
     right.hlines(yy, iv.sel(ci_bound="lower").values, iv.sel(ci_bound="upper").values, color=POSTERIOR_COLOR,

@@ -29,9 +29,9 @@ from .summary import (
     CI_KIND,
     CI_PROB,
     THRESHOLD,
-    _check_options,
-    _framework,
-    _interval,
+    check_options,
+    framework_info,
+    credible_interval,
     channel_table,
     constraint_table,
     interval_label,
@@ -78,7 +78,7 @@ def link_reductions(result: xr.DataTree, *, group: str = "posterior") -> xr.Data
     """Per draw and link ``channel|constraint``: theta of the channel without that constraint minus
     theta with it, ``sigmoid(logit(base_theta_c) - effect_c + loading_ck * severity_k) - theta_c``.
     Positive means the constraint lowers the channel's conversion probability."""
-    fw = _framework(result)
+    fw = framework_info(result)
     ds = result[group].to_dataset()
     links = [(c, k) for c, k in fw["links"]]
     if not links:
@@ -99,8 +99,8 @@ def constraint_effect_table(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_p
     """One row per (constraint, linked channel): the posterior loading, and the estimated reduction
     of the channel's conversion probability theta by the constraint (theta without the constraint
     minus theta with it): prior mean, posterior mean, sd, interval and P(reduction > 0)."""
-    _check_options(ci_kind, ci_prob)
-    fw = _framework(result)
+    check_options(ci_kind, ci_prob)
+    fw = framework_info(result)
     label = interval_label(ci_kind, ci_prob)
     columns = ["constraint", "channel", "loading_mean", "prior_reduction_mean", "reduction_mean",
                "reduction_sd", f"{label} lower", f"{label} upper", "p_reduces"]
@@ -109,7 +109,7 @@ def constraint_effect_table(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_p
     else:
         post = link_reductions(result, group="posterior")
         prior = link_reductions(result, group="prior")
-        interval = _interval(post, ci_kind, ci_prob)
+        interval = credible_interval(post, ci_kind, ci_prob)
         loading = result["posterior"]["loading"].mean(("chain", "draw"))
         order = {k: i for i, k in enumerate(fw["constraints"])}
         links = sorted(fw["links"], key=lambda ck: (order[ck[1]], list(fw["channels"]).index(ck[0])))
@@ -136,7 +136,7 @@ def evidence_table(result: xr.DataTree) -> pd.DataFrame:
     """The evidence ledger: every row the fit used, with tier, target, source key, its weight and its
     pointwise log-likelihood contribution (posterior mean and sd of the weighted log-likelihood;
     NaN when the result kept no pointwise log-likelihood). Ordered by tier rank, then target."""
-    fw = _framework(result)
+    fw = framework_info(result)
     ledger = result["evidence"].to_dataset()
     frame = pd.DataFrame({"evidence": ledger["evidence"].values.astype(str)})
     for name in ("observed", "tier", "target", "indicator", "kind", "value", "k", "n", "test",
@@ -175,7 +175,7 @@ def report_tables(
     ci_prob: float = CI_PROB,
 ) -> dict[str, pd.DataFrame]:
     """Every table of a report, keyed by file stem (see :data:`TABLES`), as numeric DataFrames."""
-    _check_options(ci_kind, ci_prob, threshold)
+    check_options(ci_kind, ci_prob, threshold)
     return {
         "channels": channel_table(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob),
         "propositions": proposition_table(result, threshold=threshold),
@@ -769,7 +769,7 @@ def export_tables(
     formats = check_formats(formats)
     digits = check_digits(digits)
     try:
-        _check_options(ci_kind, ci_prob, threshold)
+        check_options(ci_kind, ci_prob, threshold)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     tables = report_tables(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)

@@ -14,7 +14,7 @@ import xarray as xr
 from .errors import BayescpecError, ResultMismatchError
 from .study import Study
 
-__all__ = ["save_result", "load_result", "check_inputs", "write_table", "RESULT_FILE"]
+__all__ = ["save_result", "load_result", "check_inputs", "write_table", "read_table", "RESULT_FILE"]
 
 RESULT_FILE = "result.nc"
 
@@ -61,6 +61,9 @@ def load_result(path: str | Path, *, study: Study | None = None) -> xr.DataTree:
             result = tree.load()
     except (OSError, ValueError) as exc:
         raise BayescpecError(f"{path}: not a readable bayescpec result ({exc})") from None
+    for node in result.subtree:  # netCDF keeps lists as JSON text (see _netcdf_safe); ArviZ wants a list
+        if isinstance(node.attrs.get("sample_dims"), str):
+            node.attrs["sample_dims"] = json.loads(node.attrs["sample_dims"])
     if "framework" not in result.attrs:
         raise BayescpecError(f"{path}: a netCDF file, but not a bayescpec result (no framework attrs)")
     if study is not None:
@@ -91,12 +94,24 @@ def _provenance_lines(table: pd.DataFrame) -> list[str]:
 
 
 def write_table(table: pd.DataFrame, path: str | Path, *, digits: int = 4) -> Path:
-    """CSV with the provenance as leading ``#`` lines (read back with ``pd.read_csv(path, comment="#")``)."""
+    """CSV with the provenance as leading ``#`` lines; read it back with :func:`read_table`."""
     path = Path(path)
     body = table.round(digits).to_csv(index=False)
     text = "\n".join(_provenance_lines(table) + [f"# numbers rounded to {digits} decimals"]) + "\n" + body
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV written by :func:`write_table`: the leading ``#`` provenance lines are skipped
+    (only those: a ``#`` inside a cell is data), and returned in ``attrs["provenance_lines"]``."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    header = 0
+    while header < len(lines) and lines[header].startswith("#"):
+        header += 1
+    table = pd.read_csv(path, skiprows=header)
+    table.attrs["provenance_lines"] = [line.lstrip("# ") for line in lines[:header]]
+    return table
 
 
 def publish_directory(staging: Path, out: Path) -> None:

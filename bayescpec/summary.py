@@ -29,6 +29,9 @@ __all__ = [
     "constraint_table",
     "provenance",
     "interval_label",
+    "check_options",
+    "credible_interval",
+    "framework_info",
 ]
 
 CI_KIND = "eti"
@@ -68,7 +71,8 @@ def ipcc_likelihood(probability: float) -> str:
     return "exceptionally unlikely"
 
 
-def _check_options(ci_kind: str, ci_prob: float, threshold: float | None = None) -> None:
+def check_options(ci_kind: str, ci_prob: float, threshold: float | None = None) -> None:
+    """Raise ValueError unless ci_kind is eti/hdi, ci_prob and threshold are in (0, 1)."""
     if ci_kind not in ("eti", "hdi"):
         raise ValueError(f"ci_kind must be 'eti' or 'hdi'; found {ci_kind!r}")
     if not 0 < ci_prob < 1:
@@ -82,13 +86,15 @@ def interval_label(ci_kind: str = CI_KIND, ci_prob: float = CI_PROB) -> str:
     return f"{ci_prob * 100:g}% {ci_kind.upper()}"
 
 
-def _interval(values: xr.DataArray, ci_kind: str, ci_prob: float) -> xr.DataArray:
+def credible_interval(values: xr.DataArray, ci_kind: str, ci_prob: float) -> xr.DataArray:
+    """The ETI or HDI of ``values`` over its sample dims; a ``ci_bound`` dim holds lower/upper."""
     dims = [d for d in ("chain", "draw") if d in values.dims]
     function = az.hdi if ci_kind == "hdi" else az.eti
     return function(values, prob=ci_prob, dim=dims)
 
 
-def _framework(result: xr.DataTree) -> dict:
+def framework_info(result: xr.DataTree) -> dict:
+    """The framework recorded in a result: channels, constraints, links, tiers, propositions."""
     return json.loads(result.attrs["framework"])
 
 
@@ -120,13 +126,13 @@ def _quantities(result: xr.DataTree, group: str) -> dict[str, xr.DataArray]:
 
 def conversion_probability(result: xr.DataTree, *, threshold: float = THRESHOLD, group: str = "posterior") -> xr.DataArray:
     """P(theta_c > threshold) per channel, in the posterior (default) or the prior."""
-    _check_options(CI_KIND, CI_PROB, threshold)
+    check_options(CI_KIND, CI_PROB, threshold)
     theta = result[group]["theta"]
     return (theta > threshold).mean(("chain", "draw"))
 
 
 def _tier_counts(result: xr.DataTree) -> pd.DataFrame:
-    fw = _framework(result)
+    fw = framework_info(result)
     ledger = result["evidence"].to_dataset()
     tiers = [t for t in fw["tiers"] if fw["tier_targets"][t] == "channel"]
     frame = pd.DataFrame({"target": ledger["target"].values, "tier": ledger["tier"].values})
@@ -145,10 +151,10 @@ def channel_table(
 ) -> pd.DataFrame:
     """One row per channel: prior and posterior mean of theta, posterior sd, the credible interval,
     P(theta > threshold) in prior and posterior, its IPCC likelihood term, and evidence rows per tier."""
-    _check_options(ci_kind, ci_prob, threshold)
-    fw = _framework(result)
+    check_options(ci_kind, ci_prob, threshold)
+    fw = framework_info(result)
     post, prior = result["posterior"]["theta"], result["prior"]["theta"]
-    interval = _interval(post, ci_kind, ci_prob)
+    interval = credible_interval(post, ci_kind, ci_prob)
     p_post = (post > threshold).mean(("chain", "draw"))
     p_prior = (prior > threshold).mean(("chain", "draw"))
     label = interval_label(ci_kind, ci_prob)
@@ -173,8 +179,8 @@ def channel_table(
 
 def proposition_table(result: xr.DataTree, *, threshold: float = THRESHOLD) -> pd.DataFrame:
     """Each proposition's prior and posterior probability and the change between them."""
-    _check_options(CI_KIND, CI_PROB, threshold)
-    fw = _framework(result)
+    check_options(CI_KIND, CI_PROB, threshold)
+    fw = framework_info(result)
     rows = []
     for prop in fw["propositions"]:
         p_prior = float(evaluate_query(prop["query"], _quantities(result, "prior"), tau=threshold).mean())
@@ -192,13 +198,13 @@ def proposition_table(result: xr.DataTree, *, threshold: float = THRESHOLD) -> p
 def constraint_table(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_prob: float = CI_PROB) -> pd.DataFrame:
     """Severity of each constraint (0 = typical): prior and posterior mean, interval,
     P(more binding than typical), and the channels it binds."""
-    _check_options(ci_kind, ci_prob)
-    fw = _framework(result)
+    check_options(ci_kind, ci_prob)
+    fw = framework_info(result)
     label = interval_label(ci_kind, ci_prob)
     if not fw["constraints"]:
         return pd.DataFrame(columns=["constraint"])
     post, prior = result["posterior"]["severity"], result["prior"]["severity"]
-    interval = _interval(post, ci_kind, ci_prob)
+    interval = credible_interval(post, ci_kind, ci_prob)
     ledger = result["evidence"].to_dataset()
     context_rows = pd.Series(ledger["target"].values).value_counts()
     binds = {k: [c for c, kk in fw["links"] if kk == k] for k in fw["constraints"]}

@@ -41,7 +41,8 @@ def test_run_writes_result_and_tables_with_provenance(run_dir):
     assert "# interval: 80% HDI" in header and "# threshold tau: 0.4" in header
     assert any(line.startswith("# sha256_evidence: ") for line in header)
     assert "# seed: 7" in header and any(line.startswith("# bayescpec_version") for line in header)
-    table = pd.read_csv(out / "channels.csv", comment="#")
+    table = bc.read_table(out / "channels.csv")
+    assert "interval: 80% HDI" in table.attrs["provenance_lines"]
     assert list(table["channel"]) == ["sez", "digital", "green", "agriculture", "gwadar"]
     assert table["p_converting"].between(0, 1).all()
 

@@ -1,7 +1,7 @@
 """Figures (issue 3): structure (axes, labels, number of series), not pixels; files; legibility proxies.
 
 Each figure type was also rendered from the shipped data and looked at by eye when it was written
-(see docs/report-readme-section.md); these tests keep the structure that made it legible.
+(see the README section on publication outputs); these tests keep the structure that made it legible.
 """
 
 from __future__ import annotations
