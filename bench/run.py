@@ -1,0 +1,311 @@
+"""bayescpec benchmarks (issue 5): one run, one machine, the same data; prints a table of ratios.
+
+    bash .ci/env python bench/run.py            # full run (~10-15 min on 2 cores)
+    bash .ci/env python bench/run.py --smoke    # tiny sizes and draws: checks the script works
+
+Sections (each measured in its own fresh process, wall-clock time):
+
+1. ``bayescpec run`` on the shipped data: first run with an empty compile cache (a fresh
+   ``PYTENSOR_FLAGS=base_compiledir=...`` and ``NUMBA_CACHE_DIR``), then a second run on that cache.
+2. The plain-PyMC reference ``bench/baseline_pymc.py`` (row-level likelihood, default
+   ``pm.sample()``) on the same data: wall time and bulk ESS per second of the slowest-mixing
+   reported quantity (theta, base_theta, severity, constraint_effect), and the ratios.
+3. NUTS backends on the toolkit's model: compile time, sampling time, ESS per second.
+4. Scale: synthetic evidence logs (``bench/simulate.py``, seeded) of 100 ... 100 000 rows:
+   validation, model build, NUTS sampling time and peak memory (``ru_maxrss`` of the point's
+   process and its sampler workers).
+5. Updates: adding 5 rows by the PSIS fast path against a full refit.
+
+Everything is written to ``bench/out/`` (gitignored): ``results.json`` and ``table.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from simulate import simulate  # noqa: E402
+
+COLUMNS = ("section", "measurement", "wall_s", "compile_s", "sample_s", "validate_s", "build_s",
+           "min_ess", "ess_per_s", "peak_mb", "ratio", "note")
+SECTIONS = ("1 end-to-end", "2 baseline", "3 backends", "4 scale", "5 update")
+
+
+def _env(cache: Path | None) -> dict:
+    env = dict(os.environ)
+    env["PYTHONWARNINGS"] = "ignore"
+    if cache is not None:
+        env["PYTENSOR_FLAGS"] = f"base_compiledir={cache / 'pytensor'}"
+        env["NUMBA_CACHE_DIR"] = str(cache / "numba")
+    return env
+
+
+def _run(cmd: list[str], cache: Path | None, timeout: float = 1800) -> tuple[float, str]:
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=_env(cache), capture_output=True, text=True, timeout=timeout)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return wall, proc.stdout
+
+
+def _bench_json(stdout: str) -> dict:
+    line = next(line for line in stdout.splitlines()[::-1] if line.startswith("BENCH "))
+    return json.loads(line[len("BENCH "):])
+
+
+def _row(section, measurement, **values) -> dict:
+    row = {c: None for c in COLUMNS}
+    row.update(section=section, measurement=measurement, **values)
+    return row
+
+
+def _ess_rate(ess, seconds):
+    return ess / seconds if ess and seconds else None
+
+
+def run_benchmarks(*, smoke: bool = False, sizes=(100, 1_000, 10_000, 100_000), draws: int = 1000,
+                   tune: int = 1000, chains: int = 4, out: Path = HERE / "out",
+                   backends=("pymc", "nutpie"), baseline_samplers=("default", "pymc"),
+                   fresh_cache: bool = True, update_rows: int = 5) -> dict:
+    """Run every section; return ``{"meta": ..., "rows": [...]}`` (rows have the keys COLUMNS)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench.", dir=out))
+    py = sys.executable
+    sample_args = ["--draws", str(draws), "--tune", str(tune), "--chains", str(chains)]
+    meta = {"cores": os.cpu_count(), "load_before": os.getloadavg(), "python": platform.python_version(),
+            "draws": draws, "tune": tune, "chains": chains, "smoke": smoke}
+    try:
+        import nutpie
+        import pymc
+
+        meta.update(pymc=pymc.__version__, nutpie=nutpie.__version__)
+    except ImportError:
+        pass
+    rows: list[dict] = []
+
+    # 1. end-to-end `bayescpec run`, empty compile cache then warm --------------------------
+    cache = work / "cache-toolkit" if fresh_cache else None
+    e2e = {}
+    for label in ("first run (empty compile cache)" if fresh_cache else "first run (existing cache)",
+                  "second run (new process, same cache)"):
+        res_dir = work / f"run-{len(e2e)}"
+        wall, _ = _run([py, "-m", "bayescpec.cli", "run", "--out", str(res_dir), *sample_args], cache)
+        from bayescpec.results import load_result
+
+        attrs = load_result(res_dir).attrs
+        ess = float(attrs["min_ess_bulk"])
+        e2e[label] = (wall, ess, res_dir)
+        rows.append(_row("1 end-to-end", f"bayescpec run, {label}", wall_s=wall, min_ess=ess,
+                         ess_per_s=_ess_rate(ess, wall), sample_s=float(attrs["sampling_seconds"]),
+                         note=f"converged={bool(int(attrs['converged']))}"))
+    (first_wall, _, _), (second_wall, second_ess, second_dir) = e2e.values()
+    rows[-1]["ratio"] = first_wall / second_wall
+    rows[-1]["note"] += "; ratio = first / second"
+
+    # 2. plain-PyMC baseline ---------------------------------------------------------------
+    base_cache = work / "cache-baseline" if fresh_cache else None
+    baseline_cmd = [py, str(HERE / "baseline_pymc.py"), "--json", *sample_args]
+    toolkit_rate = _ess_rate(second_ess, second_wall)
+    for sampler in baseline_samplers:
+        extra = [] if sampler == "default" else ["--nuts-sampler", sampler]
+        runs = [("first run (empty compile cache)", "second run (same cache)")] if sampler == "default" \
+            and fresh_cache else [("run (warm cache)",)]
+        for label in runs[0]:
+            wall, stdout = _run(baseline_cmd + extra, base_cache)
+            info = _bench_json(stdout)
+            rate = _ess_rate(info["min_ess_bulk"], wall)
+            name = "default pm.sample()" if sampler == "default" else f"pm.sample(nuts_sampler='{sampler}')"
+            warm = not label.startswith("first")
+            ref_wall = second_wall if warm else first_wall
+            rows.append(_row("2 baseline", f"plain PyMC, {name}, {label}", wall_s=wall,
+                             sample_s=info["sample_s"], min_ess=info["min_ess_bulk"], ess_per_s=rate,
+                             ratio=wall / ref_wall,
+                             note=(f"ratio = baseline wall / bayescpec {'second' if warm else 'first'} run; "
+                                   f"bayescpec ESS/s / baseline ESS/s = "
+                                   f"{(toolkit_rate or 0) / rate if rate else float('nan'):.2f}"
+                                   if warm else "ratio = baseline wall / bayescpec first run")))
+            theta_toolkit = _theta_means(second_dir)
+            if theta_toolkit is not None:
+                diff = max(abs(a - b) for a, b in zip(theta_toolkit, info["theta_mean"]))
+                rows[-1]["note"] += f"; max |Δ posterior mean θ| vs bayescpec = {diff:.3f}"
+
+    # 3. backends on the toolkit's model ---------------------------------------------------
+    for sampler in ("pymc", "nutpie", "numpyro", "blackjax"):
+        if sampler not in backends:
+            rows.append(_row("3 backends", sampler, note="skipped"))
+            continue
+        if sampler in ("numpyro", "blackjax") and not _has("jax"):
+            rows.append(_row("3 backends", sampler, note="n/a (jax not installed; the CLI offers pymc, nutpie)"))
+            continue
+        wall, stdout = _run([py, str(HERE / "_points.py"), "backend", "--sampler", sampler, *sample_args], cache)
+        info = _bench_json(stdout)
+        rows.append(_row("3 backends", sampler, wall_s=wall, compile_s=info["compile_s"],
+                         sample_s=info["sample_s"], min_ess=info["min_ess_bulk"], peak_mb=info["peak_mb"],
+                         ess_per_s=_ess_rate(info["min_ess_bulk"], info["sample_s"]),
+                         ratio=_ess_rate(info["min_ess_bulk"], info["compile_s"] + info["sample_s"]),
+                         note="ESS/s over sampling; ratio = ESS/s over compile + sampling"))
+
+    # 4. scale --------------------------------------------------------------------------------
+    data = work / "data"
+    scale_rows = []
+    for size in sizes:
+        evidence, sources = simulate(size, 1, data)
+        wall, stdout = _run([py, str(HERE / "_points.py"), "scale", "--evidence", str(evidence),
+                             "--sources", str(sources), *sample_args], cache)
+        info = _bench_json(stdout)
+        row = _row("4 scale", f"{size:,} synthetic rows ({info['groups']} groups)", wall_s=wall,
+                   validate_s=info["validate_s"], build_s=info["build_s"], sample_s=info["sample_s"],
+                   min_ess=info["min_ess_bulk"], ess_per_s=_ess_rate(info["min_ess_bulk"], info["sample_s"]),
+                   peak_mb=info["peak_mb"],
+                   note=f"leapfrog steps/draw {info['steps_per_draw']:.1f}; fit() total {info['fit_s']:.1f} s")
+        scale_rows.append((size, row))
+        rows.append(row)
+    ref = dict(scale_rows).get(1_000) or (scale_rows[0][1] if scale_rows else None)
+    for _, row in scale_rows:
+        row["ratio"] = row["sample_s"] / ref["sample_s"] if ref and ref["sample_s"] else None
+    if scale_rows:
+        scale_rows[-1][1]["note"] += f"; ratio = sampling time / at {1_000 if 1_000 in dict(scale_rows) else sizes[0]:,} rows"
+
+    # 5. updates ------------------------------------------------------------------------------
+    if _has_update():
+        evidence, sources = simulate(sizes[1] if len(sizes) > 1 else sizes[0], 2, work / "update")
+        wall, stdout = _run([py, str(HERE / "_points.py"), "update", "--evidence", str(evidence), "--sources",
+                             str(sources), "--new-rows", str(update_rows), *sample_args], cache)
+        info = _bench_json(stdout)
+        rows.append(_row("5 update", f"add {update_rows} rows to {info['rows_before']:,}: fast path",
+                         wall_s=info["fast_s"], ratio=info["refit_s"] / info["fast_s"],
+                         note=f"method={info['fast_method']}, k-hat={info['khat']:.2f}; ratio = refit / fast"
+                              + (f"; {info['reason']}" if info["fast_method"] != "psis" else "")))
+        rows.append(_row("5 update", f"add {update_rows} rows to {info['rows_before']:,}: full refit",
+                         wall_s=info["refit_s"], note="same process, warm compile cache"))
+    else:
+        rows.append(_row("5 update", "fast path vs refit", note="n/a (update workflow not landed)"))
+
+    meta["load_after"] = os.getloadavg()
+    result = {"meta": meta, "rows": rows, "targets": _targets(rows)}
+    shutil.rmtree(work, ignore_errors=True)  # caches, results and synthetic data of this run
+    (out / "results.json").write_text(json.dumps(result, indent=1, default=str))
+    (out / "table.txt").write_text(format_table(result))
+    return result
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _has_update() -> bool:
+    try:
+        from bayescpec.update import update_result  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _theta_means(result_dir: Path):
+    try:
+        from bayescpec.results import load_result
+
+        posterior = load_result(result_dir)["posterior"].to_dataset()
+        return posterior["theta"].mean(("chain", "draw")).to_numpy().tolist()
+    except Exception:  # noqa: BLE001 - informational only
+        return None
+
+
+def _targets(rows: list[dict]) -> list[tuple[str, str]]:
+    def find(section, text):
+        return next((r for r in rows if r["section"] == section and text in r["measurement"]), None)
+
+    out = []
+    toolkit = find("1 end-to-end", "second run")
+    base = find("2 baseline", "default pm.sample(), second run") or find("2 baseline", "default pm.sample()")
+    if toolkit and base and base["wall_s"]:
+        speed = base["wall_s"] / toolkit["wall_s"]
+        ess_ok = (toolkit["ess_per_s"] or 0) >= (base["ess_per_s"] or 0)
+        out.append(("end-to-end ≥ 2× faster than plain PyMC (default pm.sample), ESS/s ≥",
+                    f"{'MET' if speed >= 2 and ess_ok else 'MISSED'}: {speed:.2f}× faster, ESS/s "
+                    f"{toolkit['ess_per_s']:.0f} vs {base['ess_per_s']:.0f}"))
+    scale = [r for r in rows if r["section"] == "4 scale"]
+    big = next((r for r in scale if r["measurement"].startswith("100,000 ")), None)
+    ref = next((r for r in scale if r["measurement"].startswith("1,000 ")), None)
+    if big and ref:
+        ratio = big["sample_s"] / ref["sample_s"]
+        out.append(("sampling at 100 000 rows within 1.5× of 1 000 rows",
+                    f"{'MET' if ratio <= 1.5 else 'MISSED'}: {ratio:.2f}×"))
+    if big:
+        out.append(("validation of 100 000 rows under 2 s",
+                    f"{'MET' if big['validate_s'] < 2 else 'MISSED'}: {big['validate_s']:.2f} s"))
+    first, second = find("1 end-to-end", "first run"), toolkit
+    if first and second:
+        saved = first["wall_s"] - second["wall_s"]
+        out.append(("second `bayescpec run` does not pay model compilation again",
+                    f"{'MET' if saved > 0 and 'empty' in first['measurement'] else 'NOT MEASURED'}: "
+                    f"first {first['wall_s']:.1f} s, second {second['wall_s']:.1f} s (compile cache reused)"))
+    return out
+
+
+def _fmt(value, digits=1):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if value != value:
+            return "nan"
+        return f"{value:,.{digits}f}" if abs(value) < 1e6 else f"{value:.3g}"
+    return str(value)
+
+
+def format_table(result: dict) -> str:
+    meta = result["meta"]
+    head = (f"bayescpec benchmarks — {meta['cores']} cores, Python {meta['python']}, PyMC {meta.get('pymc', '?')}, "
+            f"nutpie {meta.get('nutpie', '?')}; {meta['chains']} chains × {meta['draws']} draws "
+            f"(+{meta['tune']} tune) everywhere; load average before {meta['load_before'][0]:.1f}, "
+            f"after {meta['load_after'][0]:.1f}{' [SMOKE: tiny sizes]' if meta['smoke'] else ''}")
+    headers = ("section", "measurement", "wall s", "compile s", "sample s", "validate s", "build s",
+               "min ESS", "ESS/s", "peak MB", "ratio", "note")
+    digits = {"validate_s": 2, "build_s": 2, "ratio": 2, "min_ess": 0, "ess_per_s": 0, "peak_mb": 0}
+    body = [[_fmt(r[c], digits.get(c, 1)) for c in COLUMNS] for r in result["rows"]]
+    widths = [max(len(h), *(len(b[i]) for b in body)) if c != "note" else len(h)
+              for i, (h, c) in enumerate(zip(headers, COLUMNS))]
+    line = lambda cells: " | ".join(str(x).ljust(w) if i < 2 or i == len(cells) - 1 else str(x).rjust(w)  # noqa: E731
+                                    for i, (x, w) in enumerate(zip(cells, widths)))
+    lines = [head, "", line(headers), "-+-".join("-" * w for w in widths)]
+    lines += [line(b) for b in body]
+    lines += ["", "Targets:"] + [f"  - {what}: {verdict}" for what, verdict in result["targets"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="bayescpec benchmarks (issue 5)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes and draws, pymc only, no fresh cache")
+    parser.add_argument("--sizes", default="100,1000,10000,100000")
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--out", type=Path, default=HERE / "out")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        result = run_benchmarks(smoke=True, sizes=(20,), draws=20, tune=20, chains=2, out=args.out,
+                                backends=("pymc",), baseline_samplers=("pymc",), fresh_cache=False)
+    else:
+        result = run_benchmarks(sizes=tuple(int(s) for s in args.sizes.split(",")), draws=args.draws,
+                                tune=args.tune, chains=args.chains, out=args.out)
+    print(format_table(result))
+
+
+if __name__ == "__main__":
+    main()
