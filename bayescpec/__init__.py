@@ -1,77 +1,62 @@
 """bayescpec: Bayesian evidence updating about development-corridor conversion.
 
 Data flow: files -> :func:`load_study` (validated, frozen) -> :func:`build_model` ->
-:func:`fit` (samples; returns an ``xarray.DataTree``) -> tables (:func:`channel_table` ...).
+:func:`fit` (samples; returns an ``xarray.DataTree``) -> tables (:func:`channel_table` ...),
+reports (:func:`export_tables`), figures (:func:`plot_forest` ...), and the rerun workflow
+(:func:`update_evidence`, :func:`diff`, :func:`evidence_trajectory`).
+
+Names are imported on first use, so that ``import bayescpec`` and ``bayescpec --help`` do not pay
+for PyMC until a model is built or fitted.
 """
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-from .errors import (  # noqa: E402
-    BayescpecError,
-    ConvergenceError,
-    EvidenceError,
-    InputError,
-    ResultMismatchError,
-    SpecError,
-)
-from .study import Study, load_study  # noqa: E402
-from .model import build_model  # noqa: E402
-from .fit import ConvergenceWarning, fit  # noqa: E402
-from .summary import (  # noqa: E402
-    channel_table,
-    constraint_table,
-    conversion_probability,
-    ipcc_likelihood,
-    proposition_table,
-)
-from .results import check_inputs, load_result, read_table, save_result, write_table  # noqa: E402
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # errors
+    "BayescpecError": "errors", "InputError": "errors", "SpecError": "errors", "EvidenceError": "errors",
+    "ResultMismatchError": "errors", "ConvergenceError": "errors",
+    # files -> study -> model -> fit
+    "load_study": "study", "Study": "study",
+    "build_model": "model",
+    "fit": "fit", "ConvergenceWarning": "fit", "evidence_ledger": "fit",
+    # tables
+    "channel_table": "summary", "proposition_table": "summary", "constraint_table": "summary",
+    "conversion_probability": "summary", "ipcc_likelihood": "summary",
+    # results
+    "save_result": "results", "load_result": "results", "check_inputs": "results",
+    "write_table": "results", "read_table": "results",
+    # publication outputs (issue 3)
+    "export_tables": "report", "report_tables": "report", "render_table": "report",
+    "evidence_table": "report", "constraint_effect_table": "report",
+    "plot_forest": "figures", "plot_prior_posterior": "figures", "plot_evidence_ladder": "figures",
+    "plot_constraint_effects": "figures", "save_figures": "figures",
+    "compare_priors": "compare", "fit_prior_sets": "compare", "prior_comparison_table": "compare",
+    "prior_comparison_propositions": "compare", "available_prior_sets": "compare",
+    # rerunning as evidence arrives (issue 4)
+    "append_evidence": "update", "update_evidence": "update", "update_result": "update",
+    "AppendReport": "update", "UpdateOutcome": "update",
+    "psis_update": "fastpath", "PsisUpdate": "fastpath",
+    "save_vintage": "vintages", "load_vintage": "vintages", "list_vintages": "vintages",
+    "history": "vintages", "diff": "vintages", "ResultDiff": "vintages",
+    "as_of_study": "trajectory", "evidence_trajectory": "trajectory", "plot_trajectory": "trajectory",
+}
 
-__all__ = [
-    "__version__",
-    "load_study",
-    "Study",
-    "build_model",
-    "fit",
-    "channel_table",
-    "proposition_table",
-    "constraint_table",
-    "conversion_probability",
-    "ipcc_likelihood",
-    "save_result",
-    "load_result",
-    "check_inputs",
-    "write_table",
-    "read_table",
-    "BayescpecError",
-    "InputError",
-    "SpecError",
-    "EvidenceError",
-    "ResultMismatchError",
-    "ConvergenceError",
-    "ConvergenceWarning",
-]
+__all__ = ["__version__", *_EXPORTS]
 
-# Rerunning as evidence arrives (issue 4): append, fast path / refit, vintages, trajectory.
-from .update import AppendReport, UpdateOutcome, append_evidence, update_evidence, update_result  # noqa: E402
-from .fastpath import PsisUpdate, psis_update  # noqa: E402
-from .vintages import ResultDiff, diff, history, list_vintages, load_vintage, save_vintage  # noqa: E402
-from .trajectory import as_of_study, evidence_trajectory, plot_trajectory  # noqa: E402
 
-__all__ += [
-    "append_evidence",
-    "update_evidence",
-    "update_result",
-    "AppendReport",
-    "UpdateOutcome",
-    "psis_update",
-    "PsisUpdate",
-    "save_vintage",
-    "load_vintage",
-    "list_vintages",
-    "history",
-    "diff",
-    "ResultDiff",
-    "as_of_study",
-    "evidence_trajectory",
-    "plot_trajectory",
-]
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bayescpec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -127,6 +127,8 @@ def run(
     out_console.print(f"Convergence (R-hat ≤ 1.01, bulk ESS ≥ 400, no divergences): {status} — "
                       f"max R-hat {attrs['max_rhat']:.3f}, min bulk ESS {attrs['min_ess_bulk']:.0f}, "
                       f"{attrs['divergences']} divergences")
+    if attrs.get("divergence_retry"):
+        out_console.print(f"Note: {attrs['divergence_retry']}.")
     for warning in caught:
         if not issubclass(warning.category, ConvergenceWarning):
             warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)

@@ -30,7 +30,7 @@ import pandas as pd
 import xarray as xr
 
 from .aggregate import aggregate_evidence
-from .fit import CONVERGENCE_RULES, LIKELIHOOD_VARIABLES, _ledger, posterior_draws
+from .fit import CONVERGENCE_RULES, LIKELIHOOD_VARIABLES, evidence_ledger, posterior_draws
 from .likelihood import pointwise_log_likelihood
 from .study import Study
 
@@ -212,7 +212,7 @@ def psis_update(
             coords={"chain": post["chain"].values, "draw": post["draw"].values,
                     "evidence": data.rows["id"].to_numpy(str)})
     del result["evidence"]
-    result["evidence"] = _ledger(study, data)
+    result["evidence"] = evidence_ledger(study, data)
     # The resampled draws carry duplicates, so R-hat/ESS recomputed on them say little. The honest
     # figures: the previous sampler's R-hat and divergences, and its bulk ESS scaled by the
     # importance-sampling efficiency ESS_is / S. They must pass the same rules as a fit.

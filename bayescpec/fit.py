@@ -27,7 +27,7 @@ from .likelihood import pointwise_log_likelihood
 from .model import build_model, set_evidence
 from .study import Study
 
-__all__ = ["fit", "ConvergenceWarning", "check_convergence", "CONVERGENCE_RULES",
+__all__ = ["fit", "evidence_ledger", "ConvergenceWarning", "check_convergence", "CONVERGENCE_RULES",
            "DEFAULT_SEED", "posterior_draws"]
 
 DEFAULT_SEED = 20260527
@@ -36,6 +36,8 @@ CONVERGENCE_RULES = {"max_rhat": 1.01, "min_ess_bulk": 400, "max_divergences": 0
 REPORTED = ("theta", "base_theta", "severity", "constraint_effect")
 #: keep per-row log-likelihood in the result up to this many rows (draws x rows doubles)
 POINTWISE_ROW_LIMIT = 20_000
+#: target acceptance of the one automatic re-run after divergent transitions
+RETRY_TARGET_ACCEPT = 0.97
 
 
 class ConvergenceWarning(UserWarning):
@@ -79,7 +81,8 @@ def check_convergence(result: xr.DataTree) -> dict:
             "converged": not failures, "convergence_failures": "; ".join(failures)}
 
 
-def _ledger(study: Study, data: EvidenceData) -> xr.Dataset:
+def evidence_ledger(study: Study, data: EvidenceData) -> xr.Dataset:
+    """The ``evidence`` group of a result: one entry per row used, with its weight."""
     ev = study.evidence
     columns = {
         "observed": ev["observed"].astype(str), "target": ev["target"], "indicator": ev["indicator"],
@@ -121,6 +124,7 @@ def fit(
     pointwise: bool | None = None,
     progressbar: bool = False,
     strict: bool = False,
+    retry_divergent: bool = True,
 ) -> xr.DataTree:
     """Sample prior and posterior of ``study`` and return an ArviZ ``DataTree``.
 
@@ -129,6 +133,8 @@ def fit(
     evidence does not rebuild the graph. ``pointwise`` keeps the per-row log-likelihood (default:
     when there are at most 20 000 rows). A failed convergence check emits a
     :class:`ConvergenceWarning` and is recorded in the attrs; with ``strict=True`` it raises.
+    If the posterior has divergent transitions and ``retry_divergent`` is true, it is sampled once
+    more with ``target_accept=0.97`` (same seed); the attrs say so (``divergence_retry``).
     """
     data = aggregate_evidence(study.evidence, study.framework, study.priors)
     if model is None:
@@ -137,17 +143,30 @@ def fit(
         set_evidence(model, data)
     started = time.perf_counter()
     logging.getLogger("pymc").setLevel(logging.ERROR)
-    kwargs = dict(draws=draws, tune=tune, chains=chains, random_seed=seed, progressbar=progressbar,
-                  model=model, nuts_sampler=sampler, compute_convergence_checks=False)
-    if sampler == "pymc":
-        kwargs.update(cores=min(chains, 2), target_accept=target_accept)
-    else:
-        kwargs.update(nuts_sampler_kwargs={"target_accept": target_accept} if sampler == "nutpie" else {})
+
+    def sample_posterior(accept: float) -> xr.DataTree:
+        kwargs = dict(draws=draws, tune=tune, chains=chains, random_seed=seed, progressbar=progressbar,
+                      model=model, nuts_sampler=sampler, compute_convergence_checks=False)
+        if sampler == "pymc":
+            kwargs.update(cores=min(chains, 2), target_accept=accept)
+        else:
+            kwargs.update(nuts_sampler_kwargs={"target_accept": accept})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return pm.sample(**kwargs)
+
+    result = sample_posterior(target_accept)
+    retried_from = None
+    diverging = result["sample_stats"].to_dataset().get("diverging")
+    if retry_divergent and diverging is not None and int(diverging.sum()) and target_accept < RETRY_TARGET_ACCEPT:
+        # divergences mean the step size was too large for some region of the posterior (here: a
+        # diagnosticity near 0 or 1 under strong evidence); a smaller step usually removes them
+        retried_from = (target_accept, int(diverging.sum()))
+        target_accept = RETRY_TARGET_ACCEPT
+        result = sample_posterior(target_accept)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
         # the prior is the model without evidence: ignoring the Potentials is exactly what we want
         warnings.filterwarnings("ignore", message="The effect of Potentials")
-        result = pm.sample(**kwargs)
         prior = pm.sample_prior_predictive(draws=draws * chains, model=model, random_seed=seed + 1,
                                            var_names=[v for v in _prior_variables(model)])
     sampling_seconds = time.perf_counter() - started
@@ -163,7 +182,7 @@ def fit(
             coords={"chain": result["posterior"]["chain"].values, "draw": result["posterior"]["draw"].values,
                     "evidence": data.rows["id"].to_numpy(str)},
         )
-    result["evidence"] = _ledger(study, data)
+    result["evidence"] = evidence_ledger(study, data)
     for group in ("observed_data", "constant_data"):
         if group in result.children:
             del result[group]
@@ -182,6 +201,8 @@ def fit(
         "chains": chains,
         "sampler": sampler,
         "target_accept": target_accept,
+        "divergence_retry": (f"{retried_from[1]} divergences at target_accept {retried_from[0]}; "
+                             f"re-sampled at {target_accept}") if retried_from else "",
         "sampling_seconds": round(sampling_seconds, 3),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "framework": json.dumps(_framework_attrs(study)),

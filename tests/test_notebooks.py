@@ -34,8 +34,6 @@ def test_every_notebook_is_here_and_committed_without_big_outputs():
         code = "\n".join(c.source for c in book.cells if c.cell_type == "code")
         assert "import bayescpec as bc" in code
         public = code.replace("import bayescpec as bc", "")
-        for allowed in ("from bayescpec.figures import plot_forest", "from bayescpec.report import export_tables"):
-            public = public.replace(allowed, "")  # issue-3 public names, until bayescpec.__all__ has them
         assert "bayescpec." not in public, f"{path.name} reaches past the public API (use bc.<name>)"
 
 
