@@ -23,7 +23,7 @@ _EXPORTS: dict[str, str] = {
     # files -> study -> model -> fit
     "load_study": "study", "Study": "study",
     "build_model": "model",
-    "fit": "fit", "ConvergenceWarning": "fit", "evidence_ledger": "fit",
+    "fit": "sampling", "ConvergenceWarning": "sampling", "evidence_ledger": "sampling",
     # tables
     "channel_table": "summary", "proposition_table": "summary", "constraint_table": "summary",
     "conversion_probability": "summary", "ipcc_likelihood": "summary",

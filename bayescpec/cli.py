@@ -111,7 +111,7 @@ def run(
         study = load_study(framework=framework, priors=priors, evidence=evidence, sources=sources, as_of=as_of)
     except BayescpecError as exc:
         _fail(exc)
-    from .fit import ConvergenceWarning, fit
+    from .sampling import ConvergenceWarning, fit
     from .results import RESULT_FILE, publish_directory, save_result, write_table
     from .summary import channel_table, constraint_table, proposition_table
 

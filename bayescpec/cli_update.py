@@ -196,7 +196,7 @@ def trajectory(
     import matplotlib
 
     matplotlib.use("Agg")
-    from .fit import ConvergenceWarning
+    from .sampling import ConvergenceWarning
     from .trajectory import evidence_dates, evidence_trajectory, plot_trajectory
 
     todo = wanted or evidence_dates(study)

@@ -79,7 +79,7 @@ def fit_prior_sets(
     """Fit the same evidence under each prior set (default: :func:`available_prior_sets`), with the
     same seed and sampler settings. Every study is loaded and checked before anything is sampled;
     problems in any prior set are reported together. Returns results keyed by prior-set name."""
-    from .fit import DEFAULT_SEED, ConvergenceWarning, fit
+    from .sampling import DEFAULT_SEED, ConvergenceWarning, fit
     from .study import load_study
 
     seed = DEFAULT_SEED if seed is None else seed

@@ -30,7 +30,7 @@ import pandas as pd
 import xarray as xr
 
 from .aggregate import aggregate_evidence
-from .fit import CONVERGENCE_RULES, LIKELIHOOD_VARIABLES, evidence_ledger, posterior_draws
+from .sampling import CONVERGENCE_RULES, LIKELIHOOD_VARIABLES, evidence_ledger, posterior_draws
 from .likelihood import pointwise_log_likelihood
 from .study import Study
 

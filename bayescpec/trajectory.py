@@ -45,7 +45,7 @@ def evidence_trajectory(
     """Fit the study as of each date (default: every distinct evidence date) and tabulate, per date
     and channel: rows used, prior and posterior P(theta > threshold), posterior mean, interval and
     IPCC term. ``fit_kwargs`` go to :func:`bayescpec.fit` (the model is built once and reused)."""
-    from .fit import fit
+    from .sampling import fit
     from .model import build_model
     from .summary import channel_table, interval_label
 

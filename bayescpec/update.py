@@ -230,7 +230,7 @@ def update_result(previous, study, *, method: str = "auto", khat_threshold: floa
     """
     from .errors import BayescpecError
     from .fastpath import psis_update
-    from .fit import fit
+    from .sampling import fit
 
     if method not in ("auto", "psis", "refit"):
         raise InputError(f"method: must be 'auto', 'psis' or 'refit'; found {method!r}")

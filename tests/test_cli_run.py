@@ -64,7 +64,7 @@ def test_saved_result_round_trips_and_detects_changed_inputs(run_dir, shipped_co
         bc.check_inputs(result, bc.load_study(priors="skeptical"))
 
 
-@pytest.mark.filterwarnings("ignore::bayescpec.fit.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::bayescpec.sampling.ConvergenceWarning")
 def test_same_seed_same_table():
     study = bc.load_study()
     tables = [bc.channel_table(bc.fit(study, draws=200, tune=200, chains=2, seed=3)) for _ in range(2)]

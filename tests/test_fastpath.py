@@ -13,7 +13,7 @@ import pytest
 import bayescpec as bc
 from bayescpec.errors import BayescpecError
 from bayescpec.fastpath import importance_log_ratios
-from bayescpec.fit import LIKELIHOOD_VARIABLES, posterior_draws
+from bayescpec.sampling import LIKELIHOOD_VARIABLES, posterior_draws
 from bayescpec.aggregate import aggregate_evidence
 from bayescpec.likelihood import pointwise_log_likelihood
 

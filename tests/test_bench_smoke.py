@@ -1,0 +1,48 @@
+"""The benchmark script runs end to end with tiny sizes and prints its table (no timing asserted)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(BENCH))
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_simulator_writes_valid_synthetic_evidence(tmp_path):
+    import bayescpec
+
+    simulate = _load("simulate")
+    evidence, sources = simulate.simulate(200, 3, tmp_path)
+    assert evidence.name.startswith("synthetic_")
+    study = bayescpec.load_study(evidence=evidence, sources=sources)
+    assert len(study.evidence) == 200
+    assert study.evidence["note"].str.startswith("SYNTHETIC").all()
+    assert set(study.evidence["kind"]) <= {"signal", "count", "measure"}
+    again, _ = simulate.simulate(200, 3, tmp_path / "again")
+    assert again.read_text() == evidence.read_text()  # seeded
+
+
+def test_bench_smoke_prints_the_table(tmp_path, capsys):
+    run = _load("run")
+    run.main(["--smoke", "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    result = __import__("json").loads((tmp_path / "results.json").read_text())
+    rows = result["rows"]
+    assert all(set(row) == set(run.COLUMNS) for row in rows)
+    assert {row["section"] for row in rows} == set(run.SECTIONS)
+    measurements = [row["measurement"] for row in rows]
+    assert any("first run" in m for m in measurements) and any("second run" in m for m in measurements)
+    assert any(m.startswith("plain PyMC") for m in measurements)
+    assert {"pymc", "nutpie"} <= set(measurements)
+    assert any("synthetic rows" in m for m in measurements)
+    for header in ("section", "wall s", "compile s", "sample s", "validate s", "build s", "min ESS",
+                   "ESS/s", "peak MB", "ratio"):
+        assert header in printed
+    assert "cores" in printed.splitlines()[0]
