@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 import bayescpec  # noqa: E402
 from bayescpec.aggregate import aggregate_evidence  # noqa: E402
-from bayescpec.fit import REPORTED, fit  # noqa: E402
+from bayescpec.sampling import REPORTED, fit  # noqa: E402
 from bayescpec.model import build_model  # noqa: E402
 
 IMPORTED = time.perf_counter()
