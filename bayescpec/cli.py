@@ -139,8 +139,15 @@ def run(
     write_table(proposition_table(result, threshold=threshold), staging / "propositions.csv")
     write_table(constraint_table(result, ci_kind=ci_kind, ci_prob=ci_prob), staging / "constraints.csv")
     publish_directory(staging, out)
+    from .vintages import save_vintage, vintage_name
+
+    vintages = out / "vintages"  # the same folder `bayescpec update` and `history` use by default
+    existing = vintages / vintage_name(result)
+    already = existing.exists()
+    vintage = existing if already else save_vintage(result, root=vintages)
     out_console.print(f"Wrote {out}/{RESULT_FILE}, channels.csv, propositions.csv, constraints.csv "
-                      f"in {time.perf_counter() - started:.1f} s")
+                      f"in {time.perf_counter() - started:.1f} s; vintage {vintage.name}"
+                      f"{' (already saved)' if already else ''}")
 
 
 def _classify(path: Path) -> str:

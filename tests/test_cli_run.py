@@ -36,7 +36,9 @@ def test_run_prints_every_section(run_dir):
 
 def test_run_writes_result_and_tables_with_provenance(run_dir):
     out, _ = run_dir
-    assert {p.name for p in out.iterdir()} >= {"result.nc", "channels.csv", "propositions.csv", "constraints.csv"}
+    assert {p.name for p in out.iterdir()} >= {"result.nc", "channels.csv", "propositions.csv", "constraints.csv",
+                                               "vintages"}
+    assert len(bc.list_vintages(out / "vintages")) == 1  # the run is the first vintage `update` builds on
     header = (out / "channels.csv").read_text().splitlines()[:25]
     assert "# interval: 80% HDI" in header and "# threshold tau: 0.4" in header
     assert any(line.startswith("# sha256_evidence: ") for line in header)
