@@ -6,7 +6,6 @@ and what was allowed), exit code 2, no traceback, and nothing written.
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 import tempfile
 import time
@@ -37,6 +36,30 @@ def _fail(exc: BaseException) -> None:
 def _check_range(name: str, value: float, low: float, high: float) -> None:
     if not low < value < high:
         raise InputError(f"{name}: must be in ({low:g}, {high:g}); found {value!r}")
+
+
+# Options shared by several commands: one definition each.
+PriorsOpt = Annotated[str, typer.Option(help="Prior set: a name in the framework's folder (baseline, skeptical, optimistic, flat) or a path.")]
+EvidenceOpt = Annotated[Optional[Path], typer.Option(help="Evidence CSV [default: evidence/cpec.csv].")]
+FrameworkOpt = Annotated[Optional[Path], typer.Option(help="Framework TOML [default: priors/framework.toml].")]
+SourcesOpt = Annotated[Optional[Path], typer.Option(help="Sources CSV [default: sources.csv beside the evidence].")]
+AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", help="Use only evidence observed on or before this date (YYYY-MM-DD).")]
+SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
+DrawsOpt = Annotated[int, typer.Option(help="Posterior draws per chain.", min=10)]
+TuneOpt = Annotated[int, typer.Option(help="Tuning steps per chain.", min=10)]
+ChainsOpt = Annotated[int, typer.Option(help="Chains.", min=1)]
+ThresholdOpt = Annotated[float, typer.Option(help="Conversion threshold τ in P(θ > τ).")]
+CiProbOpt = Annotated[float, typer.Option("--ci-prob", help="Credible-interval probability.")]
+CiKindOpt = Annotated[str, typer.Option("--ci-kind", help="Credible-interval kind: eti or hdi.")]
+SamplerOpt = Annotated[str, typer.Option(help="NUTS backend: pymc or nutpie.")]
+
+
+def check_interval_options(threshold: float, ci_kind: str, ci_prob: float) -> None:
+    """Raise InputError naming the option when τ, the interval kind or its probability is out of range."""
+    _check_range("--threshold", threshold, 0, 1)
+    _check_range("--ci-prob", ci_prob, 0, 1)
+    if ci_kind not in ("eti", "hdi"):
+        raise InputError(f"--ci-kind: must be 'eti' or 'hdi'; found {ci_kind!r}")
 
 
 def _fmt(x: float, digits: int = 2) -> str:
@@ -82,28 +105,25 @@ def print_tables(result, *, threshold: float, ci_kind: str, ci_prob: float) -> N
 
 @app.command()
 def run(
-    priors: Annotated[str, typer.Option(help="Prior set: a name in the framework's folder (baseline, skeptical, optimistic, flat) or a path.")] = "baseline",
-    evidence: Annotated[Optional[Path], typer.Option(help="Evidence CSV [default: evidence/cpec.csv].")] = None,
-    framework: Annotated[Optional[Path], typer.Option(help="Framework TOML [default: priors/framework.toml].")] = None,
-    sources: Annotated[Optional[Path], typer.Option(help="Sources CSV [default: sources.csv beside the evidence].")] = None,
+    priors: PriorsOpt = "baseline",
+    evidence: EvidenceOpt = None,
+    framework: FrameworkOpt = None,
+    sources: SourcesOpt = None,
     out: Annotated[Path, typer.Option(help="Output folder for the saved result and CSV tables.")] = Path("results"),
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Use only evidence observed on or before this date (YYYY-MM-DD).")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 20260527,
-    draws: Annotated[int, typer.Option(help="Posterior draws per chain.", min=10)] = 1000,
-    tune: Annotated[int, typer.Option(help="Tuning steps per chain.", min=10)] = 1000,
-    chains: Annotated[int, typer.Option(help="Chains.", min=1)] = 4,
-    threshold: Annotated[float, typer.Option(help="Conversion threshold τ in P(θ > τ).")] = 0.5,
-    ci_prob: Annotated[float, typer.Option("--ci-prob", help="Credible-interval probability.")] = 0.90,
-    ci_kind: Annotated[str, typer.Option("--ci-kind", help="Credible-interval kind: eti or hdi.")] = "eti",
-    sampler: Annotated[str, typer.Option(help="NUTS backend: pymc or nutpie.")] = "pymc",
+    as_of: AsOfOpt = None,
+    seed: SeedOpt = 20260527,
+    draws: DrawsOpt = 1000,
+    tune: TuneOpt = 1000,
+    chains: ChainsOpt = 4,
+    threshold: ThresholdOpt = 0.5,
+    ci_prob: CiProbOpt = 0.90,
+    ci_kind: CiKindOpt = "eti",
+    sampler: SamplerOpt = "pymc",
 ) -> None:
     """Fit the study and print per-channel conversion, propositions and constraints; write OUT/."""
     started = time.perf_counter()
     try:
-        _check_range("--threshold", threshold, 0, 1)
-        _check_range("--ci-prob", ci_prob, 0, 1)
-        if ci_kind not in ("eti", "hdi"):
-            raise InputError(f"--ci-kind: must be 'eti' or 'hdi'; found {ci_kind!r}")
+        check_interval_options(threshold, ci_kind, ci_prob)
         if sampler not in ("pymc", "nutpie"):
             raise InputError(f"--sampler: must be 'pymc' or 'nutpie'; found {sampler!r}")
         from .study import load_study

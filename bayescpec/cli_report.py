@@ -13,17 +13,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import _check_range, _fail, app, err_console, out_console
+from .cli import _fail, check_interval_options, app, err_console, out_console, AsOfOpt, ChainsOpt, CiKindOpt, CiProbOpt, DrawsOpt, EvidenceOpt, FrameworkOpt, SamplerOpt, SourcesOpt, ThresholdOpt, TuneOpt
 from .errors import BayescpecError, InputError
 
 FORMAT_HELP = "Table format: csv, md, latex, html or all; repeat for several [default: all]."
-
-
-def _check_interval(threshold: float, ci_kind: str, ci_prob: float) -> None:
-    _check_range("--threshold", threshold, 0, 1)
-    _check_range("--ci-prob", ci_prob, 0, 1)
-    if ci_kind not in ("eti", "hdi"):
-        raise InputError(f"--ci-kind: must be 'eti' or 'hdi'; found {ci_kind!r}")
 
 
 def _sizes(paths) -> str:
@@ -39,15 +32,15 @@ def report(
     format: Annotated[Optional[list[str]], typer.Option("--format", "-f", help=FORMAT_HELP)] = None,
     out: Annotated[Optional[Path], typer.Option(help="Output folder [default: RESULT/report].")] = None,
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Also draw the figures (PNG and PDF).")] = True,
-    threshold: Annotated[float, typer.Option(help="Conversion threshold τ in P(θ > τ).")] = 0.5,
-    ci_prob: Annotated[float, typer.Option("--ci-prob", help="Credible-interval probability.")] = 0.90,
-    ci_kind: Annotated[str, typer.Option("--ci-kind", help="Credible-interval kind: eti or hdi.")] = "eti",
+    threshold: ThresholdOpt = 0.5,
+    ci_prob: CiProbOpt = 0.90,
+    ci_kind: CiKindOpt = "eti",
     digits: Annotated[int, typer.Option(help="Decimals of every number in the tables.")] = 2,
 ) -> None:
     """Publication tables (and figures) from a saved result, without refitting."""
     started = time.perf_counter()
     try:
-        _check_interval(threshold, ci_kind, ci_prob)
+        check_interval_options(threshold, ci_kind, ci_prob)
         from .report import check_digits, check_formats
 
         formats = check_formats(format or ["all"])
@@ -95,26 +88,26 @@ def report(
 @app.command("compare-priors")
 def compare_priors_command(
     priors: Annotated[Optional[list[str]], typer.Option("--priors", help="A prior set (name or path); repeat for several [default: every prior set beside the framework].")] = None,
-    evidence: Annotated[Optional[Path], typer.Option(help="Evidence CSV [default: evidence/cpec.csv].")] = None,
-    framework: Annotated[Optional[Path], typer.Option(help="Framework TOML [default: priors/framework.toml].")] = None,
-    sources: Annotated[Optional[Path], typer.Option(help="Sources CSV [default: sources.csv beside the evidence].")] = None,
+    evidence: EvidenceOpt = None,
+    framework: FrameworkOpt = None,
+    sources: SourcesOpt = None,
     out: Annotated[Path, typer.Option(help="Output folder for the comparison tables.")] = Path("results/compare-priors"),
     format: Annotated[Optional[list[str]], typer.Option("--format", "-f", help=FORMAT_HELP)] = None,
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Use only evidence observed on or before this date (YYYY-MM-DD).")] = None,
+    as_of: AsOfOpt = None,
     seed: Annotated[int, typer.Option(help="Random seed (the same for every prior set).")] = 20260527,
-    draws: Annotated[int, typer.Option(help="Posterior draws per chain.", min=10)] = 1000,
-    tune: Annotated[int, typer.Option(help="Tuning steps per chain.", min=10)] = 1000,
-    chains: Annotated[int, typer.Option(help="Chains.", min=1)] = 4,
-    threshold: Annotated[float, typer.Option(help="Conversion threshold τ in P(θ > τ).")] = 0.5,
-    ci_prob: Annotated[float, typer.Option("--ci-prob", help="Credible-interval probability.")] = 0.90,
-    ci_kind: Annotated[str, typer.Option("--ci-kind", help="Credible-interval kind: eti or hdi.")] = "eti",
+    draws: DrawsOpt = 1000,
+    tune: TuneOpt = 1000,
+    chains: ChainsOpt = 4,
+    threshold: ThresholdOpt = 0.5,
+    ci_prob: CiProbOpt = 0.90,
+    ci_kind: CiKindOpt = "eti",
     digits: Annotated[int, typer.Option(help="Decimals of every number in the tables.")] = 2,
-    sampler: Annotated[str, typer.Option(help="NUTS backend: pymc or nutpie.")] = "pymc",
+    sampler: SamplerOpt = "pymc",
 ) -> None:
     """Fit the same evidence under every prior set and tabulate P(converting) side by side."""
     started = time.perf_counter()
     try:
-        _check_interval(threshold, ci_kind, ci_prob)
+        check_interval_options(threshold, ci_kind, ci_prob)
         if sampler not in ("pymc", "nutpie"):
             raise InputError(f"--sampler: must be 'pymc' or 'nutpie'; found {sampler!r}")
         from .report import check_digits, check_formats

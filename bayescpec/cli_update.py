@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import _check_range, _fail, app, err_console, out_console
+from .cli import _check_range, _fail, check_interval_options, app, err_console, out_console, ChainsOpt, CiKindOpt, CiProbOpt, DrawsOpt, EvidenceOpt, FrameworkOpt, SeedOpt, ThresholdOpt, TuneOpt
 from .errors import BayescpecError, InputError
 
 VINTAGES = Path("results") / "vintages"
@@ -40,16 +40,16 @@ def _headline(result, threshold: float) -> Table:
 def update(
     new: Annotated[Path, typer.Argument(help="CSV of new evidence rows (same columns as the log).")],
     evidence: Annotated[Optional[Path], typer.Option(help="The evidence log to append to [default: evidence/cpec.csv].")] = None,
-    framework: Annotated[Optional[Path], typer.Option(help="Framework TOML [default: priors/framework.toml].")] = None,
+    framework: FrameworkOpt = None,
     priors: Annotated[str, typer.Option(help="Prior set name or path.")] = "baseline",
     vintages: Annotated[Path, typer.Option(help="Folder of saved vintages.")] = VINTAGES,
     previous: Annotated[Optional[Path], typer.Option(help="Result to reweight from [default: the newest vintage of the log before this update].")] = None,
     method: Annotated[str, typer.Option(help="auto (PSIS fast path if k-hat < 0.7, else refit), psis (fail instead of refitting) or refit.")] = "auto",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 20260527,
+    seed: SeedOpt = 20260527,
     draws: Annotated[int, typer.Option(help="Posterior draws per chain (refit).", min=10)] = 1000,
     tune: Annotated[int, typer.Option(help="Tuning steps per chain (refit).", min=10)] = 1000,
     chains: Annotated[int, typer.Option(help="Chains (refit).", min=1)] = 4,
-    threshold: Annotated[float, typer.Option(help="Conversion threshold τ in P(θ > τ).")] = 0.5,
+    threshold: ThresholdOpt = 0.5,
 ) -> None:
     """Append NEW rows to the evidence log (atomically; all or nothing), refit, save a new vintage."""
     from .update import update_evidence
@@ -85,7 +85,7 @@ def update(
 @app.command()
 def history(
     vintages: Annotated[Path, typer.Option(help="Folder of saved vintages.")] = VINTAGES,
-    threshold: Annotated[float, typer.Option(help="Conversion threshold τ in P(θ > τ).")] = 0.5,
+    threshold: ThresholdOpt = 0.5,
 ) -> None:
     """List the saved vintages with their headline P(converting) per channel."""
     from .vintages import history as vintage_history
@@ -114,19 +114,16 @@ def diff(
     a: Annotated[str, typer.Argument(help="Vintage A: name, unique prefix, evidence-hash prefix, 'previous', 'latest' or a path.")],
     b: Annotated[str, typer.Argument(help="Vintage B (as A).")],
     vintages: Annotated[Path, typer.Option(help="Folder of saved vintages.")] = VINTAGES,
-    threshold: Annotated[float, typer.Option(help="Conversion threshold τ in P(θ > τ).")] = 0.5,
-    ci_prob: Annotated[float, typer.Option("--ci-prob", help="Credible-interval probability.")] = 0.90,
-    ci_kind: Annotated[str, typer.Option("--ci-kind", help="Credible-interval kind: eti or hdi.")] = "eti",
+    threshold: ThresholdOpt = 0.5,
+    ci_prob: CiProbOpt = 0.90,
+    ci_kind: CiKindOpt = "eti",
     csv: Annotated[Optional[Path], typer.Option(help="Also write the change table to this CSV file.")] = None,
 ) -> None:
     """What changed from vintage A to vintage B: means, intervals, P(converting), IPCC terms, rows."""
     from .vintages import diff as vintage_diff
 
     try:
-        _check_range("--threshold", threshold, 0, 1)
-        _check_range("--ci-prob", ci_prob, 0, 1)
-        if ci_kind not in ("eti", "hdi"):
-            raise InputError(f"--ci-kind: must be 'eti' or 'hdi'; found {ci_kind!r}")
+        check_interval_options(threshold, ci_kind, ci_prob)
         d = vintage_diff(a, b, root=vintages, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
     except BayescpecError as exc:
         _fail(exc)
@@ -164,14 +161,14 @@ def diff(
 def trajectory(
     dates: Annotated[Optional[str], typer.Option(help="Comma-separated YYYY-MM-DD dates [default: every distinct evidence date].")] = None,
     priors: Annotated[str, typer.Option(help="Prior set name or path.")] = "baseline",
-    evidence: Annotated[Optional[Path], typer.Option(help="Evidence CSV [default: evidence/cpec.csv].")] = None,
-    framework: Annotated[Optional[Path], typer.Option(help="Framework TOML [default: priors/framework.toml].")] = None,
+    evidence: EvidenceOpt = None,
+    framework: FrameworkOpt = None,
     out: Annotated[Path, typer.Option(help="Folder for trajectory.csv and trajectory.png.")] = Path("results") / "trajectory",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 20260527,
-    draws: Annotated[int, typer.Option(help="Posterior draws per chain.", min=10)] = 1000,
-    tune: Annotated[int, typer.Option(help="Tuning steps per chain.", min=10)] = 1000,
-    chains: Annotated[int, typer.Option(help="Chains.", min=1)] = 4,
-    threshold: Annotated[float, typer.Option(help="Conversion threshold τ in P(θ > τ).")] = 0.5,
+    seed: SeedOpt = 20260527,
+    draws: DrawsOpt = 1000,
+    tune: TuneOpt = 1000,
+    chains: ChainsOpt = 4,
+    threshold: ThresholdOpt = 0.5,
 ) -> None:
     """Fit the evidence as of each date and plot how each channel's P(converting) evolved."""
     import datetime as dt

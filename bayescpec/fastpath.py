@@ -26,7 +26,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from .aggregate import aggregate_evidence
