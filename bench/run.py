@@ -78,7 +78,7 @@ def _ess_rate(ess, seconds):
 
 def run_benchmarks(*, smoke: bool = False, sizes=(100, 1_000, 10_000, 100_000), draws: int = 1000,
                    tune: int = 1000, chains: int = 4, out: Path = HERE / "out",
-                   backends=("pymc", "nutpie"), baseline_samplers=("default", "pymc"),
+                   backends=("pymc", "nutpie", "numpyro", "blackjax"), baseline_samplers=("default", "pymc"),
                    fresh_cache: bool = True, update_rows: int = 5) -> dict:
     """Run every section; return ``{"meta": ..., "rows": [...]}`` (rows have the keys COLUMNS)."""
     out = Path(out)
