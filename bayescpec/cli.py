@@ -6,6 +6,7 @@ and what was allowed), exit code 2, no traceback, and nothing written.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 import time
@@ -154,10 +155,14 @@ def run(
             warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging."))
-    save_result(result, staging / RESULT_FILE)
-    write_table(channel_table(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob), staging / "channels.csv")
-    write_table(proposition_table(result, threshold=threshold), staging / "propositions.csv")
-    write_table(constraint_table(result, ci_kind=ci_kind, ci_prob=ci_prob), staging / "constraints.csv")
+    try:
+        save_result(result, staging / RESULT_FILE)
+        write_table(channel_table(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob), staging / "channels.csv")
+        write_table(proposition_table(result, threshold=threshold), staging / "propositions.csv")
+        write_table(constraint_table(result, ci_kind=ci_kind, ci_prob=ci_prob), staging / "constraints.csv")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # nothing half-written is left behind
+        raise
     publish_directory(staging, out)
     from .vintages import save_vintage, vintage_name
 

@@ -105,3 +105,17 @@ def test_bad_options_exit_2_and_write_nothing(tmp_path):
         assert result.exit_code == 2, (args, result.output)
         assert fragment in result.output
         assert not out.exists()
+
+
+def test_a_failure_while_writing_leaves_nothing_behind(tmp_path, monkeypatch):
+    import bayescpec.results as results
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(results, "write_table", broken)
+    out = tmp_path / "results"
+    outcome = CliRunner().invoke(app, ["run", "--out", str(out), "--draws", "50", "--tune", "50", "--chains", "2"])
+    assert outcome.exit_code != 0
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
