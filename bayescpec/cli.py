@@ -63,6 +63,11 @@ def check_interval_options(threshold: float, ci_kind: str, ci_prob: float) -> No
         raise InputError(f"--ci-kind: must be 'eti' or 'hdi'; found {ci_kind!r}")
 
 
+def check_sampler(sampler: str) -> None:
+    if sampler not in ("pymc", "nutpie"):
+        raise InputError(f"--sampler: must be 'pymc' or 'nutpie'; found {sampler!r}")
+
+
 def _fmt(x: float, digits: int = 2) -> str:
     return f"{x:.{digits}f}"
 
@@ -125,8 +130,7 @@ def run(
     started = time.perf_counter()
     try:
         check_interval_options(threshold, ci_kind, ci_prob)
-        if sampler not in ("pymc", "nutpie"):
-            raise InputError(f"--sampler: must be 'pymc' or 'nutpie'; found {sampler!r}")
+        check_sampler(sampler)
         from .study import load_study
 
         study = load_study(framework=framework, priors=priors, evidence=evidence, sources=sources, as_of=as_of)

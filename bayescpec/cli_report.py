@@ -13,8 +13,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import _fail, check_interval_options, app, err_console, out_console, AsOfOpt, ChainsOpt, CiKindOpt, CiProbOpt, DrawsOpt, EvidenceOpt, FrameworkOpt, SamplerOpt, SourcesOpt, ThresholdOpt, TuneOpt
-from .errors import BayescpecError, InputError
+from .cli import _fail, check_interval_options, check_sampler, app, err_console, out_console, AsOfOpt, ChainsOpt, CiKindOpt, CiProbOpt, DrawsOpt, EvidenceOpt, FrameworkOpt, SamplerOpt, SourcesOpt, ThresholdOpt, TuneOpt
+from .errors import BayescpecError
 
 FORMAT_HELP = "Table format: csv, md, latex, html or all; repeat for several [default: all]."
 
@@ -108,8 +108,7 @@ def compare_priors_command(
     started = time.perf_counter()
     try:
         check_interval_options(threshold, ci_kind, ci_prob)
-        if sampler not in ("pymc", "nutpie"):
-            raise InputError(f"--sampler: must be 'pymc' or 'nutpie'; found {sampler!r}")
+        check_sampler(sampler)
         from .report import check_digits, check_formats
 
         formats = check_formats(format or ["all"])
