@@ -37,6 +37,8 @@ class Problem:
     message: str
 
     def render(self) -> str:
+        if not (self.file or self.where or self.field):
+            return self.message
         location = self.file
         if self.where:
             location += f", {self.where}"
@@ -66,7 +68,7 @@ class InputError(BayescpecError, ValueError):
 
     def __init__(self, problems: Sequence[Problem] | str):
         if isinstance(problems, str):
-            problems = [Problem(file="<input>", where=None, field=None, message=problems)]
+            problems = [Problem(file="", where=None, field=None, message=problems)]
         self.problems: list[Problem] = list(problems)
         n = len(self.problems)
         if n == 1:
