@@ -71,7 +71,9 @@ def check_convergence(result: xr.DataTree) -> dict:
     diverging = result["sample_stats"].to_dataset().get("diverging")
     divergences = int(diverging.sum()) if diverging is not None else 0
     failures = []
-    if not max_rhat <= CONVERGENCE_RULES["max_rhat"]:
+    if posterior.sizes.get("chain", 1) < 2:
+        failures.append("R-hat needs at least 2 chains; this fit has 1")
+    elif not max_rhat <= CONVERGENCE_RULES["max_rhat"]:
         failures.append(f"max R-hat {max_rhat:.3f} > {CONVERGENCE_RULES['max_rhat']}")
     if not min_ess >= CONVERGENCE_RULES["min_ess_bulk"]:
         failures.append(f"min bulk ESS {min_ess:.0f} < {CONVERGENCE_RULES['min_ess_bulk']}")

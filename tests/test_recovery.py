@@ -73,3 +73,20 @@ def test_divergences_trigger_one_rerun_at_higher_target_accept():
     assert result.attrs["divergences"] == 0
     plain = bc.fit(combined, seed=1, retry_divergent=False, draws=300, chains=2)
     assert plain.attrs["divergence_retry"] == "" and plain.attrs["target_accept"] == 0.9
+
+
+def test_recovers_a_constraint_severity_from_context_measures(shipped_copy):
+    """80 context measures of private credit (baseline 30, scale 10, higher is better) simulated from
+    severity 1.5 on the shipped framework: z = -(value - 30) / 10 ~ Normal(1.0 * 1.5, 1)."""
+    rng = np.random.default_rng(8)
+    values = 30 - 10 * rng.normal(1.0 * 1.5, 1, size=80)
+    rows = [f"sim-{i},2026-01-01,absorptive_capacity,private_credit_gdp,context,measure,{v:.4f},,,,,,1,,tang2026,sim"
+            for i, v in enumerate(values)]
+    header = shipped_copy["evidence"].read_text().splitlines()[0]
+    shipped_copy["evidence"].write_text("\n".join([header] + rows) + "\n")
+    study = bc.load_study(framework=shipped_copy["framework"], evidence=shipped_copy["evidence"])
+    table = bc.constraint_table(bc.fit(study, draws=1000, chains=2, seed=2), ci_prob=0.95).set_index("constraint")
+    row = table.loc["absorptive_capacity"]
+    assert row["95% ETI lower"] < 1.5 < row["95% ETI upper"] and abs(row["posterior_mean"] - 1.5) < 0.3
+    # constraints without evidence stay at their prior
+    assert abs(table.loc["security", "posterior_mean"] - table.loc["security", "prior_mean"]) < 0.15
