@@ -72,24 +72,19 @@ def _fmt(x: float, digits: int = 2) -> str:
     return f"{x:.{digits}f}"
 
 
-def print_tables(result, *, threshold: float, ci_kind: str, ci_prob: float) -> None:
-    from .summary import channel_table, constraint_table, interval_label, proposition_table
-
-    label = interval_label(ci_kind, ci_prob)
-    channels = channel_table(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
+def print_tables(channels, props, cons) -> None:
+    """Print the channel, proposition and constraint tables (as made by bayescpec.summary)."""
+    label, threshold = channels.attrs["interval"], channels.attrs["threshold"]
     tier_cols = [c for c in channels.columns if c.startswith("rows_")]
     table = Table(title=f"Conversion probability θ per channel — {label}, P(converting) = P(θ > {threshold:g})")
     for col in ["channel", "prior mean", "posterior mean", f"{label}", f"P(θ > {threshold:g})", "IPCC likelihood"] + \
             [c.removeprefix("rows_") + " rows" for c in tier_cols]:
         table.add_column(col, justify="left" if col in ("channel", "IPCC likelihood") else "right")
-    for row in channels.itertuples(index=False):
-        r = row._asdict()
+    for r in channels.to_dict("records"):
         table.add_row(r["channel"], _fmt(r["prior_mean"]), _fmt(r["posterior_mean"]),
-                      f"[{_fmt(channels.loc[channels.channel == r['channel'], f'{label} lower'].item())}, "
-                      f"{_fmt(channels.loc[channels.channel == r['channel'], f'{label} upper'].item())}]",
+                      f"[{_fmt(r[f'{label} lower'])}, {_fmt(r[f'{label} upper'])}]",
                       _fmt(r["p_converting"]), r["likelihood"], *[str(r[c]) for c in tier_cols])
     out_console.print(table)
-    props = proposition_table(result, threshold=threshold)
     table = Table(title=f"Propositions (τ = {threshold:g})")
     for col in ("proposition", "query", "prior P", "posterior P", "change", "IPCC likelihood"):
         table.add_column(col, justify="right" if col.endswith("P") or col == "change" else "left")
@@ -97,7 +92,6 @@ def print_tables(result, *, threshold: float, ci_kind: str, ci_prob: float) -> N
         table.add_row(r["proposition"], escape(r["query"]), _fmt(r["prior_probability"]), _fmt(r["posterior_probability"]),
                       f"{r['change']:+.2f}", r["likelihood"])
     out_console.print(table)
-    cons = constraint_table(result, ci_kind=ci_kind, ci_prob=ci_prob)
     if len(cons):
         table = Table(title=f"Constraint severity (logit scale, 0 = typical) — {label}")
         for col in ("constraint", "binds", "prior mean", "posterior mean", label, "P(binding)", "context rows"):
@@ -146,7 +140,12 @@ def run(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         result = fit(study, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler)
-    print_tables(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
+    tables = {  # computed once: printed here, written below
+        "channels": channel_table(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob),
+        "propositions": proposition_table(result, threshold=threshold),
+        "constraints": constraint_table(result, ci_kind=ci_kind, ci_prob=ci_prob),
+    }
+    print_tables(tables["channels"], tables["propositions"], tables["constraints"])
     attrs = result.attrs
     status = "[green]passed[/]" if attrs["converged"] else f"[bold red]FAILED: {attrs['convergence_failures']}[/]"
     out_console.print(f"Convergence (R-hat ≤ 1.01, bulk ESS ≥ 400, no divergences): {status} — "
@@ -161,9 +160,8 @@ def run(
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging."))
     try:
         save_result(result, staging / RESULT_FILE)
-        write_table(channel_table(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob), staging / "channels.csv")
-        write_table(proposition_table(result, threshold=threshold), staging / "propositions.csv")
-        write_table(constraint_table(result, ci_kind=ci_kind, ci_prob=ci_prob), staging / "constraints.csv")
+        for name, table in tables.items():
+            write_table(table, staging / f"{name}.csv")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)  # nothing half-written is left behind
         raise
