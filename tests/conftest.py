@@ -105,3 +105,24 @@ def replace_in(path: Path, old: str, new: str, count: int = 1) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new, count))
+
+
+#: the shipped data as of this date is what the golden tables (tests/golden/) describe
+GOLDEN_AS_OF = "2026-06-30"
+#: the test's own fit of the shipped data: enough draws that the golden comparison, whose tolerance is
+#: 4 x the Monte Carlo standard error of the difference, still fails on a real change of 0.03 in a
+#: probability (test_golden.py checks this for every probability it compares)
+GOLDEN_FIT = {"draws": 2500, "tune": 1000, "chains": 4, "seed": 20260527}
+
+
+@pytest.fixture(scope="session")
+def shipped_result():
+    """One fit of the shipped data as of GOLDEN_AS_OF, shared by the golden and report tests."""
+    import warnings
+
+    from bayescpec import fit, load_study
+
+    study = load_study(framework=FRAMEWORK, priors="baseline", evidence=EVIDENCE, as_of=GOLDEN_AS_OF)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit(study, **GOLDEN_FIT)

@@ -103,3 +103,128 @@ def test_result_records_provenance(fitted):
     assert attrs["seed"] == 11 and attrs["prior_set"] == "mini"
     assert attrs["converged"]
     assert list(fitted["evidence"]["evidence"].values) == [r.split(",")[0] for r in ROWS]
+
+
+# ---------------------------------------------------------------------------------------------
+# Uncertain diagnosticity: s = f + (1 - f) g with f, g ~ Beta -- the path every shipped row uses.
+# Oracle: numerical integration over (theta, f, g) by Gauss-Legendre quadrature, one channel per tier.
+# ---------------------------------------------------------------------------------------------
+
+LADDER_FRAMEWORK = """
+[framework]
+name = "ladder"
+[[channels]]
+id = "p"
+label = "observed at the potential tier"
+[[channels]]
+id = "m"
+label = "observed at the mechanism tier"
+[[channels]]
+id = "o"
+label = "observed at the outcome tier"
+""" + "".join(f"""
+[[tiers]]
+id = "{tier}"
+label = "{tier}"
+targets = "channel"
+rank = {rank}
+[[indicators]]
+id = "clue_{tier}"
+label = "a clue"
+target = "any_channel"
+tiers = ["{tier}"]
+kinds = ["signal"]
+""" for rank, tier in enumerate(("potential", "mechanism", "outcome"), start=1))
+
+#: the shipped baseline's tier diagnosticities (sensitivity mean, false-positive mean, concentrations)
+LADDER_TIERS = {"potential": (0.9, 20, 0.7, 20), "mechanism": (0.7, 15, 0.3, 15), "outcome": (0.8, 15, 0.1, 15)}
+LADDER_PRIORS = """
+name = "ladder"
+description = "uniform theta; the shipped baseline's tier diagnosticities"
+[loadings]
+sd = 0.5
+[measure_loading]
+potential = 0.25
+mechanism = 0.6
+outcome = 1.0
+""" + "".join(f"""
+[channels.{c}]
+mean = 0.5
+concentration = 2
+""" for c in "pmo") + "".join(f"""
+[diagnosticity.tiers.{tier}]
+sensitivity = {{ mean = {s}, concentration = {sc} }}
+false_positive = {{ mean = {f}, concentration = {fc} }}
+""" for tier, (s, sc, f, fc) in LADDER_TIERS.items())
+#: per channel (= tier): three positive clues, reliability 0.9
+LADDER_CLUES = [(1, 0.9), (1, 0.9), (1, 0.9)]
+
+
+def uncertain_diagnosticity_oracle(tier: str, nodes: int = 48) -> tuple[float, float]:
+    """Posterior mean of theta and P(theta > 0.5) by quadrature over (theta, f, g)."""
+    s_mean, s_conc, f_mean, f_conc = LADDER_TIERS[tier]
+    gap_mean = (s_mean - f_mean) / (1 - f_mean)
+    x, w = np.polynomial.legendre.leggauss(nodes)
+
+    def on(a, b):  # Gauss-Legendre nodes and weights on (a, b)
+        return (b - a) / 2 * x + (a + b) / 2, (b - a) / 2 * w
+
+    f, wf = on(0, 1)
+    g, wg = on(0, 1)
+    prior_fg = (stats.beta.pdf(f, f_mean * f_conc, (1 - f_mean) * f_conc)[:, None] * wf[:, None]
+                * stats.beta.pdf(g, gap_mean * s_conc, (1 - gap_mean) * s_conc)[None, :] * wg[None, :])
+    sens = f[:, None] + (1 - f[:, None]) * g[None, :]
+    mass, first, upper = 0.0, 0.0, 0.0
+    for lo, hi in ((0.0, 0.5), (0.5, 1.0)):  # split at 0.5: P(theta > 0.5) integrates a step
+        theta, wt = on(lo, hi)
+        t = theta[:, None, None]
+        like = np.ones((theta.size,) + sens.shape)
+        for value, r in LADDER_CLUES:
+            p = r * (f[None, :, None] + t * (sens[None] - f[None, :, None])) + (1 - r) / 2
+            like *= p if value else 1 - p
+        density = (like * prior_fg[None]).sum(axis=(1, 2)) * wt  # theta prior is uniform
+        mass += density.sum()
+        first += (theta * density).sum()
+        if lo == 0.5:
+            upper = density.sum()
+    return first / mass, upper / mass
+
+
+@pytest.fixture(scope="module")
+def ladder_fit(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ladder")
+    (folder / "framework.toml").write_text(LADDER_FRAMEWORK)
+    (folder / "ladder.toml").write_text(LADDER_PRIORS)
+    header = "id,observed,target,indicator,tier,kind,value,k,n,test,sensitivity,false_positive,reliability,package,source,note"
+    rows = [f"{c}{i},2026-01-01,{c},clue_{tier},{tier},signal,{v},,,,,,{r},,test,x"
+            for c, tier in zip("pmo", LADDER_TIERS) for i, (v, r) in enumerate(LADDER_CLUES)]
+    (folder / "evidence.csv").write_text("\n".join([header] + rows) + "\n")
+    (folder / "sources.csv").write_text("key,reference,year,url\ntest,Test source,2026,\n")
+    study = bc.load_study(framework=folder / "framework.toml", priors=folder / "ladder.toml",
+                          evidence=folder / "evidence.csv")
+    return bc.fit(study, draws=2500, tune=1000, chains=2, seed=5)
+
+
+@pytest.mark.parametrize("channel, tier", list(zip("pmo", LADDER_TIERS)))
+def test_uncertain_diagnosticity_matches_quadrature_over_theta_f_g(ladder_fit, channel, tier):
+    import arviz as az
+
+    mean, p_half = uncertain_diagnosticity_oracle(tier)
+    theta = ladder_fit["posterior"]["theta"].sel(channel=channel)
+    mcse_mean = float(az.mcse(theta, method="mean"))
+    mcse_p = max(float(az.mcse((theta > 0.5).astype(float), method="mean")), 1e-3)
+    assert abs(float(theta.mean()) - mean) < 4 * mcse_mean, (float(theta.mean()), mean, mcse_mean)
+    assert abs(float((theta > 0.5).mean()) - p_half) < 4 * mcse_p, (float((theta > 0.5).mean()), p_half, mcse_p)
+
+
+def test_the_evidence_ladder_under_the_shipped_diagnosticities(ladder_fit):
+    """The same clues (3 positive) move theta further at a stronger tier -- with the tiers'
+    uncertain diagnosticities of the shipped baseline, in the fit and in the oracle alike. Moves are
+    from the prior mean 0.5; the potential tier's is small but must still be positive."""
+    oracle = {tier: uncertain_diagnosticity_oracle(tier)[0] - 0.5 for tier in LADDER_TIERS}
+    fitted = {tier: float(ladder_fit["posterior"]["theta"].sel(channel=c).mean()) - 0.5
+              for c, tier in zip("pmo", LADDER_TIERS)}
+    for moves in (oracle, fitted):
+        assert moves["outcome"] > moves["mechanism"] > moves["potential"] > 0, moves
+    # the gaps are not a rounding matter: each step up the ladder at least doubles the move
+    assert oracle["mechanism"] > 2 * oracle["potential"] and oracle["outcome"] > 1.2 * oracle["mechanism"], oracle
