@@ -15,35 +15,38 @@ import importlib
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
+# public name -> module that defines it (stage.module)
 _EXPORTS: dict[str, str] = {
     # errors
     "BayescpecError": "errors", "InputError": "errors", "SpecError": "errors", "EvidenceError": "errors",
     "ResultMismatchError": "errors", "ConvergenceError": "errors",
     # files -> study -> model -> fit
-    "load_study": "study", "Study": "study",
-    "build_model": "model",
-    "fit": "sampling", "ConvergenceWarning": "sampling", "evidence_ledger": "sampling",
+    "load_study": "inputs.study", "Study": "inputs.study",
+    "build_model": "engine.model",
+    "fit": "engine.sampling", "ConvergenceWarning": "engine.sampling", "evidence_ledger": "engine.sampling",
     # tables
-    "channel_table": "summary", "proposition_table": "summary", "constraint_table": "summary",
-    "conversion_probability": "summary", "ipcc_likelihood": "summary",
+    "channel_table": "outputs.summary", "proposition_table": "outputs.summary", "constraint_table": "outputs.summary",
+    "conversion_probability": "outputs.summary", "ipcc_likelihood": "outputs.summary",
     # results
-    "save_result": "results", "load_result": "results", "check_inputs": "results",
-    "write_table": "results", "read_table": "results",
-    # publication outputs (issue 3)
-    "export_tables": "report", "report_tables": "report", "render_table": "report",
-    "evidence_table": "report", "constraint_effect_table": "report",
-    "plot_forest": "figures", "plot_prior_posterior": "figures", "plot_evidence_ladder": "figures",
-    "plot_constraint_effects": "figures", "save_figures": "figures",
-    "compare_priors": "compare", "fit_prior_sets": "compare", "prior_comparison_table": "compare",
-    "prior_comparison_propositions": "compare", "available_prior_sets": "compare",
-    # rerunning as evidence arrives (issue 4)
-    "append_evidence": "update", "update_evidence": "update", "update_result": "update",
-    "AppendReport": "update", "UpdateOutcome": "update",
-    "psis_update": "fastpath", "PsisUpdate": "fastpath",
-    "save_vintage": "vintages", "load_vintage": "vintages", "list_vintages": "vintages",
-    "history": "vintages", "diff": "vintages", "ResultDiff": "vintages",
-    "as_of_study": "trajectory", "evidence_trajectory": "trajectory", "plot_trajectory": "trajectory",
+    "save_result": "workflow.store", "load_result": "workflow.store", "check_inputs": "workflow.store",
+    "write_table": "outputs.export", "read_table": "outputs.export",
+    # publication outputs
+    "export_tables": "outputs.export", "report_tables": "outputs.tables", "render_table": "outputs.export",
+    "evidence_table": "outputs.tables", "constraint_effect_table": "outputs.tables",
+    "plot_forest": "outputs.figures", "plot_prior_posterior": "outputs.figures",
+    "plot_evidence_ladder": "outputs.figures", "plot_constraint_effects": "outputs.figures",
+    "save_figures": "outputs.figures",
+    "compare_priors": "workflow.compare", "fit_prior_sets": "workflow.compare",
+    "prior_comparison_table": "workflow.compare", "prior_comparison_propositions": "workflow.compare",
+    "available_prior_sets": "workflow.compare",
+    # rerunning as evidence arrives
+    "append_evidence": "inputs.append", "AppendReport": "inputs.append",
+    "update_evidence": "workflow.update", "update_result": "workflow.update", "UpdateOutcome": "workflow.update",
+    "psis_update": "engine.fastpath", "PsisUpdate": "engine.fastpath",
+    "save_vintage": "workflow.vintages", "load_vintage": "workflow.vintages", "list_vintages": "workflow.vintages",
+    "history": "workflow.vintages", "diff": "workflow.vintages", "ResultDiff": "workflow.vintages",
+    "as_of_study": "workflow.trajectory", "evidence_trajectory": "workflow.trajectory",
+    "plot_trajectory": "outputs.figures",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -8,8 +8,8 @@ that *every* problem in a file is reported at once, each with its location.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 __all__ = [
     "BayescpecError",

@@ -25,9 +25,9 @@ warnings.simplefilter("ignore")
 import numpy as np  # noqa: E402
 
 import bayescpec  # noqa: E402
-from bayescpec.aggregate import aggregate_evidence  # noqa: E402
-from bayescpec.sampling import REPORTED, fit  # noqa: E402
-from bayescpec.model import build_model  # noqa: E402
+from bayescpec.engine.aggregate import aggregate_evidence  # noqa: E402
+from bayescpec.engine.sampling import REPORTED, fit  # noqa: E402
+from bayescpec.engine.model import build_model  # noqa: E402
 
 IMPORTED = time.perf_counter()
 logging.getLogger("pymc").setLevel(logging.ERROR)
@@ -109,7 +109,7 @@ def update(args) -> dict:
     import pandas as pd
 
     from simulate import simulate_rows
-    from bayescpec.update import update_result
+    from bayescpec.workflow.update import update_result
 
     base = pd.read_csv(args.evidence, dtype=str, keep_default_na=False)
     new = simulate_rows(args.new_rows, args.seed + 1, id_prefix="upd")

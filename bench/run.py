@@ -104,7 +104,7 @@ def run_benchmarks(*, smoke: bool = False, sizes=(100, 1_000, 10_000, 100_000), 
                   "second run (new process, same cache)"):
         res_dir = work / f"run-{len(e2e)}"
         wall, _ = _run([py, "-m", "bayescpec.cli", "run", "--out", str(res_dir), *sample_args], cache)
-        from bayescpec.results import load_result
+        from bayescpec.workflow.store import load_result
 
         attrs = load_result(res_dir).attrs
         ess = float(attrs["min_ess_bulk"])
@@ -211,7 +211,7 @@ def _has(module: str) -> bool:
 
 def _has_update() -> bool:
     try:
-        from bayescpec.update import update_result  # noqa: F401
+        from bayescpec.workflow.update import update_result  # noqa: F401
     except ImportError:
         return False
     return True
@@ -219,7 +219,7 @@ def _has_update() -> bool:
 
 def _theta_means(result_dir: Path):
     try:
-        from bayescpec.results import load_result
+        from bayescpec.workflow.store import load_result
 
         posterior = load_result(result_dir)["posterior"].to_dataset()
         return posterior["theta"].mean(("chain", "draw")).to_numpy().tolist()

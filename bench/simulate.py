@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayescpec.evidence import EVIDENCE_COLUMNS
-from bayescpec.spec import ANY_CHANNEL, load_framework
-from bayescpec.study import shipped_path
+from bayescpec.inputs.evidence import EVIDENCE_COLUMNS
+from bayescpec.inputs.spec import ANY_CHANNEL, load_framework
+from bayescpec.inputs.study import shipped_path
 
 __all__ = ["simulate", "simulate_rows", "SOURCE_KEY"]
 

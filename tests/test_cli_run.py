@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 
 import pandas as pd
 import pytest
@@ -69,7 +68,7 @@ def test_saved_result_round_trips_and_detects_changed_inputs(run_dir, shipped_co
         bc.check_inputs(result, bc.load_study(priors="skeptical"))
 
 
-@pytest.mark.filterwarnings("ignore::bayescpec.sampling.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::bayescpec.engine.sampling.ConvergenceWarning")
 def test_same_seed_same_table():
     study = bc.load_study()
     tables = [bc.channel_table(bc.fit(study, draws=200, tune=200, chains=2, seed=3)) for _ in range(2)]
@@ -111,7 +110,7 @@ def test_bad_options_exit_2_and_write_nothing(tmp_path):
 
 
 def test_a_failure_while_writing_leaves_nothing_behind(tmp_path, monkeypatch):
-    import bayescpec.results as results
+    import bayescpec.outputs.export as results
 
     def broken(*args, **kwargs):
         raise OSError("disk full")

@@ -12,10 +12,10 @@ import pytest
 
 import bayescpec as bc
 from bayescpec.errors import BayescpecError
-from bayescpec.fastpath import importance_log_ratios
-from bayescpec.sampling import LIKELIHOOD_VARIABLES, posterior_draws
-from bayescpec.aggregate import aggregate_evidence
-from bayescpec.likelihood import pointwise_log_likelihood
+from bayescpec.engine.fastpath import importance_log_ratios
+from bayescpec.engine.sampling import LIKELIHOOD_VARIABLES, posterior_draws
+from bayescpec.engine.aggregate import aggregate_evidence
+from bayescpec.engine.likelihood import pointwise_log_likelihood
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = ("id,observed,target,indicator,tier,kind,value,k,n,test,sensitivity,false_positive,"
@@ -176,3 +176,20 @@ def test_importance_ratio_accounts_for_package_tempering(base, tmp_path):
     only_new = pointwise_log_likelihood(
         aggregate_evidence(study.evidence, study.framework, study.priors).rows.iloc[[-1]].reset_index(drop=True), draws)
     assert not np.allclose(ratio, only_new.sum(1))
+
+
+def test_an_update_aggregates_the_evidence_once(base, tmp_path, monkeypatch):
+    """The fast path, the ledger and (when refitting) the model build share one aggregation."""
+    import bayescpec.engine.aggregate as aggregate
+
+    study = study_with(tmp_path / "once", FEW)
+    calls = []
+    real = aggregate.aggregate_evidence
+    monkeypatch.setattr(aggregate, "aggregate_evidence", lambda *a, **k: calls.append(1) or real(*a, **k))
+    result = bc.update_result(base, study, method="auto")
+    assert result.attrs["update_method"] == "psis" and len(calls) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bc.update_result(base, study, method="refit", draws=50, tune=50, chains=2)
+    assert len(calls) == 1  # the same study: its aggregation is reused by the refit
+    assert aggregate.evidence_data(study) is aggregate.evidence_data(study)

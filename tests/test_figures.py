@@ -16,9 +16,9 @@ import pytest  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.container import BarContainer  # noqa: E402
 
-from bayescpec import figures as fg  # noqa: E402
+from bayescpec.outputs import figures as fg  # noqa: E402
 from bayescpec.errors import InputError  # noqa: E402
-from bayescpec.report import constraint_effect_table  # noqa: E402
+from bayescpec.outputs.tables import constraint_effect_table  # noqa: E402
 
 from report_fixtures import CHANNELS, CONSTRAINTS, LINKS, LEDGER, make_result  # noqa: E402
 

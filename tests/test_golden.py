@@ -25,9 +25,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from bayescpec import report as rp
-from bayescpec.propositions import QUANTITY_DIMS, evaluate_query
-from bayescpec.summary import IPCC_SCALE, framework_info
+from bayescpec.outputs import tables as tb
+from bayescpec.inputs.query import QUANTITY_DIMS, evaluate_query
+from bayescpec.outputs.summary import IPCC_SCALE, framework_info
 
 from conftest import EVIDENCE, FRAMEWORK, GOLDEN_AS_OF
 
@@ -98,8 +98,8 @@ def monte_carlo_errors(result: xr.DataTree, name: str, table: pd.DataFrame) -> d
                                p_name="p_binding", threshold=0.0)
     if name == "constraint-effects":
         links = [f"{c}|{k}" for c, k in zip(table["channel"], table["constraint"])]
-        reduction = rp.link_reductions(result, group="posterior").sel(link=links)
-        errors = _summary_errors(reduction, rp.link_reductions(result, group="prior").sel(link=links),
+        reduction = tb.link_reductions(result, group="posterior").sel(link=links)
+        errors = _summary_errors(reduction, tb.link_reductions(result, group="prior").sel(link=links),
                                  p_name="p_reduces", threshold=0.0, mean="reduction_mean", sd="reduction_sd",
                                  prior_mean="prior_reduction_mean")
         errors["loading_mean"] = _mcse(post["loading"].sel(link=links), "mean")
@@ -127,7 +127,7 @@ def monte_carlo_errors(result: xr.DataTree, name: str, table: pd.DataFrame) -> d
 
 def golden_frame(result: xr.DataTree, name: str) -> pd.DataFrame:
     """The table kept in a golden file: its columns, and ``<column> mcse`` beside each Monte Carlo one."""
-    table = rp.report_tables(result, threshold=THRESHOLD, ci_kind="eti", ci_prob=0.90)[name]
+    table = tb.report_tables(result, threshold=THRESHOLD, ci_kind="eti", ci_prob=0.90)[name]
     keep = GOLDEN_COLUMNS[name] or [c for c in table.columns if c != "label"]
     frame = table[keep].reset_index(drop=True).copy()
     for column, error in monte_carlo_errors(result, name, table).items():
@@ -201,7 +201,7 @@ def reference_result():
         return fit(study, **REFERENCE_FIT)
 
 
-@pytest.mark.parametrize("name", rp.TABLES)
+@pytest.mark.parametrize("name", tb.TABLES)
 def test_golden_tables_of_the_shipped_data(shipped_result, request, name):
     path = GOLDEN / f"{name}.csv"
     if os.environ.get("BAYESCPEC_REGEN_GOLDEN") == "1":

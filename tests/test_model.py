@@ -10,9 +10,9 @@ import pytest
 from scipy.special import gammaln
 
 import bayescpec as bc
-from bayescpec.aggregate import aggregate_evidence, row_weights
-from bayescpec.likelihood import pointwise_log_likelihood
-from bayescpec.model import set_evidence
+from bayescpec.engine.aggregate import aggregate_evidence, row_weights
+from bayescpec.engine.likelihood import pointwise_log_likelihood
+from bayescpec.engine.model import set_evidence
 
 from conftest import ROOT
 

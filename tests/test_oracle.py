@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import integrate, optimize, stats
-from scipy.special import expit, logit
+from scipy.special import logit
 
 import bayescpec as bc
 

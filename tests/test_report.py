@@ -7,7 +7,6 @@ The golden tables fit the shipped data once per module (small draws, fixed seed 
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import shutil
@@ -19,17 +18,17 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from bayescpec import report as rp
+from bayescpec.outputs import export as ex, layout as lo, render as rn, tables as tb
 from bayescpec.cli import app
-from bayescpec.compare import (
+from bayescpec.workflow.compare import (
     SHIPPED_PRIOR_SETS,
     available_prior_sets,
     prior_comparison_propositions,
     prior_comparison_table,
 )
 from bayescpec.errors import InputError
-from bayescpec.results import save_result
-from bayescpec.summary import ipcc_likelihood
+from bayescpec.workflow.store import save_result
+from bayescpec.outputs.summary import ipcc_likelihood
 
 from report_fixtures import NASTY_LABEL, make_result
 
@@ -76,7 +75,7 @@ def nasty():
 # ---------------------------------------------------------------------------------------------
 
 def test_constraint_effect_table_matches_an_independent_computation(result):
-    table = rp.constraint_effect_table(result, ci_kind="eti", ci_prob=0.9)
+    table = tb.constraint_effect_table(result, ci_kind="eti", ci_prob=0.9)
     post = result["posterior"].to_dataset()
     assert len(table) == 3 and list(table.columns[-3:]) == ["90% ETI lower", "90% ETI upper", "p_reduces"]
     for _, row in table.iterrows():
@@ -99,7 +98,7 @@ def test_constraint_effect_table_matches_an_independent_computation(result):
 
 def test_with_a_single_linked_constraint_the_reduction_is_base_theta_minus_theta():
     one = make_result(constraints={"security": "Security"}, links=[["sez", "security"]])
-    table = rp.constraint_effect_table(one)
+    table = tb.constraint_effect_table(one)
     post = one["posterior"].to_dataset()
     expected = (post["base_theta"] - post["theta"]).sel(channel="sez").mean().item()
     assert table["reduction_mean"].item() == pytest.approx(expected, abs=1e-9)
@@ -108,17 +107,17 @@ def test_with_a_single_linked_constraint_the_reduction_is_base_theta_minus_theta
 
 
 def test_constraint_effect_table_hdi_and_no_constraints():
-    table = rp.constraint_effect_table(make_result(), ci_kind="hdi", ci_prob=0.8)
+    table = tb.constraint_effect_table(make_result(), ci_kind="hdi", ci_prob=0.8)
     assert "80% HDI lower" in table.columns and "80% HDI upper" in table.columns
     assert (table["80% HDI lower"] <= table["reduction_mean"]).all()
-    empty = rp.constraint_effect_table(make_result(constraints={}, links=[],
+    empty = tb.constraint_effect_table(make_result(constraints={}, links=[],
                                                    ledger=[("e1", "sez", "potential", "signal", 1.0,
                                                             np.nan, np.nan, "s")]))
     assert len(empty) == 0 and "reduction_mean" in empty.columns
 
 
 def test_evidence_table_lists_every_row_with_its_log_likelihood(result):
-    table = rp.evidence_table(result)
+    table = tb.evidence_table(result)
     ledger_ids = list(result["evidence"]["evidence"].values)
     assert sorted(table["evidence"]) == sorted(ledger_ids)
     rows = result["log_likelihood"]["rows"]
@@ -132,7 +131,7 @@ def test_evidence_table_lists_every_row_with_its_log_likelihood(result):
 
 
 def test_evidence_table_without_pointwise_log_likelihood_is_nan():
-    table = rp.evidence_table(make_result(with_loglik=False))
+    table = tb.evidence_table(make_result(with_loglik=False))
     assert table["loglik_mean"].isna().all() and len(table) == 7
 
 
@@ -143,18 +142,18 @@ def test_evidence_table_without_pointwise_log_likelihood_is_nan():
 @pytest.mark.parametrize("value, digits, expected", [
     (-0.001, 2, "0.00"), (0.126, 2, "0.13"), (-1.5, 1, "-1.5"), (float("nan"), 2, "–"), (3.14159, 3, "3.142")])
 def test_fmt_number(value, digits, expected):
-    assert rp.fmt_number(value, digits) == expected
+    assert lo.fmt_number(value, digits) == expected
 
 
 @pytest.mark.parametrize("p, expected", [
     (0.0, "0.00"), (0.003, "<0.01"), (0.005, "0.01"), (0.5, "0.50"), (0.994, "0.99"), (0.996, ">0.99"), (1.0, "1.00")])
 def test_fmt_probability_never_shows_0_or_1_unless_exact(p, expected):
-    assert rp.fmt_probability(p, 2) == expected
+    assert lo.fmt_probability(p, 2) == expected
 
 
 def test_signed_change_has_no_negative_zero():
-    assert rp.fmt_number(-0.0001, 2, signed=True) == "0.00"
-    assert rp.fmt_number(0.2, 2, signed=True) == "+0.20"
+    assert lo.fmt_number(-0.0001, 2, signed=True) == "0.00"
+    assert lo.fmt_number(0.2, 2, signed=True) == "+0.20"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,10 +165,10 @@ PROVENANCE_PATTERNS = [
     r"max R-hat 1\.003", r"min bulk ESS 1234", r"0 divergences", r"bayescpec 0\.0\.test", r"rounded to 2 decimals"]
 
 
-@pytest.mark.parametrize("name", rp.TABLES)
+@pytest.mark.parametrize("name", tb.TABLES)
 def test_markdown_tables_have_rows_headers_and_provenance(result, name):
-    tables = rp.report_tables(result, ci_kind="hdi", ci_prob=0.8, threshold=0.6)
-    text = rp.render_table(tables[name], name=name, format="md", ci_kind="hdi", ci_prob=0.8, threshold=0.6)
+    tables = tb.report_tables(result, ci_kind="hdi", ci_prob=0.8, threshold=0.6)
+    text = ex.render_table(tables[name], name=name, format="md", ci_kind="hdi", ci_prob=0.8, threshold=0.6)
     table_lines = [line for line in text.splitlines() if line.startswith("|")]
     assert len(table_lines) == 2 + len(tables[name])  # header, separator, one line per row
     assert len({line.count(" | ") for line in table_lines[2:]}) <= 1
@@ -183,8 +182,8 @@ def test_markdown_tables_have_rows_headers_and_provenance(result, name):
 
 
 def test_markdown_channels_numbers_are_the_rounded_table_numbers(result):
-    table = rp.report_tables(result)["channels"]
-    text = rp.render_table(table, name="channels", format="md")
+    table = tb.report_tables(result)["channels"]
+    text = ex.render_table(table, name="channels", format="md")
     row = next(line for line in text.splitlines() if line.startswith("| sez "))
     cells = [c.strip() for c in row.strip("|").split("|")]
     first = table.iloc[0]
@@ -195,21 +194,21 @@ def test_markdown_channels_numbers_are_the_rounded_table_numbers(result):
 
 
 def test_markdown_escapes_pipes(nasty):
-    text = rp.render_table(rp.report_tables(nasty)["channels"], name="channels", format="md")
+    text = ex.render_table(tb.report_tables(nasty)["channels"], name="channels", format="md")
     assert r"\| θ" in text and "| θ" not in text.replace(r"\| θ", "")
 
 
 def test_failed_convergence_is_stated_in_every_footnote():
     bad = make_result(converged=False)
-    for name, table in rp.report_tables(bad).items():
-        assert "CONVERGENCE CHECKS FAILED" in rp.render_table(table, name=name, format="md")
+    for name, table in tb.report_tables(bad).items():
+        assert "CONVERGENCE CHECKS FAILED" in ex.render_table(table, name=name, format="md")
 
 
 def test_csv_export_round_trips_with_stated_rounding(tmp_path, result):
-    paths = rp.export_tables(result, out=tmp_path / "t", formats=["csv"], digits=3)
-    assert [p.name for p in paths] == [f"{n}.csv" for n in rp.TABLES]
+    paths = ex.export_tables(result, out=tmp_path / "t", formats=["csv"], digits=3)
+    assert [p.name for p in paths] == [f"{n}.csv" for n in tb.TABLES]
     channels = read_export(tmp_path / "t" / "channels.csv")
-    expected = rp.report_tables(result)["channels"]
+    expected = tb.report_tables(result)["channels"]
     assert list(channels["channel"]) == list(expected["channel"])
     np.testing.assert_allclose(channels["posterior_mean"], expected["posterior_mean"].round(3), atol=1e-12)
     text = (tmp_path / "t" / "channels.csv").read_text()
@@ -219,7 +218,7 @@ def test_csv_export_round_trips_with_stated_rounding(tmp_path, result):
 
 
 def test_html_is_made_by_great_tables_and_escapes_markup(nasty):
-    text = rp.render_table(rp.report_tables(nasty)["channels"], name="channels", format="html")
+    text = ex.render_table(tb.report_tables(nasty)["channels"], name="channels", format="html")
     assert text.lstrip().lower().startswith("<!doctype html") and "gt_table" in text
     assert "<b>bold</b>" not in text and "&lt;b&gt;bold&lt;/b&gt;" in text
     assert "Evidence rows per tier" in text  # spanner
@@ -231,11 +230,11 @@ def test_html_is_made_by_great_tables_and_escapes_markup(nasty):
     ("~", r"$\sim$"), ("^", r"\^{}"), ("\\", r"$\backslash$"), ("<", "$<$"), (">", "$>$"), ("|", "$|$"),
     ("θ", r"$\theta$"), ("τ", r"$\tau$"), ("×", r"$\times$"), ("–", "--"), ("é", "é"), ("Ω", r"$\Omega$")])
 def test_latex_escape(ch, expected):
-    assert rp.latex_escape(f"a{ch}b") == f"a{expected}b"
+    assert rn.latex_escape(f"a{ch}b") == f"a{expected}b"
 
 
 def test_latex_uses_booktabs_and_states_provenance(result):
-    text = rp.render_table(rp.report_tables(result)["channels"], name="channels", format="latex")
+    text = ex.render_table(tb.report_tables(result)["channels"], name="channels", format="latex")
     for command in (r"\toprule", r"\midrule", r"\bottomrule", r"\cmidrule", r"\caption{", r"\label{tab:bayescpec-channels}"):
         assert command in text
     assert r"\hline" not in text
@@ -249,8 +248,8 @@ def _compile(folder: Path, tex: str) -> subprocess.CompletedProcess:
 
 @needs_latex
 def test_latex_exports_compile_alone_and_inside_a_document(tmp_path, nasty):
-    paths = rp.export_tables(nasty, out=tmp_path / "tex", formats=["latex"])
-    assert len(paths) == len(rp.TABLES)
+    paths = ex.export_tables(nasty, out=tmp_path / "tex", formats=["latex"])
+    assert len(paths) == len(tb.TABLES)
     for path in paths:
         run = _compile(path.parent, path.name)
         assert run.returncode == 0, f"{path.name} failed to compile:\n{run.stdout[-3000:]}"
@@ -271,7 +270,7 @@ def test_latex_exports_compile_alone_and_inside_a_document(tmp_path, nasty):
 def test_a_long_ledger_becomes_a_longtable_that_compiles(tmp_path):
     ledger = [(f"pot-sez-{i}", "sez", "potential", "signal", 1.0, np.nan, np.nan, f"src_{i}") for i in range(60)]
     big = make_result(ledger=ledger)
-    path = rp.export_tables(big, out=tmp_path / "long", formats=["latex"])[-1]
+    path = ex.export_tables(big, out=tmp_path / "long", formats=["latex"])[-1]
     assert path.name == "evidence.tex" and r"\begin{longtable}" in path.read_text()
     for _ in range(2):  # longtable settles its column widths on the second run
         run = _compile(path.parent, path.name)
@@ -283,8 +282,8 @@ def test_a_long_ledger_becomes_a_longtable_that_compiles(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 def test_export_tables_writes_every_table_in_every_format(tmp_path, result):
-    paths = rp.export_tables(result, out=tmp_path / "all")
-    assert len(paths) == len(rp.TABLES) * len(rp.FORMATS)
+    paths = ex.export_tables(result, out=tmp_path / "all")
+    assert len(paths) == len(tb.TABLES) * len(ex.FORMATS)
     assert sorted(p.name for p in (tmp_path / "all").iterdir()) == sorted(p.name for p in paths)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".all.staging")]
 
@@ -299,17 +298,17 @@ def test_export_tables_writes_every_table_in_every_format(tmp_path, result):
 ])
 def test_export_tables_rejects_bad_options_and_writes_nothing(tmp_path, result, kwargs, message):
     with pytest.raises(InputError) as info:
-        rp.export_tables(result, out=tmp_path / "out", **kwargs)
+        ex.export_tables(result, out=tmp_path / "out", **kwargs)
     assert message in str(info.value)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_render_table_rejects_unknown_table_and_format(result):
-    tables = rp.report_tables(result)
+    tables = tb.report_tables(result)
     with pytest.raises(InputError, match="unknown format 'pdf'"):
-        rp.render_table(tables["channels"], name="channels", format="pdf")
+        ex.render_table(tables["channels"], name="channels", format="pdf")
     with pytest.raises(InputError, match="unknown table 'nope'"):
-        rp.render_table(tables["channels"], name="nope", format="md")
+        ex.render_table(tables["channels"], name="nope", format="md")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,7 +329,7 @@ def test_cli_report_writes_tables_in_the_chosen_format(saved, tmp_path):
     out = tmp_path / "rep"
     res = runner.invoke(app, ["report", str(saved), "--format", "latex", "-f", "md", "--out", str(out), "--no-figures"])
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.{s}" for n in rp.TABLES for s in ("tex", "md"))
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.{s}" for n in tb.TABLES for s in ("tex", "md"))
     assert "channels.tex" in res.output and "kB" in res.output
 
 
@@ -339,7 +338,7 @@ def test_cli_report_defaults_to_every_format_and_figures_in_result_folder(tmp_pa
     res = runner.invoke(app, ["report", str(tmp_path / "r" / "result.nc"), "--digits", "3"])
     assert res.exit_code == 0, res.output
     names = {p.name for p in (tmp_path / "r" / "report").iterdir()}
-    assert {f"{n}{s}" for n in rp.TABLES for s in rp.FORMATS.values()} <= names
+    assert {f"{n}{s}" for n in tb.TABLES for s in ex.FORMATS.values()} <= names
     assert {"forest.png", "forest.pdf", "prior-posterior.png", "evidence-ladder.pdf", "constraint-effects.png"} <= names
     assert "rounded to 3 decimals" in (tmp_path / "r" / "report" / "channels.md").read_text()
 
@@ -381,12 +380,12 @@ def test_prior_comparison_flags_channels_whose_ipcc_term_changes():
     assert table["likelihood_changes"].all()
     same = prior_comparison_table({"low": low, "low2": make_result(prior_set="low2", posterior_base=(1.0, 30.0), seed=1)})
     assert not same["likelihood_changes"].any()
-    text = rp.render_table(table, name="prior-comparison", format="md")
+    text = ex.render_table(table, name="prior-comparison", format="md")
     assert "low: P(θ > 0.5)" in text and "high: 90% ETI" in text and "Term changes" in text
     assert "priors low " in text and "high " in text  # each prior file's hash in the footnote
     props = prior_comparison_propositions({"low": low, "high": high})
     assert list(props["proposition"]) == ["P1", "P2"] and props["likelihood_changes"].all()
-    assert "Posterior P" in rp.render_table(props, name="prior-comparison-propositions", format="md")
+    assert "Posterior P" in ex.render_table(props, name="prior-comparison-propositions", format="md")
 
 
 def test_prior_comparison_refuses_results_fitted_on_different_evidence():
@@ -414,7 +413,7 @@ def test_cli_compare_priors_reports_bad_prior_set_before_fitting(tmp_path):
 
 @needs_latex
 def test_shipped_tables_compile_as_latex(shipped_result, tmp_path):
-    paths = rp.export_tables(shipped_result, out=tmp_path / "tex", formats=["latex"])
+    paths = ex.export_tables(shipped_result, out=tmp_path / "tex", formats=["latex"])
     for path in paths:
         run = _compile(path.parent, path.name)
         assert run.returncode == 0, f"{path.name}:\n{run.stdout[-3000:]}"

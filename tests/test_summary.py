@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import bayescpec as bc
-from bayescpec.propositions import QueryError, check_query
+from bayescpec.inputs.query import QueryError, check_query
 
 from synthetic import synthetic_result
 

@@ -6,7 +6,6 @@ None of these tests samples except the two end-to-end update tests at the bottom
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +15,8 @@ from typer.testing import CliRunner
 import bayescpec as bc
 from bayescpec.cli import app
 from bayescpec.errors import EvidenceError
-from bayescpec.update import append_evidence, update_evidence
+from bayescpec.inputs.append import append_evidence
+from bayescpec.workflow.update import update_evidence
 
 ROOT = Path(__file__).resolve().parent.parent
 HYPOTHETICAL = ROOT / "evidence" / "hypothetical_sez_batch.csv"

@@ -162,7 +162,7 @@ def test_trajectory_fits_each_date_and_plots(tmp_path):
     assert len(fig.axes[0].get_lines()) >= len(study.framework.channel_ids)
     fig.savefig(tmp_path / "t.png")
     assert (tmp_path / "t.png").stat().st_size > 0
-    assert bc.evidence_trajectory.__module__ == "bayescpec.trajectory"
+    assert bc.evidence_trajectory.__module__ == "bayescpec.workflow.trajectory"
 
 
 def test_trajectory_cli_rejects_bad_dates(tmp_path):

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .errors import BayescpecError
-from .results import RESULT_FILE, load_result, save_result
+from ..errors import BayescpecError
+from .store import RESULT_FILE, load_result, save_result
 
 __all__ = ["DEFAULT_ROOT", "Vintage", "ResultDiff", "vintage_name", "save_vintage", "list_vintages",
            "load_vintage", "find_previous", "history", "diff"]
@@ -176,7 +176,7 @@ def find_previous(root: str | Path, study, evidence_sha256: str) -> Path | None:
 def history(root: str | Path = DEFAULT_ROOT, *, threshold: float = 0.5) -> pd.DataFrame:
     """One row per vintage (oldest first): name, as-of date, evidence hash, prior set, rows, how it
     was made (refit / psis and k-hat), and P(theta > threshold) per channel (``p_<channel>``)."""
-    from .summary import conversion_probability
+    from ..outputs.summary import conversion_probability
 
     rows = []
     for vintage in list_vintages(root):
@@ -244,7 +244,7 @@ def diff(
     ci_prob: float = 0.90,
 ) -> ResultDiff:
     """Tabulate the change from result ``a`` to result ``b`` (DataTrees, paths or vintage names)."""
-    from .summary import channel_table, interval_label, proposition_table
+    from ..outputs.summary import channel_table, interval_label, proposition_table
 
     ra, rb = load_vintage(a, root=root), load_vintage(b, root=root)
     label = interval_label(ci_kind, ci_prob)

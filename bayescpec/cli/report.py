@@ -1,5 +1,5 @@
 """CLI commands of the report stage: ``report`` (tables and figures from a saved result) and
-``compare-priors`` (the same evidence under every prior set). Registered on :data:`bayescpec.cli.app`.
+``compare-priors`` (the same evidence under every prior set). Registered on the app by :mod:`bayescpec.cli`.
 
 Heavy imports (pandas, matplotlib, great_tables, PyMC) stay inside the commands so that
 ``bayescpec --help`` stays fast. On any error: one line, exit code 2, nothing written.
@@ -13,8 +13,26 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import _fail, check_interval_options, check_sampler, app, err_console, out_console, AsOfOpt, ChainsOpt, CiKindOpt, CiProbOpt, DrawsOpt, EvidenceOpt, FrameworkOpt, SamplerOpt, SourcesOpt, ThresholdOpt, TuneOpt
-from .errors import BayescpecError
+from .._fs import staged_folder
+from ..errors import BayescpecError
+from .options import (
+    AsOfOpt,
+    ChainsOpt,
+    CiKindOpt,
+    CiProbOpt,
+    DrawsOpt,
+    EvidenceOpt,
+    FrameworkOpt,
+    SamplerOpt,
+    SourcesOpt,
+    ThresholdOpt,
+    TuneOpt,
+    check_interval_options,
+    check_sampler,
+    err_console,
+    fail,
+    out_console,
+)
 
 FORMAT_HELP = "Table format: csv, md, latex, html or all; repeat for several [default: all]."
 
@@ -26,7 +44,6 @@ def _sizes(paths) -> str:
     return "\n".join(f"  {p.name:<40} {human(p.stat().st_size):>10}" for p in paths)
 
 
-@app.command()
 def report(
     result: Annotated[Path, typer.Argument(help="A saved result: the folder `bayescpec run` wrote, or its result.nc.")],
     format: Annotated[Optional[list[str]], typer.Option("--format", "-f", help=FORMAT_HELP)] = None,
@@ -41,28 +58,29 @@ def report(
     started = time.perf_counter()
     try:
         check_interval_options(threshold, ci_kind, ci_prob)
-        from .report import check_digits, check_formats
+        from ..outputs.export import check_digits, check_formats
 
         formats = check_formats(format or ["all"])
         digits = check_digits(digits)
-        from .results import load_result
+        from ..workflow.store import load_result
 
         fitted = load_result(result)
     except BayescpecError as exc:
-        _fail(exc)
+        fail(exc)
     import shutil
 
-    from .report import publish, report_tables, staged_output, write_tables
+    from ..outputs.export import publish, write_tables
+    from ..outputs.tables import report_tables
 
     folder = result if result.is_dir() else result.parent
     out = out or folder / "report"
-    staging = staged_output(out)
+    staging = staged_folder(out)
     try:
         tables = report_tables(fitted, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
         written = write_tables(tables, staging, formats=formats, digits=digits, threshold=threshold,
                                ci_kind=ci_kind, ci_prob=ci_prob)
         if figures:
-            from .figures import FIGURE_FORMATS, save_figures
+            from ..outputs.figures import FIGURE_FORMATS, save_figures
 
             sub = staging / "figures-tmp"
             written += save_figures(fitted, out=sub, formats=FIGURE_FORMATS, threshold=threshold,
@@ -73,7 +91,7 @@ def report(
             written = [staging / p.name for p in written]
     except BayescpecError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        _fail(exc)
+        fail(exc)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -85,7 +103,6 @@ def report(
                       highlight=False)
 
 
-@app.command("compare-priors")
 def compare_priors_command(
     priors: Annotated[Optional[list[str]], typer.Option("--priors", help="A prior set (name or path); repeat for several [default: every prior set beside the framework].")] = None,
     evidence: EvidenceOpt = None,
@@ -109,11 +126,11 @@ def compare_priors_command(
     try:
         check_interval_options(threshold, ci_kind, ci_prob)
         check_sampler(sampler)
-        from .report import check_digits, check_formats
+        from ..outputs.export import check_digits, check_formats
 
         formats = check_formats(format or ["all"])
         digits = check_digits(digits)
-        from .compare import available_prior_sets, fit_prior_sets
+        from ..workflow.compare import available_prior_sets, fit_prior_sets
 
         names = priors or available_prior_sets(framework)
         err_console.print(f"bayescpec: fitting {len(names)} prior sets ({', '.join(map(str, names))}), "
@@ -126,13 +143,14 @@ def compare_priors_command(
                 f"{r.attrs['divergences']} divergences" + ("" if r.attrs["converged"] else " [bold red](checks FAILED)[/]")),
         )
     except BayescpecError as exc:
-        _fail(exc)
+        fail(exc)
     import shutil
 
     from rich.table import Table
 
-    from .compare import prior_comparison_propositions, prior_comparison_table
-    from .report import fmt_probability, publish, staged_output, write_tables
+    from ..outputs.export import publish, write_tables
+    from ..outputs.layout import fmt_probability
+    from ..workflow.compare import prior_comparison_propositions, prior_comparison_table
 
     table = prior_comparison_table(results, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
     props = prior_comparison_propositions(results, threshold=threshold)
@@ -146,7 +164,7 @@ def compare_priors_command(
         console.add_row(row["channel"], *[f"{fmt_probability(row[f'{n} p_converting'])} ({row[f'{n} likelihood']})"
                                           for n in sets], "[bold]yes[/]" if row["likelihood_changes"] else "no")
     out_console.print(console)
-    staging = staged_output(out)
+    staging = staged_folder(out)
     try:
         written = write_tables({"prior-comparison": table, "prior-comparison-propositions": props}, staging,
                                formats=formats, digits=digits, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)

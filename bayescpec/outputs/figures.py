@@ -1,6 +1,6 @@
 """Publication figures: pure functions of a saved result, each returning a matplotlib ``Figure``.
 
-The statistics come from ArviZ 1.x (``az.eti``/``az.hdi`` through :mod:`bayescpec.summary`, and
+The statistics come from ArviZ 1.x (``az.eti``/``az.hdi`` through :mod:`bayescpec.outputs.summary`, and
 ``az.kde`` for densities); matplotlib draws them, so that titles, axis labels, units and interval
 kinds are stated exactly and the figures' structure can be tested.
 
@@ -14,14 +14,29 @@ kinds are stated exactly and the figures' structure can be tested.
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
-from .errors import InputError
-from .summary import CI_KIND, CI_PROB, THRESHOLD, check_options, credible_interval, framework_info, interval_label
+if TYPE_CHECKING:
+    import pandas as pd
+
+from .._fs import publish_directory, staged_folder
+from ..errors import InputError
+from .summary import (
+    CI_KIND,
+    CI_PROB,
+    THRESHOLD,
+    check_options,
+    credible_interval,
+    framework_info,
+    interval_label,
+)
+from .tables import link_reductions
 
 __all__ = [
     "FIGURES",
@@ -31,6 +46,7 @@ __all__ = [
     "plot_evidence_ladder",
     "plot_constraint_effects",
     "save_figures",
+    "plot_trajectory",
 ]
 
 #: figure file stems, in the order :func:`save_figures` writes them
@@ -212,7 +228,6 @@ def plot_constraint_effects(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_p
     (theta without the constraint minus theta with it), posterior mean and interval."""
     _options(None, ci_kind, ci_prob)
     plt = _pyplot()
-    from .report import link_reductions
 
     fw = framework_info(result)
     constraints = list(fw["constraints"])
@@ -278,8 +293,6 @@ def save_figures(
 ) -> list[Path]:
     """Draw every figure (:data:`FIGURES`) and save each in each format into ``out``; return the
     paths. Nothing is written unless all of them are (staged, then moved)."""
-    from .report import publish, staged_output
-
     formats = tuple(dict.fromkeys(formats))
     bad = [f for f in formats if f not in FIGURE_FORMATS]
     if bad or not formats:
@@ -287,7 +300,7 @@ def save_figures(
                          f"{', '.join(FIGURE_FORMATS)}")
     _options(threshold, ci_kind, ci_prob)
     plt = _pyplot()
-    staging = staged_output(Path(out))
+    staging = staged_folder(Path(out))
     written: list[Path] = []
     try:
         for stem, draw in (
@@ -306,8 +319,37 @@ def save_figures(
             finally:
                 plt.close(fig)
     except BaseException:
-        import shutil
-
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return publish(staging, Path(out), written)
+    publish_directory(staging, Path(out))
+    return [Path(out) / p.name for p in written]
+
+
+def plot_trajectory(table: pd.DataFrame, *, ax=None, title: str | None = None):
+    """Step plot of each channel's P(converting) against the evidence date, with the IPCC
+    boundaries (0.33, 0.66, 0.90) as guides and each channel's prior as a dotted line.
+    Returns the matplotlib Figure."""
+    import pandas as pd
+
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+    else:
+        fig = ax.figure
+    for level, word in ((0.33, "unlikely / as likely as not"), (0.66, "likely"), (0.90, "very likely")):
+        ax.axhline(level, color="0.85", lw=0.8, zorder=0)
+        ax.text(1.0, level, f" {level:g} {word}", transform=ax.get_yaxis_transform(), va="center",
+                ha="left", fontsize=7, color="0.45")
+    for channel, rows in table.groupby("channel", sort=False):
+        rows = rows.sort_values("date")
+        line, = ax.step(pd.to_datetime(rows["date"]), rows["p_converting"], where="post", marker="o",
+                        ms=3, label=channel)
+        ax.axhline(rows["prior_p_converting"].iloc[0], color=line.get_color(), ls=":", lw=0.8)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("evidence observed by")
+    threshold = table.attrs.get("threshold", 0.5)
+    ax.set_ylabel(f"P(θ > {threshold:g})")
+    ax.set_title(title or table.attrs.get("title", "P(converting) as evidence arrived"), fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", frameon=False)
+    fig.tight_layout()
+    return fig

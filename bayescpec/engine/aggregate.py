@@ -11,14 +11,16 @@ The arrays here are plain numpy; the model builder copies them into ``pm.Data`` 
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .spec import Framework, PriorSet
+from ..inputs.spec import Framework, PriorSet
+from ..inputs.study import Study
 
-__all__ = ["EvidenceData", "aggregate_evidence", "row_weights"]
+__all__ = ["EvidenceData", "aggregate_evidence", "evidence_data", "row_weights"]
 
 
 @dataclass(frozen=True)
@@ -135,3 +137,17 @@ def aggregate_evidence(evidence: pd.DataFrame, framework: Framework, priors: Pri
     for table in (signal, count):
         table["explicit"] = table["explicit"].astype(bool)
     return EvidenceData(targets, diagnostics, rows, signal, count, measure)
+
+
+#: each study's aggregated evidence, computed once: a study is frozen, so its aggregation never changes
+_AGGREGATED: "weakref.WeakKeyDictionary[Study, EvidenceData]" = weakref.WeakKeyDictionary()
+
+
+def evidence_data(study: Study) -> EvidenceData:
+    """The study's evidence aggregated for the model -- once per study (the fit, the model builder,
+    the fast path and the ledger all ask for it; the study is frozen, so the answer never changes)."""
+    data = _AGGREGATED.get(study)
+    if data is None:
+        data = aggregate_evidence(study.evidence, study.framework, study.priors)
+        _AGGREGATED[study] = data
+    return data

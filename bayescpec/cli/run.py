@@ -1,4 +1,4 @@
-"""The ``bayescpec`` command line: run, validate.
+"""The ``run`` and ``validate`` commands.
 
 Every input error ends with one message listing each problem (file, line, column, what was found
 and what was allowed), exit code 2, no traceback, and nothing written.
@@ -7,7 +7,6 @@ and what was allowed), exit code 2, no traceback, and nothing written.
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 import time
 import warnings
@@ -15,57 +14,30 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import BayescpecError, InputError
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Bayesian evidence updating about development-corridor conversion.")
-out_console = Console(width=None if sys.stdout.isatty() else 150)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
-
-EXIT_INPUT = 2
-
-
-def _fail(exc: BaseException) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_INPUT)
-
-
-def _check_range(name: str, value: float, low: float, high: float) -> None:
-    if not low < value < high:
-        raise InputError(f"{name}: must be in ({low:g}, {high:g}); found {value!r}")
-
-
-# Options shared by several commands: one definition each.
-PriorsOpt = Annotated[str, typer.Option(help="Prior set: a name in the framework's folder (baseline, skeptical, optimistic, flat) or a path.")]
-EvidenceOpt = Annotated[Optional[Path], typer.Option(help="Evidence CSV [default: evidence/cpec.csv].")]
-FrameworkOpt = Annotated[Optional[Path], typer.Option(help="Framework TOML [default: priors/framework.toml].")]
-SourcesOpt = Annotated[Optional[Path], typer.Option(help="Sources CSV [default: sources.csv beside the evidence].")]
-AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", help="Use only evidence observed on or before this date (YYYY-MM-DD).")]
-SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
-DrawsOpt = Annotated[int, typer.Option(help="Posterior draws per chain.", min=10)]
-TuneOpt = Annotated[int, typer.Option(help="Tuning steps per chain.", min=10)]
-ChainsOpt = Annotated[int, typer.Option(help="Chains.", min=1)]
-ThresholdOpt = Annotated[float, typer.Option(help="Conversion threshold τ in P(θ > τ).")]
-CiProbOpt = Annotated[float, typer.Option("--ci-prob", help="Credible-interval probability.")]
-CiKindOpt = Annotated[str, typer.Option("--ci-kind", help="Credible-interval kind: eti or hdi.")]
-SamplerOpt = Annotated[str, typer.Option(help="NUTS backend: pymc or nutpie.")]
-
-
-def check_interval_options(threshold: float, ci_kind: str, ci_prob: float) -> None:
-    """Raise InputError naming the option when τ, the interval kind or its probability is out of range."""
-    _check_range("--threshold", threshold, 0, 1)
-    _check_range("--ci-prob", ci_prob, 0, 1)
-    if ci_kind not in ("eti", "hdi"):
-        raise InputError(f"--ci-kind: must be 'eti' or 'hdi'; found {ci_kind!r}")
-
-
-def check_sampler(sampler: str) -> None:
-    if sampler not in ("pymc", "nutpie"):
-        raise InputError(f"--sampler: must be 'pymc' or 'nutpie'; found {sampler!r}")
+from ..errors import BayescpecError, InputError
+from .options import (
+    AsOfOpt,
+    ChainsOpt,
+    CiKindOpt,
+    CiProbOpt,
+    DrawsOpt,
+    EvidenceOpt,
+    FrameworkOpt,
+    PriorsOpt,
+    SamplerOpt,
+    SeedOpt,
+    SourcesOpt,
+    ThresholdOpt,
+    TuneOpt,
+    check_interval_options,
+    check_sampler,
+    err_console,
+    fail,
+    out_console,
+)
 
 
 def _fmt(x: float, digits: int = 2) -> str:
@@ -103,7 +75,6 @@ def print_tables(channels, props, cons) -> None:
         out_console.print(table)
 
 
-@app.command()
 def run(
     priors: PriorsOpt = "baseline",
     evidence: EvidenceOpt = None,
@@ -125,14 +96,16 @@ def run(
     try:
         check_interval_options(threshold, ci_kind, ci_prob)
         check_sampler(sampler)
-        from .study import load_study
+        from ..inputs.study import load_study
 
         study = load_study(framework=framework, priors=priors, evidence=evidence, sources=sources, as_of=as_of)
     except BayescpecError as exc:
-        _fail(exc)
-    from .sampling import ConvergenceWarning, fit
-    from .results import RESULT_FILE, publish_directory, save_result, write_table
-    from .summary import channel_table, constraint_table, proposition_table
+        fail(exc)
+    from .._fs import publish_directory
+    from ..engine.sampling import ConvergenceWarning, fit
+    from ..outputs.export import write_table
+    from ..outputs.summary import channel_table, constraint_table, proposition_table
+    from ..workflow.store import RESULT_FILE, save_result
 
     err_console.print(f"bayescpec: {len(study.evidence)} evidence rows as of {study.as_of} "
                       f"({study.excluded_after_as_of} later rows left out), prior set '{study.prior_set}', "
@@ -166,7 +139,7 @@ def run(
         shutil.rmtree(staging, ignore_errors=True)  # nothing half-written is left behind
         raise
     publish_directory(staging, out)
-    from .vintages import save_vintage, vintage_name
+    from ..workflow.vintages import save_vintage, vintage_name
 
     vintages = out / "vintages"  # the same folder `bayescpec update` and `history` use by default
     existing = vintages / vintage_name(result)
@@ -186,16 +159,15 @@ def _classify(path: Path) -> str:
     return "unknown"
 
 
-@app.command()
 def validate(
     paths: Annotated[Optional[list[Path]], typer.Argument(help="Files to check [default: the shipped framework, every prior set, every evidence file].")] = None,
     framework: Annotated[Optional[Path], typer.Option(help="Framework to check the other files against.")] = None,
 ) -> None:
     """Check framework, prior-set, evidence and sources files; report every problem."""
-    from .errors import Problem
-    from .evidence import read_evidence, read_sources, validate_evidence
-    from .spec import load_framework, load_priors
-    from .study import shipped_path
+    from ..errors import Problem
+    from ..inputs.evidence import read_evidence, read_sources, validate_evidence
+    from ..inputs.spec import load_framework, load_priors
+    from ..inputs.study import shipped_path
 
     if not paths:
         root_priors, root_evidence = shipped_path("priors"), shipped_path("evidence")
@@ -212,7 +184,7 @@ def validate(
     try:
         fw = load_framework(framework_path)
     except InputError as exc:
-        _fail(InputError(problems + exc.problems))
+        fail(InputError(problems + exc.problems))
     checked = []
     sources_cache = {}
     for path, kind in kinds.items():
@@ -233,21 +205,5 @@ def validate(
         except InputError as exc:
             problems += exc.problems
     if problems:
-        _fail(InputError(problems))
+        fail(InputError(problems))
     out_console.print("[green]ok:[/] " + ", ".join(checked + [f"{framework_path} (framework)"] if framework_path not in kinds else checked))
-
-
-# Commands of the other stages register themselves on `app` (one module each).
-from . import cli_report, cli_update  # noqa: E402,F401
-
-
-def main() -> None:
-    try:
-        app()
-    except BayescpecError as exc:  # anything raised past the commands' own handling
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(EXIT_INPUT)
-
-
-if __name__ == "__main__":
-    main()

@@ -20,12 +20,12 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from . import __version__
-from .aggregate import EvidenceData, aggregate_evidence
-from .errors import ConvergenceError
+from .. import __version__
+from ..errors import ConvergenceError
+from ..inputs.study import Study
+from .aggregate import EvidenceData, evidence_data
 from .likelihood import pointwise_log_likelihood
 from .model import build_model, set_evidence
-from .study import Study
 
 __all__ = ["fit", "evidence_ledger", "ConvergenceWarning", "check_convergence", "CONVERGENCE_RULES",
            "DEFAULT_SEED", "posterior_draws"]
@@ -138,7 +138,7 @@ def fit(
     If the posterior has divergent transitions and ``retry_divergent`` is true, it is sampled once
     more with ``target_accept=0.97`` (same seed); the attrs say so (``divergence_retry``).
     """
-    data = aggregate_evidence(study.evidence, study.framework, study.priors)
+    data = evidence_data(study)
     if model is None:
         model = build_model(study, evidence=data)
     else:

@@ -1,4 +1,4 @@
-"""Appending new evidence to the log safely, and the whole update workflow (append, refit, save).
+"""Appending new evidence rows to an evidence log, safely.
 
 ``append_evidence`` is the only function that writes to an evidence log. It
 
@@ -12,9 +12,7 @@
    ``os.replace``. An interrupted update leaves either the old log or the new one, never a
    half-written file, and never rewrites an earlier row (its bytes are copied, not re-serialised).
 
-``update_evidence`` then fits the updated log (the PSIS fast path when a previous vintage of the
-same inputs exists and the Pareto k-hat diagnostic allows it, a full refit otherwise) and saves the
-result as a new vintage (see :mod:`bayescpec.vintages`).
+:func:`bayescpec.workflow.update.update_evidence` appends with it, then refits or reweights.
 """
 
 from __future__ import annotations
@@ -24,15 +22,14 @@ import datetime as dt
 import hashlib
 import io
 import os
-import tempfile
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import EvidenceError, InputError, Problem
+from .._fs import atomic_write_bytes
+from ..errors import EvidenceError, Problem
 from .evidence import EVIDENCE_COLUMNS, read_evidence, read_sources, validate_evidence
 
-__all__ = ["AppendReport", "UpdateOutcome", "append_evidence", "update_evidence", "update_result"]
+__all__ = ["AppendReport", "append_evidence"]
 
 
 @dataclass(frozen=True)
@@ -187,130 +184,6 @@ def append_evidence(
         csv.writer(buffer, lineterminator=terminator).writerows(lines)
         prefix = b"" if original.endswith((b"\n", b"\r")) or not original else terminator.encode()
         updated = original + prefix + buffer.getvalue().encode("utf-8")
-        _atomic_write(log_path, updated)
+        atomic_write_bytes(log_path, updated)
     return AppendReport(log_path, tuple(added), tuple(skipped), before, _sha256(updated),
                         len(log_records), len(log_records) + len(added))
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it over ``path``."""
-    mode = os.stat(path).st_mode & 0o777
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    try:  # make the rename itself durable
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    except OSError:
-        pass
-
-
-# --------------------------------------------------------------------------------------------
-# refit or reweight, and the whole update
-
-
-def update_result(previous, study, *, method: str = "auto", khat_threshold: float = 0.7, **fit_kwargs):
-    """The posterior of ``study`` from ``previous`` (a result on a subset of its rows, or None).
-
-    ``method="auto"`` tries the PSIS fast path and falls back to a full refit when it is not
-    applicable or its Pareto k-hat is not below ``khat_threshold``; ``"psis"`` raises
-    :class:`~bayescpec.errors.BayescpecError` instead of falling back; ``"refit"`` always refits.
-    The result's attrs say which was used (``update_method``), the k-hat and why.
-    """
-    from .errors import BayescpecError
-    from .fastpath import psis_update
-    from .sampling import fit
-
-    if method not in ("auto", "psis", "refit"):
-        raise InputError(f"method: must be 'auto', 'psis' or 'refit'; found {method!r}")
-    started = time.perf_counter()
-    attempt = None
-    if method != "refit":
-        if previous is None:
-            reason = "no previous result of these inputs to reweight"
-        else:
-            attempt = psis_update(previous, study, khat_threshold=khat_threshold,
-                                  seed=fit_kwargs.get("seed"))
-            reason = attempt.reason
-            if attempt.accepted:
-                return attempt.result
-        if method == "psis":
-            raise BayescpecError(f"fast path refused: {reason}")
-    else:
-        reason = "refit requested"
-    result = fit(study, **fit_kwargs)
-    result.attrs.update({
-        "update_method": "refit",
-        "pareto_khat": float(attempt.khat) if attempt is not None else float("nan"),
-        "update_reason": reason,
-        "update_seconds": round(time.perf_counter() - started, 3),
-    })
-    return result
-
-
-@dataclass
-class UpdateOutcome:
-    """What :func:`update_evidence` did: the append, the method used, the new vintage."""
-
-    append: AppendReport
-    result: object = None           # xarray.DataTree, or None when nothing was appended
-    vintage: Path | None = None
-    previous: Path | None = None
-    method: str | None = None
-    khat: float | None = None
-    reason: str = ""
-    seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
-
-
-def update_evidence(
-    new: str | Path,
-    *,
-    evidence: str | Path | None = None,
-    framework: str | Path | None = None,
-    priors: str | Path = "baseline",
-    vintages: str | Path | None = None,
-    previous: str | Path | None = None,
-    method: str = "auto",
-    khat_threshold: float = 0.7,
-    today: dt.date | None = None,
-    **fit_kwargs,
-) -> UpdateOutcome:
-    """Append ``new`` to the evidence log, refit (or reweight) and save the result as a new vintage.
-
-    ``previous`` is a saved result to start the fast path from; by default the newest vintage in
-    ``vintages`` fitted on exactly the log as it was before this update (same framework, prior
-    set and sources). Nothing is fitted or saved when every new row was already in the log.
-    """
-    from .study import load_study
-    from .vintages import DEFAULT_ROOT, find_previous, load_vintage, save_vintage
-
-    if method not in ("auto", "psis", "refit"):
-        raise InputError(f"--method: must be 'auto', 'psis' or 'refit'; found {method!r}")
-    root = Path(vintages) if vintages is not None else Path(DEFAULT_ROOT)
-    report = append_evidence(new, evidence=evidence, framework=framework, today=today)
-    if not report.changed:
-        return UpdateOutcome(report, reason="no new rows: the log, its fits and its vintages are unchanged")
-    started = time.perf_counter()
-    study = load_study(framework=framework, priors=priors, evidence=report.log, today=today)
-    previous_path = Path(previous) if previous is not None else find_previous(root, study, report.sha256_before)
-    previous_result = load_vintage(previous_path) if previous_path is not None else None
-    result = update_result(previous_result, study, method=method, khat_threshold=khat_threshold, **fit_kwargs)
-    result.attrs["previous_result"] = str(previous_path) if previous_path is not None else ""
-    seconds = time.perf_counter() - started
-    result.attrs["update_seconds"] = round(seconds, 3)
-    path = save_vintage(result, root=root)
-    return UpdateOutcome(report, result, path, previous_path, result.attrs["update_method"],
-                         float(result.attrs.get("pareto_khat", float("nan"))),
-                         str(result.attrs.get("update_reason", "")), seconds)

@@ -1,20 +1,19 @@
-"""Saving and loading results, and exporting tables, without ever leaving a half-written file."""
+"""The result store: saving a fitted result as netCDF (atomically), loading it, and checking that it was
+fitted on the input files of a study."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
-import pandas as pd
 import xarray as xr
 
-from .errors import BayescpecError, ResultMismatchError
-from .study import Study
+from ..errors import BayescpecError, ResultMismatchError
+from ..inputs.study import Study
 
-__all__ = ["save_result", "load_result", "check_inputs", "write_table", "read_table", "RESULT_FILE"]
+__all__ = ["save_result", "load_result", "check_inputs", "RESULT_FILE"]
 
 RESULT_FILE = "result.nc"
 
@@ -80,43 +79,3 @@ def check_inputs(result: xr.DataTree, study: Study) -> None:
         changed.append(f"prior set (saved {result.attrs.get('prior_set')!r}, now {study.prior_set!r})")
     if changed:
         raise ResultMismatchError("the result was fitted on different inputs; changed: " + "; ".join(changed))
-
-
-def _provenance_lines(table: pd.DataFrame) -> list[str]:
-    lines = [f"# {table.attrs['title']}"] if "title" in table.attrs else []
-    if "interval" in table.attrs:
-        lines.append(f"# interval: {table.attrs['interval']}")
-    if "threshold" in table.attrs:
-        lines.append(f"# threshold tau: {table.attrs['threshold']}")
-    for key, value in table.attrs.get("provenance", {}).items():
-        lines.append(f"# {key}: {value}")
-    return lines
-
-
-def write_table(table: pd.DataFrame, path: str | Path, *, digits: int = 4) -> Path:
-    """CSV with the provenance as leading ``#`` lines; read it back with :func:`read_table`."""
-    path = Path(path)
-    body = table.round(digits).to_csv(index=False)
-    text = "\n".join(_provenance_lines(table) + [f"# numbers rounded to {digits} decimals"]) + "\n" + body
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV written by :func:`write_table`: the leading ``#`` provenance lines are skipped
-    (only those: a ``#`` inside a cell is data), and returned in ``attrs["provenance_lines"]``."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    header = 0
-    while header < len(lines) and lines[header].startswith("#"):
-        header += 1
-    table = pd.read_csv(path, skiprows=header)
-    table.attrs["provenance_lines"] = [line.lstrip("# ") for line in lines[:header]]
-    return table
-
-
-def publish_directory(staging: Path, out: Path) -> None:
-    """Move every file of ``staging`` into ``out`` (each by rename) and remove ``staging``."""
-    out.mkdir(parents=True, exist_ok=True)
-    for item in staging.iterdir():
-        os.replace(item, out / item.name)
-    shutil.rmtree(staging, ignore_errors=True)

@@ -15,13 +15,13 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from .errors import InputError
-from .summary import (
+from ..errors import InputError
+from ..outputs.summary import (
     CI_KIND,
     CI_PROB,
     THRESHOLD,
-    check_options,
     channel_table,
+    check_options,
     interval_label,
     proposition_table,
     provenance,
@@ -41,7 +41,7 @@ SHIPPED_PRIOR_SETS = ("baseline", "skeptical", "optimistic", "flat")
 
 
 def _framework_path(framework: str | Path | None) -> Path:
-    from .study import shipped_path
+    from ..inputs.study import shipped_path
 
     return Path(framework) if framework is not None else shipped_path("priors", "framework.toml")
 
@@ -79,8 +79,8 @@ def fit_prior_sets(
     """Fit the same evidence under each prior set (default: :func:`available_prior_sets`), with the
     same seed and sampler settings. Every study is loaded and checked before anything is sampled;
     problems in any prior set are reported together. Returns results keyed by prior-set name."""
-    from .sampling import DEFAULT_SEED, ConvergenceWarning, fit
-    from .study import load_study
+    from ..engine.sampling import DEFAULT_SEED, ConvergenceWarning, fit
+    from ..inputs.study import load_study
 
     seed = DEFAULT_SEED if seed is None else seed
     names = list(prior_sets) if prior_sets else available_prior_sets(framework)

@@ -2,7 +2,8 @@
 
 :func:`evidence_trajectory` replays the analysis as of every distinct ``observed`` date in the log
 (or as of given dates), exactly as ``bayescpec run --as-of DATE`` would, and tabulates each
-channel's P(converting), posterior mean and interval; :func:`plot_trajectory` draws it.
+channel's P(converting), posterior mean and interval; :func:`bayescpec.outputs.figures.plot_trajectory`
+draws it.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from collections.abc import Callable, Iterable
 
 import pandas as pd
 
-from .study import Study
+from ..inputs.study import Study
 
-__all__ = ["as_of_study", "evidence_dates", "evidence_trajectory", "plot_trajectory"]
+__all__ = ["as_of_study", "evidence_dates", "evidence_trajectory"]
 
 
 def evidence_dates(study: Study) -> list[dt.date]:
@@ -45,9 +46,9 @@ def evidence_trajectory(
     """Fit the study as of each date (default: every distinct evidence date) and tabulate, per date
     and channel: rows used, prior and posterior P(theta > threshold), posterior mean, interval and
     IPCC term. ``fit_kwargs`` go to :func:`bayescpec.fit` (the model is built once and reused)."""
-    from .sampling import fit
-    from .model import build_model
-    from .summary import channel_table, interval_label
+    from ..engine.model import build_model
+    from ..engine.sampling import fit
+    from ..outputs.summary import channel_table, interval_label
 
     wanted = sorted({dt.date.fromisoformat(d) if isinstance(d, str) else d for d in dates}) if dates is not None \
         else evidence_dates(study)
@@ -80,32 +81,3 @@ def evidence_trajectory(
                  "interval": label, "threshold": threshold, "prior_set": study.prior_set,
                  "evidence_sha256": study.hashes.get("evidence", "")[:12]}
     return out
-
-
-def plot_trajectory(table: pd.DataFrame, *, ax=None, title: str | None = None):
-    """Step plot of each channel's P(converting) against the evidence date, with the IPCC
-    boundaries (0.33, 0.66, 0.90) as guides and each channel's prior as a dotted line.
-    Returns the matplotlib Figure."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-    else:
-        fig = ax.figure
-    for level, word in ((0.33, "unlikely / as likely as not"), (0.66, "likely"), (0.90, "very likely")):
-        ax.axhline(level, color="0.85", lw=0.8, zorder=0)
-        ax.text(1.0, level, f" {level:g} {word}", transform=ax.get_yaxis_transform(), va="center",
-                ha="left", fontsize=7, color="0.45")
-    for channel, rows in table.groupby("channel", sort=False):
-        rows = rows.sort_values("date")
-        line, = ax.step(pd.to_datetime(rows["date"]), rows["p_converting"], where="post", marker="o",
-                        ms=3, label=channel)
-        ax.axhline(rows["prior_p_converting"].iloc[0], color=line.get_color(), ls=":", lw=0.8)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("evidence observed by")
-    threshold = table.attrs.get("threshold", 0.5)
-    ax.set_ylabel(f"P(θ > {threshold:g})")
-    ax.set_title(title or table.attrs.get("title", "P(converting) as evidence arrived"), fontsize=10)
-    ax.legend(fontsize=8, loc="upper left", frameon=False)
-    fig.tight_layout()
-    return fig

@@ -20,9 +20,9 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from .aggregate import EvidenceData, aggregate_evidence
-from .spec import BetaPrior, Diagnosticity
-from .study import Study
+from ..inputs.spec import BetaPrior, Diagnosticity
+from ..inputs.study import Study
+from .aggregate import EvidenceData, evidence_data
 
 __all__ = ["build_model", "set_evidence", "model_coords", "LATENT_VARIABLES"]
 
@@ -62,7 +62,7 @@ def _diagnosticity(name: str, dim: str, table: dict[str, Diagnosticity], order: 
 def build_model(study: Study, *, evidence: EvidenceData | None = None) -> pm.Model:
     """Build the PyMC model of ``study``. Sampling happens only in :func:`bayescpec.fit`."""
     fw, pr = study.framework, study.priors
-    data = evidence if evidence is not None else aggregate_evidence(study.evidence, fw, pr)
+    data = evidence if evidence is not None else evidence_data(study)
     coords = model_coords(study)
     links = fw.links()
     channel_pos = {c: i for i, c in enumerate(fw.channel_ids)}

@@ -14,9 +14,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._files import _TomlProblem, line_of, read_toml
-from .errors import Problem, SpecError, allowed_list, did_you_mean
-from .propositions import QueryError, check_query
+from ..errors import Problem, SpecError, allowed_list, did_you_mean
+from .files import _TomlProblem, line_of, read_toml
+from .query import QueryError, check_query
 
 __all__ = [
     "Framework",

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .propositions import QUANTITY_DIMS, evaluate_query
+from ..inputs.query import QUANTITY_DIMS, evaluate_query
 
 __all__ = [
     "CI_KIND",

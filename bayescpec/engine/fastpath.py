@@ -10,7 +10,7 @@ refit is needed.
 The log importance ratio of a draw is the difference between the total weighted log-likelihood
 of the new study's rows and that of the previous result's rows. Rows unchanged by the update
 cancel, so only the new rows (and old rows whose package tempering changed because a new row joined
-their package) are evaluated, with :func:`bayescpec.likelihood.pointwise_log_likelihood`.
+their package) are evaluated, with :func:`bayescpec.engine.likelihood.pointwise_log_likelihood`.
 
 The reweighted result has the same shape as :func:`bayescpec.fit`'s: each chain's draws are
 resampled (systematic resampling) with the PSIS weights, so every table reads it unchanged. Its
@@ -28,10 +28,15 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from .aggregate import aggregate_evidence
-from .sampling import CONVERGENCE_RULES, LIKELIHOOD_VARIABLES, evidence_ledger, posterior_draws
+from ..inputs.study import Study
+from .aggregate import evidence_data, row_weights
 from .likelihood import pointwise_log_likelihood
-from .study import Study
+from .sampling import (
+    CONVERGENCE_RULES,
+    LIKELIHOOD_VARIABLES,
+    evidence_ledger,
+    posterior_draws,
+)
 
 __all__ = ["KHAT_THRESHOLD", "PsisUpdate", "psis_update", "importance_log_ratios"]
 
@@ -98,28 +103,27 @@ def importance_log_ratios(previous: xr.DataTree, study: Study) -> tuple[np.ndarr
     """Log importance ratio of every previous draw (flattened chain-major) and the ids of new rows.
 
     ratio = sum of the new study's weighted row log-likelihoods minus the previous result's; only
-    rows that are new or whose package weight changed are evaluated (the others cancel).
+    rows that are new or whose package weight changed are evaluated (the others cancel). A row's
+    weighted log-likelihood is its package weight times a part that does not depend on the package
+    (the reliability tempering of counts and measures is the same before and after), so an old row
+    whose package grew contributes ``(1 - w_old / w_new)`` times its new weighted log-likelihood.
     """
-    fw, pr = study.framework, study.priors
-    old_ids = [str(i) for i in previous["evidence"]["evidence"].values]
-    old_set = set(old_ids)
+    old_ids = {str(i) for i in previous["evidence"]["evidence"].values}
     ev = study.evidence
-    is_old = ev["id"].astype(str).isin(old_set).to_numpy()
-    new_data = aggregate_evidence(ev, fw, pr)
-    old_data = aggregate_evidence(ev[is_old].reset_index(drop=True), fw, pr)
-    new_w = dict(zip(new_data.rows["id"], new_data.rows["weight"]))
-    old_w = dict(zip(old_data.rows["id"], old_data.rows["weight"]))
-    changed = [i for i in old_w if not np.isclose(old_w[i], new_w[i])]
+    is_old = ev["id"].astype(str).isin(old_ids).to_numpy()
+    rows = evidence_data(study).rows
+    w_new = row_weights(ev)
+    w_old = np.ones(len(ev))
+    w_old[is_old] = row_weights(ev[is_old])
+    changed = is_old & ~np.isclose(w_old, w_new)
     added = [str(i) for i in ev["id"][~is_old]]
     draws = posterior_draws(previous, LIKELIHOOD_VARIABLES)
-    n_draws = next(iter(draws.values())).shape[0]
-    ratio = np.zeros(n_draws)
-    plus = new_data.rows["id"].isin(added + changed).to_numpy()
-    if plus.any():
-        ratio += pointwise_log_likelihood(new_data.rows[plus].reset_index(drop=True), draws).sum(axis=1)
-    minus = old_data.rows["id"].isin(changed).to_numpy()
-    if minus.any():
-        ratio -= pointwise_log_likelihood(old_data.rows[minus].reset_index(drop=True), draws).sum(axis=1)
+    ratio = np.zeros(next(iter(draws.values())).shape[0])
+    evaluate = ~is_old | changed
+    if evaluate.any():
+        factor = np.where(changed, 1.0 - w_old / w_new, 1.0)[evaluate]
+        values = pointwise_log_likelihood(rows[evaluate].reset_index(drop=True), draws)
+        ratio += (values * factor).sum(axis=1)
     return ratio, added
 
 
@@ -200,7 +204,7 @@ def psis_update(
     result["posterior"] = _resample(previous["posterior"].to_dataset(), flat, chains, draws)
     if "sample_stats" in previous.children:
         result["sample_stats"] = _resample(previous["sample_stats"].to_dataset(), flat, chains, draws)
-    data = aggregate_evidence(study.evidence, study.framework, study.priors)
+    data = evidence_data(study)
     if "log_likelihood" in result.children:
         del result["log_likelihood"]
     if data.n_rows:

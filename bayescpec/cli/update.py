@@ -15,14 +15,29 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import _check_range, _fail, check_interval_options, app, err_console, out_console, ChainsOpt, CiKindOpt, CiProbOpt, DrawsOpt, EvidenceOpt, FrameworkOpt, SeedOpt, ThresholdOpt, TuneOpt
-from .errors import BayescpecError, InputError
+from ..errors import BayescpecError, InputError
+from .options import (
+    ChainsOpt,
+    CiKindOpt,
+    CiProbOpt,
+    DrawsOpt,
+    EvidenceOpt,
+    FrameworkOpt,
+    SeedOpt,
+    ThresholdOpt,
+    TuneOpt,
+    check_interval_options,
+    check_range,
+    err_console,
+    fail,
+    out_console,
+)
 
 VINTAGES = Path("results") / "vintages"
 
 
 def _headline(result, threshold: float) -> Table:
-    from .summary import channel_table
+    from ..outputs.summary import channel_table
 
     channels = channel_table(result, threshold=threshold)
     label = channels.attrs["interval"]
@@ -36,7 +51,6 @@ def _headline(result, threshold: float) -> Table:
     return table
 
 
-@app.command()
 def update(
     new: Annotated[Path, typer.Argument(help="CSV of new evidence rows (same columns as the log).")],
     evidence: Annotated[Optional[Path], typer.Option(help="The evidence log to append to [default: evidence/cpec.csv].")] = None,
@@ -52,11 +66,11 @@ def update(
     threshold: ThresholdOpt = 0.5,
 ) -> None:
     """Append NEW rows to the evidence log (atomically; all or nothing), refit, save a new vintage."""
-    from .update import update_evidence
+    from ..workflow.update import update_evidence
 
     started = time.perf_counter()
     try:
-        _check_range("--threshold", threshold, 0, 1)
+        check_range("--threshold", threshold, 0, 1)
         if method not in ("auto", "psis", "refit"):
             raise InputError(f"--method: must be 'auto', 'psis' or 'refit'; found {method!r}")
         with warnings.catch_warnings():
@@ -65,7 +79,7 @@ def update(
                                       vintages=vintages, previous=previous, method=method,
                                       seed=seed, draws=draws, tune=tune, chains=chains)
     except BayescpecError as exc:
-        _fail(exc)
+        fail(exc)
     out_console.print(escape(outcome.append.summary()))
     if outcome.result is None:
         out_console.print(outcome.reason)
@@ -82,19 +96,18 @@ def update(
                       f"{time.perf_counter() - started:.1f} s in all)")
 
 
-@app.command()
 def history(
     vintages: Annotated[Path, typer.Option(help="Folder of saved vintages.")] = VINTAGES,
     threshold: ThresholdOpt = 0.5,
 ) -> None:
     """List the saved vintages with their headline P(converting) per channel."""
-    from .vintages import history as vintage_history
+    from ..workflow.vintages import history as vintage_history
 
     try:
-        _check_range("--threshold", threshold, 0, 1)
+        check_range("--threshold", threshold, 0, 1)
         table = vintage_history(vintages, threshold=threshold)
     except BayescpecError as exc:
-        _fail(exc)
+        fail(exc)
     if table.empty:
         out_console.print(f"No vintages under {vintages} yet (`bayescpec update NEW.csv` makes them).")
         return
@@ -109,7 +122,6 @@ def history(
     out_console.print(out)
 
 
-@app.command()
 def diff(
     a: Annotated[str, typer.Argument(help="Vintage A: name, unique prefix, evidence-hash prefix, 'previous', 'latest' or a path.")],
     b: Annotated[str, typer.Argument(help="Vintage B (as A).")],
@@ -120,13 +132,13 @@ def diff(
     csv: Annotated[Optional[Path], typer.Option(help="Also write the change table to this CSV file.")] = None,
 ) -> None:
     """What changed from vintage A to vintage B: means, intervals, P(converting), IPCC terms, rows."""
-    from .vintages import diff as vintage_diff
+    from ..workflow.vintages import diff as vintage_diff
 
     try:
         check_interval_options(threshold, ci_kind, ci_prob)
         d = vintage_diff(a, b, root=vintages, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
     except BayescpecError as exc:
-        _fail(exc)
+        fail(exc)
     label = d.table.attrs["interval"]
     t = Table(title=f"{d.a} → {d.b}: posterior mean, {label}, P(θ > {threshold:g}) / proposition probability")
     for col in ("", "name", "mean A → B", f"{label} A", f"{label} B", "P A → B", "change", "IPCC term A → B"):
@@ -157,7 +169,6 @@ def diff(
         out_console.print(f"Wrote {csv}")
 
 
-@app.command()
 def trajectory(
     dates: Annotated[Optional[str], typer.Option(help="Comma-separated YYYY-MM-DD dates [default: every distinct evidence date].")] = None,
     priors: Annotated[str, typer.Option(help="Prior set name or path.")] = "baseline",
@@ -174,7 +185,7 @@ def trajectory(
     import datetime as dt
 
     try:
-        _check_range("--threshold", threshold, 0, 1)
+        check_range("--threshold", threshold, 0, 1)
         wanted = None
         if dates:
             wanted = []
@@ -183,18 +194,19 @@ def trajectory(
                     wanted.append(dt.date.fromisoformat(text.strip()))
                 except ValueError:
                     raise InputError(f"--dates: not a date in YYYY-MM-DD form: found {text.strip()!r}") from None
-        from .study import load_study
+        from ..inputs.study import load_study
 
         study = load_study(framework=framework, priors=priors, evidence=evidence)
         if wanted and max(wanted) > study.as_of:
             raise InputError(f"--dates: {max(wanted)} is in the future (today is {study.as_of})")
     except BayescpecError as exc:
-        _fail(exc)
+        fail(exc)
     import matplotlib
 
     matplotlib.use("Agg")
-    from .sampling import ConvergenceWarning
-    from .trajectory import evidence_dates, evidence_trajectory, plot_trajectory
+    from ..engine.sampling import ConvergenceWarning
+    from ..outputs.figures import plot_trajectory
+    from ..workflow.trajectory import evidence_dates, evidence_trajectory
 
     todo = wanted or evidence_dates(study)
     err_console.print(f"bayescpec: {len(todo)} fits ({chains} chains x {draws} draws each), prior set '{study.prior_set}'")

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._files import sha256_file
-from .errors import EvidenceError, InputError, SpecError
+from ..errors import EvidenceError, InputError, SpecError
 from .evidence import read_evidence, read_sources, validate_evidence
+from .files import sha256_file
 from .spec import Framework, PriorSet, load_framework, load_priors
 
 __all__ = ["Study", "load_study", "shipped_path", "resolve_priors"]
@@ -27,7 +27,7 @@ def shipped_path(*parts: str) -> Path:
     here = Path.cwd().joinpath(*parts)
     if here.exists():
         return here
-    return Path(__file__).resolve().parent.parent.joinpath(*parts)
+    return Path(__file__).resolve().parents[2].joinpath(*parts)
 
 
 def resolve_priors(priors: str | Path, framework_path: Path) -> Path:
@@ -38,9 +38,13 @@ def resolve_priors(priors: str | Path, framework_path: Path) -> Path:
     return candidate
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Study:
-    """Validated inputs. ``evidence`` holds only the rows observed on or before ``as_of``."""
+    """Validated inputs. ``evidence`` holds only the rows observed on or before ``as_of``.
+
+    Frozen; two studies are the same only if they are the same object (``eq=False``), so a study
+    can key caches of what is derived from it (e.g. its aggregated evidence, computed once).
+    """
 
     framework: Framework
     priors: PriorSet

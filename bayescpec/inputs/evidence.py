@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from .errors import EvidenceError, Problem, allowed_list, did_you_mean
+from ..errors import EvidenceError, Problem, allowed_list, did_you_mean
 from .spec import ANY_CHANNEL, EVIDENCE_KINDS, Framework
 
 __all__ = [

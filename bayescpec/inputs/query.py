@@ -106,7 +106,7 @@ def _eval(node: ast.AST, env: Mapping[str, xr.DataArray], names: Mapping[str, li
         labels = _labels(node.slice)
         for label in labels:
             if label not in names[dim]:
-                from .errors import did_you_mean
+                from ..errors import did_you_mean
 
                 raise QueryError(
                     f"{quantity}[{label}]: {label!r} is not a {dim}{did_you_mean(label, names[dim])}; "

@@ -1,0 +1,393 @@
+"""Layouts: what each table looks like in a paper -- cells as text, headers, alignment, spanners, notes.
+
+One rounding for every table and format (:func:`fmt_number`, :func:`fmt_probability`), a provenance
+footnote for every table (:func:`footnote_lines`), and one layout function per table, registered in
+:data:`LAYOUTS`. The renderers (:mod:`bayescpec.outputs.render`) turn a :class:`Layout` into CSV,
+Markdown, LaTeX or HTML without knowing which table it is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import pandas as pd
+
+from ..errors import InputError
+from .summary import interval_label
+
+__all__ = ["DIGITS", "MISSING", "Layout", "LAYOUTS", "layout", "fmt_number", "fmt_probability", "fmt_interval",
+           "footnote_lines", "round_frame"]
+
+#: decimals of every number in the exported tables (one rounding for all tables and formats)
+DIGITS = 2
+INTERVAL_KINDS = {"eti": "equal-tailed", "hdi": "highest-density"}
+
+MISSING = "–"
+
+
+def fmt_number(x: float, digits: int = DIGITS, *, signed: bool = False) -> str:
+    """``x`` rounded to ``digits`` decimals; never ``-0.00``; NaN as an en dash."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return MISSING
+    x = float(x)
+    text = f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+    if float(text) == 0:
+        text = f"{0:.{digits}f}"
+    return text
+
+
+def fmt_probability(p: float, digits: int = DIGITS) -> str:
+    """A probability rounded to ``digits`` decimals, but never shown as 0 or 1 unless it is exactly
+    that: 0.003 becomes ``<0.01`` and 0.998 becomes ``>0.99`` (with two digits)."""
+    if p is None or math.isnan(float(p)):
+        return MISSING
+    p = float(p)
+    step = 10.0 ** -digits
+    if 0 < p < step / 2:
+        return f"<{step:.{digits}f}"
+    if 1 - step / 2 <= p < 1:
+        return f">{1 - step:.{digits}f}"
+    return fmt_number(p, digits)
+
+
+def fmt_interval(lower: float, upper: float, digits: int = DIGITS) -> str:
+    return f"[{fmt_number(lower, digits)}, {fmt_number(upper, digits)}]"
+
+
+def round_frame(table: pd.DataFrame, digits: int) -> pd.DataFrame:
+    out = table.copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].round(digits) + 0.0  # + 0.0 turns -0.0 into 0.0
+    out.attrs = dict(table.attrs)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Layouts: what each table looks like in a paper (headers, alignment, spanners, notes)
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Layout:
+    """A table ready to render: cells as text, headers, alignment, spanners and notes."""
+
+    name: str
+    title: str
+    cells: pd.DataFrame  # str cells; columns are internal keys
+    headers: dict[str, str]
+    align: dict[str, str]  # "l" or "r"
+    notes: list[str]
+    spanners: list[tuple[str, list[str]]] = field(default_factory=list)
+    wrap: dict[str, str] = field(default_factory=dict)  # column -> LaTeX width, e.g. "6cm"
+    code: tuple[str, ...] = ()  # columns shown as code (queries)
+
+
+def _interval_sentence(ci_kind: str, ci_prob: float) -> str:
+    return (f"Intervals: {ci_prob * 100:g}% {INTERVAL_KINDS.get(ci_kind, ci_kind)} credible intervals "
+            f"({interval_label(ci_kind, ci_prob)}) of the posterior.")
+
+
+def footnote_lines(prov: Mapping, *, digits: int = DIGITS) -> list[str]:
+    """The provenance footnote of a table, as sentences."""
+    hashes = ", ".join(f"{role} {digest}" for role, digest in
+                       sorted(((k.removeprefix("sha256_"), v) for k, v in prov.items() if k.startswith("sha256_")),
+                              key=lambda kv: ["evidence", "sources", "framework", "priors"].index(kv[0])
+                              if kv[0] in ("evidence", "sources", "framework", "priors") else 9))
+    rows = prov.get("evidence_rows")
+    lines = [
+        f"Prior set: {prov.get('prior_set')}. Evidence as of {prov.get('as_of')}"
+        + (f" ({rows} rows)" if rows not in (None, "") else "") + "."
+        + (f" Input files (SHA-256, first 12 hex digits): {hashes}." if hashes else ""),
+        f"Sampling: seed {prov.get('seed')}, {prov.get('draws')} draws × {prov.get('chains')} chains"
+        + (f" ({prov.get('sampler')})" if prov.get("sampler") else "")
+        + f"; max R-hat {float(prov.get('max_rhat', float('nan'))):.3f}, min bulk ESS {_int_text(prov.get('min_ess_bulk'))}, "
+        f"{prov.get('divergences')} divergences"
+        + ("; convergence checks passed." if prov.get("converged") else "; CONVERGENCE CHECKS FAILED: do not publish these numbers.")
+        + f" bayescpec {prov.get('bayescpec_version')}.",
+    ]
+    if prov.get("per_prior_set"):
+        lines.append("Per prior set: " + "; ".join(prov["per_prior_set"]) + ".")
+    step = 10.0 ** -digits
+    lines.append(f"All numbers rounded to {digits} decimals; probabilities that would round to 0 or 1 without "
+                 f"being exactly 0 or 1 are shown as <{step:.{digits}f} or >{1 - step:.{digits}f}.")
+    return lines
+
+
+def _int_text(value) -> str:
+    try:
+        return f"{float(value):.0f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+
+class _Parts(NamedTuple):
+    """What a table's layout function returns; :func:`layout` adds alignment and the footnote."""
+
+    title: str
+    cells: pd.DataFrame
+    headers: dict[str, str]
+    notes: list[str]
+    spanners: list[tuple[str, list[str]]]
+    wrap: dict[str, str]
+    code: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Context:
+    """A table and the options every layout needs: its numbers as text, one rounding for all."""
+
+    table: pd.DataFrame
+    digits: int
+    ci_kind: str
+    ci_prob: float
+    threshold: float
+
+    @property
+    def label(self) -> str:
+        return interval_label(self.ci_kind, self.ci_prob)
+
+    def num(self, column: str) -> list[str]:
+        return [fmt_number(v, self.digits) for v in self.table[column]]
+
+    def prob(self, column: str) -> list[str]:
+        return [fmt_probability(v, self.digits) for v in self.table[column]]
+
+    def interval(self) -> list[str]:
+        return [fmt_interval(lo, hi, self.digits) for lo, hi in
+                zip(self.table[f"{self.label} lower"], self.table[f"{self.label} upper"])]
+
+
+def _channels(ctx: _Context) -> _Parts:
+    table, threshold, label, ci_kind, ci_prob = ctx.table, ctx.threshold, ctx.label, ctx.ci_kind, ctx.ci_prob
+    notes: list[str] = []
+    spanners: list[tuple[str, list[str]]] = []
+    wrap: dict[str, str] = {}
+    code: tuple[str, ...] = ()
+    tiers = [c for c in table.columns if c.startswith("rows_")]
+    cells = pd.DataFrame({
+        "channel": table["channel"].astype(str),
+        "prior_mean": ctx.num("prior_mean"),
+        "posterior_mean": ctx.num("posterior_mean"),
+        "posterior_sd": ctx.num("posterior_sd"),
+        "interval": ctx.interval(),
+        "p_converting": ctx.prob("p_converting"),
+        "likelihood": table["likelihood"].astype(str),
+        **{c: table[c].astype(int).astype(str) for c in tiers},
+    })
+    headers = {"channel": "Channel", "prior_mean": "Prior mean θ", "posterior_mean": "Posterior mean θ",
+               "posterior_sd": "Posterior sd", "interval": label, "p_converting": f"P(θ > {threshold:g})",
+               "likelihood": "IPCC likelihood", **{c: c.removeprefix("rows_") for c in tiers}}
+    spanners = [("Posterior θ", ["posterior_mean", "posterior_sd", "interval"]),
+                ("Converting", ["p_converting", "likelihood"])]
+    if tiers:
+        spanners.append(("Evidence rows per tier", tiers))
+    title = f"Conversion probability θ per channel; P(converting) = P(θ > τ), τ = {threshold:g}"
+    notes.append(_interval_sentence(ci_kind, ci_prob) + f" P(converting) is the posterior probability that θ > τ = {threshold:g}; "
+                 "IPCC likelihood terms after Mastrandrea et al. (2010).")
+    notes.append("Channels: " + "; ".join(f"{c} = {lab}" for c, lab in zip(table["channel"], table["label"])) + ".")
+    return _Parts(title, cells, headers, notes, spanners, wrap, code)
+
+
+def _propositions(ctx: _Context) -> _Parts:
+    table, digits, threshold = ctx.table, ctx.digits, ctx.threshold
+    notes: list[str] = []
+    spanners: list[tuple[str, list[str]]] = []
+    wrap: dict[str, str] = {}
+    code: tuple[str, ...] = ()
+    cells = pd.DataFrame({
+        "proposition": table["proposition"].astype(str),
+        "statement": table["statement"].astype(str),
+        "query": table["query"].astype(str),
+        "prior_probability": ctx.prob("prior_probability"),
+        "posterior_probability": ctx.prob("posterior_probability"),
+        "change": [fmt_number(v, digits, signed=True) for v in table["change"]],
+        "likelihood": table["likelihood"].astype(str),
+    })
+    headers = {"proposition": "", "statement": "Statement", "query": "Query", "prior_probability": "Prior P",
+               "posterior_probability": "Posterior P", "change": "Change", "likelihood": "IPCC likelihood"}
+    wrap = {"statement": "7cm", "query": "3.6cm"}
+    code = ("query",)
+    title = f"Propositions P1–P4: prior and posterior probability (τ = {threshold:g})"
+    notes.append(f"Probabilities are shares of prior and posterior draws satisfying the query; τ = {threshold:g}. "
+                 "Change = posterior − prior.")
+    return _Parts(title, cells, headers, notes, spanners, wrap, code)
+
+
+def _constraints(ctx: _Context) -> _Parts:
+    table, label, ci_kind, ci_prob = ctx.table, ctx.label, ctx.ci_kind, ctx.ci_prob
+    notes: list[str] = []
+    spanners: list[tuple[str, list[str]]] = []
+    wrap: dict[str, str] = {}
+    code: tuple[str, ...] = ()
+    if len(table) == 0:
+        cells = pd.DataFrame({"constraint": []})
+        headers = {"constraint": "Constraint"}
+    else:
+        cells = pd.DataFrame({
+            "constraint": table["constraint"].astype(str),
+            "binds": table["binds"].astype(str),
+            "prior_mean": ctx.num("prior_mean"),
+            "posterior_mean": ctx.num("posterior_mean"),
+            "posterior_sd": ctx.num("posterior_sd"),
+            "interval": ctx.interval(),
+            "p_binding": ctx.prob("p_binding"),
+            "rows_context": table["rows_context"].astype(int).astype(str),
+        })
+        headers = {"constraint": "Constraint", "binds": "Binds channels", "prior_mean": "Prior mean",
+                   "posterior_mean": "Posterior mean", "posterior_sd": "Posterior sd", "interval": label,
+                   "p_binding": "P(severity > 0)", "rows_context": "Context rows"}
+        spanners = [("Posterior severity", ["posterior_mean", "posterior_sd", "interval", "p_binding"])]
+        wrap = {"binds": "3.2cm"}
+    title = "Constraint severity (logit scale; 0 = typical, > 0 = more binding than typical)"
+    notes.append(_interval_sentence(ci_kind, ci_prob))
+    return _Parts(title, cells, headers, notes, spanners, wrap, code)
+
+
+def _constraint_effects(ctx: _Context) -> _Parts:
+    table, label, ci_kind, ci_prob = ctx.table, ctx.label, ctx.ci_kind, ctx.ci_prob
+    notes: list[str] = []
+    spanners: list[tuple[str, list[str]]] = []
+    wrap: dict[str, str] = {}
+    code: tuple[str, ...] = ()
+    cells = pd.DataFrame({
+        "constraint": table["constraint"].astype(str),
+        "channel": table["channel"].astype(str),
+        "loading_mean": ctx.num("loading_mean"),
+        "prior_reduction_mean": ctx.num("prior_reduction_mean"),
+        "reduction_mean": ctx.num("reduction_mean"),
+        "interval": ctx.interval(),
+        "p_reduces": ctx.prob("p_reduces"),
+    })
+    headers = {"constraint": "Constraint", "channel": "Channel", "loading_mean": "Loading",
+               "prior_reduction_mean": "Prior mean", "reduction_mean": "Posterior mean",
+               "interval": label, "p_reduces": "P(reduction > 0)"}
+    spanners = [("Reduction of θ", ["prior_reduction_mean", "reduction_mean", "interval", "p_reduces"])]
+    title = "Constraint effects: reduction of each linked channel's conversion probability θ"
+    notes.append("Reduction = θ without the constraint − θ with it, per draw: sigmoid(logit(base θ) − "
+                 "constraint effect + loading × severity) − θ; on the probability scale (0.10 = 10 percentage "
+                 "points). Loading: posterior mean, logit scale. " + _interval_sentence(ci_kind, ci_prob))
+    return _Parts(title, cells, headers, notes, spanners, wrap, code)
+
+
+def _evidence(ctx: _Context) -> _Parts:
+    table = ctx.table
+    notes: list[str] = []
+    spanners: list[tuple[str, list[str]]] = []
+    wrap: dict[str, str] = {}
+    code: tuple[str, ...] = ()
+    def observation(row) -> str:
+        if row["kind"] == "count":
+            return f"{_int_text(row['k'])}/{_int_text(row['n'])}"
+        if row["kind"] == "signal":
+            return _int_text(row["value"])
+        return f"{row['value']:g}"
+
+    cells = pd.DataFrame({
+        "evidence": table["evidence"].astype(str),
+        "observed": table["observed"].astype(str),
+        "tier": table["tier"].astype(str),
+        "target": table["target"].astype(str),
+        "indicator": table["indicator"].astype(str),
+        "observation": [f"{kind} {observation(row)}" for kind, (_, row) in zip(table["kind"], table.iterrows())],
+        "test": table["test"].astype(str),
+        "reliability": ctx.num("reliability"),
+        "weight": ctx.num("weight"),
+        "source": table["source"].astype(str),
+        "loglik_mean": ctx.num("loglik_mean"),
+    })
+    headers = {"evidence": "Row", "observed": "Observed", "tier": "Tier", "target": "Target",
+               "indicator": "Indicator", "observation": "Observation", "test": "Test",
+               "reliability": "Reliability", "weight": "Weight", "source": "Source key",
+               "loglik_mean": "Log-lik."}
+    title = "Evidence ledger: every evidence row used, with its log-likelihood contribution"
+    notes.append("Log-lik.: the row's weighted pointwise log-likelihood, posterior mean (package rows share "
+                 "one unit of weight). Observation: signal 1/0, count k/n, or a measured value. The notes of "
+                 "each row are in the CSV export.")
+    return _Parts(title, cells, headers, notes, spanners, wrap, code)
+
+
+def _prior_comparison(ctx: _Context) -> _Parts:
+    table, digits, threshold, label, ci_kind, ci_prob = ctx.table, ctx.digits, ctx.threshold, ctx.label, ctx.ci_kind, ctx.ci_prob
+    notes: list[str] = []
+    spanners: list[tuple[str, list[str]]] = []
+    wrap: dict[str, str] = {}
+    code: tuple[str, ...] = ()
+    sets = table.attrs["prior_sets"]
+    data = {"channel": table["channel"].astype(str)}
+    headers = {"channel": "Channel"}
+    for ps in sets:
+        data[f"{ps}:p"] = ctx.prob(f"{ps} p_converting")
+        data[f"{ps}:interval"] = [fmt_interval(lo, hi, digits) for lo, hi in
+                                  zip(table[f"{ps} {label} lower"], table[f"{ps} {label} upper"])]
+        data[f"{ps}:likelihood"] = table[f"{ps} likelihood"].astype(str)
+        headers.update({f"{ps}:p": f"P(θ > {threshold:g})", f"{ps}:interval": label,
+                        f"{ps}:likelihood": "IPCC term"})
+        spanners.append((ps, [f"{ps}:p", f"{ps}:interval", f"{ps}:likelihood"]))
+    data["changes"] = ["yes" if flag else "no" for flag in table["likelihood_changes"]]
+    headers["changes"] = "Term changes"
+    cells = pd.DataFrame(data)
+    title = f"Prior sensitivity: P(converting) = P(θ > {threshold:g}) per channel under each prior set"
+    changed = [c for c, flag in zip(table["channel"], table["likelihood_changes"]) if flag]
+    notes.append("The same evidence fitted under each prior set. " + _interval_sentence(ci_kind, ci_prob)
+                 + " 'Term changes' flags channels whose IPCC likelihood term differs between prior sets"
+                 + (f": {', '.join(changed)}." if changed else "; none does."))
+    return _Parts(title, cells, headers, notes, spanners, wrap, code)
+
+
+def _prior_comparison_propositions(ctx: _Context) -> _Parts:
+    table, threshold = ctx.table, ctx.threshold
+    notes: list[str] = []
+    spanners: list[tuple[str, list[str]]] = []
+    wrap: dict[str, str] = {}
+    code: tuple[str, ...] = ()
+    sets = table.attrs["prior_sets"]
+    data = {"proposition": table["proposition"].astype(str), "query": table["query"].astype(str)}
+    headers = {"proposition": "", "query": "Query"}
+    for ps in sets:
+        data[f"{ps}:p"] = ctx.prob(f"{ps} posterior_probability")
+        data[f"{ps}:likelihood"] = table[f"{ps} likelihood"].astype(str)
+        headers.update({f"{ps}:p": "Posterior P", f"{ps}:likelihood": "IPCC term"})
+        spanners.append((ps, [f"{ps}:p", f"{ps}:likelihood"]))
+    data["changes"] = ["yes" if flag else "no" for flag in table["likelihood_changes"]]
+    headers["changes"] = "Term changes"
+    cells = pd.DataFrame(data)
+    code = ("query",)
+    wrap = {"query": "3.4cm"}
+    title = f"Prior sensitivity of the propositions: posterior probability under each prior set (τ = {threshold:g})"
+    changed = [p for p, flag in zip(table["proposition"], table["likelihood_changes"]) if flag]
+    notes.append("The same evidence fitted under each prior set. 'Term changes' flags propositions whose IPCC "
+                 "likelihood term differs between prior sets" + (f": {', '.join(changed)}." if changed else "; none does."))
+    return _Parts(title, cells, headers, notes, spanners, wrap, code)
+
+
+#: the layout of each table, by the table's file stem
+LAYOUTS: dict[str, Callable[[_Context], _Parts]] = {
+    "channels": _channels,
+    "propositions": _propositions,
+    "constraints": _constraints,
+    "constraint-effects": _constraint_effects,
+    "evidence": _evidence,
+    "prior-comparison": _prior_comparison,
+    "prior-comparison-propositions": _prior_comparison_propositions,
+}
+
+
+#: columns aligned left in every table (text); every other column is a number, aligned right
+_LEFT = {"channel", "constraint", "proposition", "statement", "query", "likelihood", "binds", "evidence", "observed",
+         "tier", "target", "indicator", "observation", "test", "source", "changes"}
+
+
+def layout(name: str, table: pd.DataFrame, *, digits: int, ci_kind: str, ci_prob: float, threshold: float) -> Layout:
+    """The layout of table ``name`` (a key of :data:`LAYOUTS`), with its provenance footnote."""
+    if name not in LAYOUTS:
+        raise InputError(f"table: unknown table {name!r}; allowed: {', '.join(LAYOUTS)}")
+    ctx = _Context(table, digits, ci_kind, ci_prob, threshold)
+    title, cells, headers, notes, spanners, wrap, code = LAYOUTS[name](ctx)
+    align = {c: "l" if c in _LEFT or c.endswith(":likelihood") else "r" for c in cells.columns}
+    notes = list(notes) + footnote_lines(table.attrs.get("provenance", {}), digits=digits)
+    return Layout(name=name, title=title, cells=cells.reset_index(drop=True), headers=headers, align=align,
+                  notes=notes, spanners=spanners, wrap=wrap, code=code)
