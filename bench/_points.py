@@ -43,6 +43,8 @@ def min_ess(posterior) -> float:
     import arviz as az
 
     names = [n for n in REPORTED if n in posterior and posterior[n].size]
+    if not names:  # a bare pm.sample posterior: every sampled parameter
+        names = [n for n in posterior.data_vars if posterior[n].size and float(posterior[n].std()) > 0]
     ess = az.ess(posterior[names], method="bulk")
     return float(min(float(ess[n].min()) for n in names))
 

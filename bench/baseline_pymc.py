@@ -1,10 +1,13 @@
 """The reference: the same model as bayescpec's, written as a straightforward PyMC script.
 
 This is what a user would otherwise write: read the TOML files and the evidence CSV with the
-standard library and pandas, one likelihood term per evidence *row* (Bernoulli for signals,
-Binomial for counts, Normal for measures; no aggregation into groups), the same priors and the
-same ``s = f + (1 - f) g`` diagnosticity parametrisation, package tempering by weighting each
-row's log-likelihood (``pm.Potential``), and a default ``pm.sample()``.
+standard library and pandas, the conversion chain in its natural (centred) form -- each stage's
+constraint-free pass probability q0 ~ Beta (the prior set's Beta of theta split over the stages),
+severities with the feedback loops' shared factors, signed loadings, logit q = logit q0 - sum L s,
+reach = cumulative product of q along the chain -- one likelihood term per evidence *row*
+(Bernoulli for signals, Binomial for counts, Normal for measures; no aggregation into groups; data
+gaps skipped), the same ``s = f + (1 - f) g`` diagnosticity parametrisation, package tempering by
+weighting each row's log-likelihood (``pm.Potential``), and a default ``pm.sample()``.
 
     python bench/baseline_pymc.py [--evidence evidence/cpec.csv] [--draws 1000] [--json]
 
@@ -30,7 +33,7 @@ import pymc as pm  # noqa: E402
 import pytensor.tensor as pt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-REPORTED = ("theta", "base_theta", "severity", "constraint_effect")
+REPORTED = ("theta", "reach", "severity")
 
 
 def beta_ab(mean, concentration):
@@ -42,11 +45,15 @@ def build_model(framework_path, priors_path, evidence_path) -> pm.Model:
     pr = tomllib.loads(Path(priors_path).read_text())
     ev = pd.read_csv(evidence_path, keep_default_na=False, na_values={c: [""] for c in
                      ("value", "k", "n", "sensitivity", "false_positive", "reliability")})
+    ev = ev[ev["kind"] != "gap"].reset_index(drop=True)
     channels = [c["id"] for c in fw["channels"]]
     constraints = [c["id"] for c in fw["constraints"]]
+    stages = [s["id"] for s in fw.get("stages", [])] or ["conversion"]
+    share = {s["id"]: s.get("prior_share", 1.0) for s in fw.get("stages", [])}
     tiers = [t["id"] for t in sorted(fw["tiers"], key=lambda t: t["rank"])]
     tests = [t["id"] for t in fw.get("test_types", [])]
-    links = [(ch, con["id"]) for con in fw["constraints"] for ch in channels if ch in con["binds"]]
+    links = [(ch, con["id"], stages[-1]) for con in fw["constraints"] for ch in channels if ch in con.get("binds", [])]
+    links += [(link["channel"], link["constraint"], link.get("stage", stages[-1])) for link in fw.get("links", [])]
     indicators = {i["id"]: i for i in fw["indicators"]}
 
     # package tempering: each row weighs 1 / (rows in its package)
@@ -54,25 +61,49 @@ def build_model(framework_path, priors_path, evidence_path) -> pm.Model:
     size = package.map(package[package != ""].value_counts()).fillna(1.0)
     weight = np.where(package == "", 1.0, 1.0 / size)
     reliability = ev["reliability"].fillna(1.0).to_numpy()
-    targets = channels + constraints
-    target_idx = ev["target"].map({t: i for i, t in enumerate(targets)}).to_numpy()
+    row_stage = [indicators[i].get("stage", stages[-1]) for i in ev["indicator"]]
+    targets = [f"{c}|{s}" for c in channels for s in stages] + constraints
+    target_idx = np.array([targets.index(f"{t}|{st}" if t in channels else t) for t, st in zip(ev["target"], row_stage)])
     diags = [f"tier:{t}" for t in tiers] + [f"test:{t}" for t in tests]
     diag_idx = np.array([diags.index(f"test:{t}" if t else f"tier:{r}") for t, r in zip(ev["test"], ev["tier"])])
 
-    coords = {"channel": channels, "constraint": constraints, "link": [f"{c}|{k}" for c, k in links],
-              "tier": tiers, "test": tests}
+    # stage priors: q0_J ~ Beta(a, b_J), q0_j ~ Beta(a + sum_{i>j} b_i, b_j), b_j = b * share_j
+    a0, b0, cell_a, cell_b = [], [], [], []
+    for c in channels:
+        a, b = beta_ab(**pr["channels"][c])
+        w = np.array([share.get(s, 1.0) for s in stages]) / sum(share.get(s, 1.0) for s in stages)
+        bj = b * w
+        cell_a += [a + bj[j + 1:].sum() for j in range(len(stages))]
+        cell_b += list(bj)
+    coords = {"channel": channels, "stage": stages, "constraint": constraints,
+              "link": [f"{c}|{k}" for c, k, _ in links], "tier": tiers, "test": tests}
     with pm.Model(coords=coords) as model:
-        a, b = zip(*[beta_ab(**pr["channels"][c]) for c in channels])
-        base_theta = pm.Beta("base_theta", alpha=np.array(a), beta=np.array(b), dims="channel")
-        severity = pm.Normal("severity", mu=np.array([pr["constraints"][k]["mean"] for k in constraints]),
-                             sigma=np.array([pr["constraints"][k]["sd"] for k in constraints]), dims="constraint")
-        loading = pm.HalfNormal("loading", sigma=pr["loadings"]["sd"], dims="link")
-        effect = pt.zeros(len(channels))
-        effect = pt.inc_subtensor(effect[np.array([channels.index(c) for c, _ in links])],
-                                  loading * severity[np.array([constraints.index(k) for _, k in links])])
-        effect = pm.Deterministic("constraint_effect", effect, dims="channel")
-        eta = pt.log(base_theta) - pt.log1p(-base_theta) - effect
-        pm.Deterministic("theta", pm.math.sigmoid(eta), dims="channel")
+        q0 = pm.Beta("base_stage_probability", alpha=np.array(cell_a).reshape(len(channels), len(stages)),
+                     beta=np.array(cell_b).reshape(len(channels), len(stages)), dims=("channel", "stage"))
+        z = pm.Normal("severity_z", 0, 1, dims="constraint")
+        mu = np.array([pr["constraints"][k]["mean"] for k in constraints])
+        sd = np.array([pr["constraints"][k]["sd"] for k in constraints])
+        shared, rho2 = pt.zeros(len(constraints)), pt.zeros(len(constraints))
+        for loop in fw.get("loops", []):
+            members = np.array([constraints.index(k) for k in loop["constraints"]])
+            factor = pm.Normal(f"loop_{loop['id']}", 0, 1)
+            rho = pm.Beta(f"loop_loading_{loop['id']}", alpha=pr["loop_loadings"]["mean"] * pr["loop_loadings"]["concentration"],
+                          beta=(1 - pr["loop_loadings"]["mean"]) * pr["loop_loadings"]["concentration"],
+                          shape=len(members))
+            shared = pt.inc_subtensor(shared[members], rho * factor)
+            rho2 = pt.inc_subtensor(rho2[members], rho**2)
+        severity = pm.Deterministic("severity", mu + sd * (shared + pt.sqrt(1 - rho2) * z), dims="constraint")
+        if "mean" in pr["loadings"]:
+            loading = pm.Normal("loading", mu=pr["loadings"]["mean"], sigma=pr["loadings"]["sd"], dims="link")
+        else:
+            loading = pm.HalfNormal("loading", sigma=pr["loadings"]["sd"], dims="link")
+        effect = pt.zeros((len(channels), len(stages)))
+        for j, (c, k, st) in enumerate(links):
+            effect = pt.inc_subtensor(effect[channels.index(c), stages.index(st)], loading[j] * severity[constraints.index(k)])
+        eta = pt.log(q0) - pt.log1p(-q0) - effect
+        reach = pm.Deterministic("reach", pt.cumprod(pm.math.sigmoid(eta), axis=1), dims=("channel", "stage"))
+        pm.Deterministic("theta", reach[:, -1], dims="channel")
+        latent = pt.concatenate([pt.log(reach.flatten()) - pt.log1p(-reach.flatten()), severity])
 
         sens, fpr = [], []
         for group, names in (("tier", tiers), ("test", tests)):
@@ -86,7 +117,6 @@ def build_model(framework_path, priors_path, evidence_path) -> pm.Model:
             sens.append(pm.Deterministic(f"sensitivity_{group}", f + (1 - f) * g, dims=group))
             fpr.append(f)
         sens_all, fpr_all = pt.concatenate(sens), pt.concatenate(fpr)
-        latent = pt.concatenate([eta, severity])
 
         def prob(rows):
             pi = pm.math.sigmoid(latent[target_idx[rows]])

@@ -1,8 +1,9 @@
 """Synthetic results for the report and figure tests: complete DataTrees built without sampling.
 
-The latent quantities are made the way the model makes them -- ``constraint_effect_c = sum_k
-loading_ck * severity_k`` and ``theta = sigmoid(logit(base_theta) - constraint_effect)`` -- so the
-tables' arithmetic can be checked against an independent numpy computation.
+The latent quantities are made the way a one-stage chain makes them -- ``theta = sigmoid(eta)``,
+``base_theta = sigmoid(eta + sum_k loading_ck * severity_k)`` and each link's reduction
+``sigmoid(eta + loading_ck * severity_k) - theta`` -- so the tables' arithmetic can be checked against
+an independent numpy computation.
 """
 
 from __future__ import annotations
@@ -46,20 +47,39 @@ def latent_group(rng, chains: int, draws: int, channels, constraints, links, *, 
     base = rng.beta(base_a, base_b, size=shape_c).clip(1e-6, 1 - 1e-6)
     severity = rng.normal(severity_mean, 1.0, size=(chains, draws, len(constraints)))
     loading = np.abs(rng.normal(0.0, 0.6, size=(chains, draws, len(links))))
+    pull = np.zeros((chains, draws, len(links)))
     effect = np.zeros(shape_c)
     channel_index = {c: i for i, c in enumerate(channels)}
     constraint_index = {k: i for i, k in enumerate(constraints)}
     for j, (c, k) in enumerate(links):
-        effect[..., channel_index[c]] += loading[..., j] * severity[..., constraint_index[k]]
-    theta = _sigmoid(_logit(base) - effect)
+        pull[..., j] = loading[..., j] * severity[..., constraint_index[k]]
+        effect[..., channel_index[c]] += pull[..., j]
+    eta = _logit(base) - effect
+    theta = _sigmoid(eta)
+    reduction = np.stack([_sigmoid(eta[..., channel_index[c]] + pull[..., j]) - theta[..., channel_index[c]]
+                          for j, (c, _) in enumerate(links)], axis=-1) if links else np.zeros((chains, draws, 0))
+    interruption = np.zeros((chains, draws, len(constraints)))
+    for k, name in enumerate(constraints):
+        mine = [j for j, (_, kk) in enumerate(links) if kk == name]
+        if mine:
+            interruption[..., k] = reduction[..., mine].max(axis=-1)
     coords = {"chain": np.arange(chains), "draw": np.arange(draws), "channel": list(channels),
-              "constraint": list(constraints), "link": [f"{c}|{k}" for c, k in links]}
+              "constraint": list(constraints), "link": [f"{c}|{k}" for c, k in links], "stage": ["conversion"],
+              "chain_stage": [f"{c}|conversion" for c in channels], "unit": [], "dimension": []}
     return xr.Dataset({
+        "stage_logit": (("chain", "draw", "chain_stage"), eta),
         "base_theta": (("chain", "draw", "channel"), base),
         "theta": (("chain", "draw", "channel"), theta),
+        "reach": (("chain", "draw", "channel", "stage"), theta[..., None]),
+        "stage_probability": (("chain", "draw", "channel", "stage"), theta[..., None]),
         "severity": (("chain", "draw", "constraint"), severity),
         "loading": (("chain", "draw", "link"), loading),
-        "constraint_effect": (("chain", "draw", "channel"), effect),
+        "constraint_effect": (("chain", "draw", "channel"), base - theta),
+        "link_reduction": (("chain", "draw", "link"), reduction),
+        "interruption": (("chain", "draw", "constraint"), interruption),
+        "unit_theta": (("chain", "draw", "unit"), np.zeros((chains, draws, 0))),
+        "nqpf_dimension": (("chain", "draw", "dimension"), np.zeros((chains, draws, 0))),
+        "nqpf": (("chain", "draw"), theta.mean(axis=-1)),
     }, coords=coords)
 
 
@@ -93,6 +113,8 @@ def make_result(
     evidence = xr.Dataset({
         "observed": ("evidence", np.array(["2025-01-0%d" % (1 + i % 9) for i in range(len(ledger))])),
         "target": ("evidence", np.array([r[1] for r in ledger], dtype=str)),
+        "stage": ("evidence", np.array(["conversion" if r[1] in channels else "" for r in ledger], dtype=str)),
+        "unit": ("evidence", np.array([""] * len(ledger), dtype=str)),
         "indicator": ("evidence", np.array([f"ind_{r[1]}" for r in ledger], dtype=str)),
         "tier": ("evidence", np.array([r[2] for r in ledger], dtype=str)),
         "kind": ("evidence", np.array([r[3] for r in ledger], dtype=str)),
@@ -106,7 +128,10 @@ def make_result(
         "note": ("evidence", np.array([f"note {i}, with a comma" for i in range(len(ledger))], dtype=str)),
         "weight": ("evidence", np.ones(len(ledger))),
     }, coords={"evidence": np.array(ids, dtype=str)})
-    groups = {"posterior": posterior, "prior": prior, "evidence": evidence,
+    gaps = xr.Dataset({name: ("gap", np.array([], dtype=str)) for name in
+                       ("observed", "target", "stage", "unit", "indicator", "tier", "source", "note")},
+                      coords={"gap": np.array([], dtype=str)})
+    groups = {"posterior": posterior, "prior": prior, "evidence": evidence, "gaps": gaps,
               "sample_stats": xr.Dataset({"diverging": (("chain", "draw"), np.zeros((chains, draws), bool))},
                                          coords={"chain": np.arange(chains), "draw": np.arange(draws)})}
     if with_loglik:
@@ -130,11 +155,15 @@ def make_result(
         "sampler": "synthetic",
         "framework": json.dumps({
             "channels": channels, "constraints": constraints, "links": links, "tiers": TIERS,
-            "tier_targets": TIER_TARGETS,
+            "tier_targets": TIER_TARGETS, "stages": {"conversion": "Conversion (a one-stage chain)"},
+            "chains": {c: ["conversion"] for c in channels},
+            "link_stages": {f"{c}|{k}": "conversion" for c, k in links}, "loops": {}, "dimensions": {},
+            "units": [], "materiality": 0.05,
             "propositions": [
                 {"id": "P1", "statement": "SEZ converts", "query": f"theta[{next(iter(channels))}] > tau"},
                 {"id": "P2", "statement": "every channel converts", "query": "all(theta > tau)"},
-            ],
+            ] + ([{"id": "P3", "statement": "a constraint interrupts", "reading": "a reading",
+                   "query": f"interruption[{next(iter(constraints))}] > delta"}] if constraints else []),
             "name": "synthetic framework",
         }),
         "max_rhat": 1.003 if converged else 1.2,

@@ -21,16 +21,22 @@ def synthetic_result(theta_post: np.ndarray, theta_prior: np.ndarray, *, severit
         chains, draws, _ = theta.shape
         severity = severity if severity is not None else rng.normal(size=(chains, draws, 1))
         loading = np.abs(rng.normal(size=(chains, draws, 1)))
-        effect = np.concatenate([loading * severity, np.zeros((chains, draws, 1))], axis=-1)
-        base = 1 / (1 + np.exp(-(np.log(theta / (1 - theta)) + effect)))
+        pull = loading * severity
+        eta = np.log(theta / (1 - theta))
+        base = 1 / (1 + np.exp(-(eta + np.concatenate([pull, np.zeros((chains, draws, 1))], axis=-1))))
+        reduction = 1 / (1 + np.exp(-(eta[..., :1] + pull))) - theta[..., :1]
         coords = {"chain": np.arange(chains), "draw": np.arange(draws), "channel": list(CHANNELS),
-                  "constraint": list(CONSTRAINTS), "link": ["a|k"]}
+                  "constraint": list(CONSTRAINTS), "link": ["a|k"], "stage": ["conversion"]}
         return xr.Dataset({
             "theta": (("chain", "draw", "channel"), theta),
+            "reach": (("chain", "draw", "channel", "stage"), theta[..., None]),
             "base_theta": (("chain", "draw", "channel"), base),
             "severity": (("chain", "draw", "constraint"), severity),
             "loading": (("chain", "draw", "link"), loading),
-            "constraint_effect": (("chain", "draw", "channel"), effect),
+            "constraint_effect": (("chain", "draw", "channel"), base - theta),
+            "link_reduction": (("chain", "draw", "link"), reduction),
+            "interruption": (("chain", "draw", "constraint"), reduction),
+            "nqpf": (("chain", "draw"), theta.mean(axis=-1)),
         }, coords=coords)
 
     ledger = xr.Dataset({
@@ -45,7 +51,8 @@ def synthetic_result(theta_post: np.ndarray, theta_prior: np.ndarray, *, severit
     })
     tree.attrs = {
         "framework": json.dumps({
-            "channels": CHANNELS, "constraints": CONSTRAINTS, "links": LINKS,
+            "channels": CHANNELS, "constraints": CONSTRAINTS, "links": LINKS, "materiality": 0.05,
+            "stages": {"conversion": "Conversion"}, "chains": {c: ["conversion"] for c in CHANNELS},
             "tiers": ["context", "potential", "mechanism", "outcome"],
             "tier_targets": {"context": "constraint", "potential": "channel", "mechanism": "channel",
                              "outcome": "channel"},

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 import bayescpec as bc
+from bayescpec.engine.aggregate import observation_rows
 from bayescpec.cli import app
 
 from conftest import replace_in
@@ -57,7 +58,7 @@ def test_saved_result_round_trips_and_detects_changed_inputs(run_dir, shipped_co
     result = bc.load_result(out, study=study)
     assert result.attrs["seed"] == 7 and result.attrs["prior_set"] == "baseline"
     assert set(result.children) >= {"posterior", "prior", "log_likelihood", "evidence", "sample_stats"}
-    assert result["log_likelihood"]["rows"].sizes["evidence"] == len(study.evidence)
+    assert result["log_likelihood"]["rows"].sizes["evidence"] == len(observation_rows(study.evidence))
     # the same files copied elsewhere have the same hashes: accepted
     bc.check_inputs(result, bc.load_study(framework=shipped_copy["framework"], evidence=shipped_copy["evidence"]))
     replace_in(shipped_copy["evidence"], "Paper", "The paper")

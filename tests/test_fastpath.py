@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import bayescpec as bc
+from bayescpec.engine.aggregate import observation_rows
 from bayescpec.errors import BayescpecError
 from bayescpec.engine.fastpath import importance_log_ratios
 from bayescpec.engine.sampling import LIKELIHOOD_VARIABLES, posterior_draws
@@ -24,8 +25,12 @@ HEADER = ("id,observed,target,indicator,tier,kind,value,k,n,test,sensitivity,fal
 FEW = [
     "t-1,2026-11-15,sez,sez_zone_exports,outcome,signal,1,,,,,,0.9,,hypothetical,HYPOTHETICAL",
     "t-2,2026-11-16,sez,sez_skilled_employment,outcome,signal,1,,,,,,0.9,,hypothetical,HYPOTHETICAL",
-    "t-3,2026-11-17,digital,network_reliability,mechanism,signal,1,,,,,,0.8,,hypothetical,HYPOTHETICAL",
+    "t-3,2026-11-17,digital,digital_service_exports,outcome,signal,1,,,,,,0.8,,hypothetical,HYPOTHETICAL",
 ]
+#: six strong outcome clues (bounded likelihood ratios of 19 each): a light-tailed k-hat, yet a
+#: reweighting that keeps only a fraction of the draws
+STRONG = [f"t-s{i},2026-11-1{i},sez,sez_zone_exports,outcome,signal,1,,,,0.95,0.05,1,,hypothetical,HYPOTHETICAL"
+          for i in range(6)]
 #: 5 of 1 200 workers skilled: a very sharp likelihood far from the current posterior (k-hat >> 0.7)
 SHARP = ["t-9,2026-11-15,sez,sez_skilled_employment,outcome,count,,5,1200,,,,1,,hypothetical,HYPOTHETICAL"]
 BASE = dict(draws=1000, tune=700, chains=2)
@@ -98,9 +103,11 @@ def test_psis_result_is_shaped_like_a_fit_and_carries_new_provenance(base, tmp_p
     assert json.loads(result.attrs["input_sha256"]) == study.hashes
     assert json.loads(result.attrs["input_sha256"])["evidence"] != json.loads(base.attrs["input_sha256"])["evidence"]
     assert result.attrs["update_method"] == "psis" and result.attrs["pareto_khat"] == fast.khat
-    assert result.attrs["evidence_rows"] == len(study.evidence)
-    assert list(result["evidence"]["evidence"].values) == list(study.evidence["id"])
-    assert list(result["log_likelihood"]["evidence"].values) == list(study.evidence["id"])
+    assert result.attrs["evidence_rows"] == len(observation_rows(study.evidence))
+    observed = list(observation_rows(study.evidence)["id"])
+    assert list(result["evidence"]["evidence"].values) == observed
+    assert list(result["log_likelihood"]["evidence"].values) == observed
+    assert list(result["gaps"]["gap"].values) == list(study.evidence.loc[study.evidence["kind"] == "gap", "id"])
     # the stored log-likelihood is that of the resampled draws
     data = aggregate_evidence(study.evidence, study.framework, study.priors)
     expected = pointwise_log_likelihood(data.rows, posterior_draws(result, LIKELIHOOD_VARIABLES))
@@ -110,7 +117,7 @@ def test_psis_result_is_shaped_like_a_fit_and_carries_new_provenance(base, tmp_p
     new = set(np.round(result["posterior"]["theta"].values.reshape(-1, 5), 12).view([("", float)] * 5).ravel().tolist())
     assert new <= old and len(new) < len(old)
     table = bc.channel_table(result)  # every table reads it
-    assert table.attrs["provenance"]["evidence_rows"] == len(study.evidence)
+    assert table.attrs["provenance"]["evidence_rows"] == len(observation_rows(study.evidence))
     path = bc.save_result(result, tmp_path / "r.nc")
     assert bc.load_result(path, study=study).attrs["update_method"] == "psis"
 
@@ -128,19 +135,17 @@ def test_refuses_a_sharp_new_row_by_khat_and_falls_back_to_refit(base, tmp_path)
     assert result.attrs["update_method"] == "refit"
     assert result.attrs["pareto_khat"] == pytest.approx(attempt.khat)
     assert "k-hat" in result.attrs["update_reason"]
-    assert result.attrs["evidence_rows"] == len(study.evidence)
+    assert result.attrs["evidence_rows"] == len(observation_rows(study.evidence))
 
 
 def test_refuses_when_too_few_effective_draws_remain(base, tmp_path):
-    # the hypothetical SEZ batch: bounded likelihoods give a light-tailed k-hat, yet the
-    # weights leave only a few dozen effective draws
-    tmp = tmp_path / "hyp"
-    study = study_with(tmp, [])
-    bc.append_evidence(ROOT / "evidence" / "hypothetical_sez_batch.csv", evidence=tmp / "cpec.csv")
-    study = bc.load_study(evidence=tmp / "cpec.csv")
+    # bounded likelihoods give a light-tailed k-hat, yet the weights leave too few effective draws
+    study = study_with(tmp_path / "strong", STRONG)
     attempt = bc.psis_update(base, study)
+    assert attempt.khat < 0.5
     assert not attempt.accepted
-    assert "too little left after reweighting" in attempt.reason and attempt.ess < 400
+    assert "too little left after reweighting" in attempt.reason
+    assert base.attrs["min_ess_bulk"] * attempt.ess / (2 * BASE["draws"]) < 400  # the rule it broke
 
 
 def test_refuses_when_the_previous_result_does_not_apply(base, tmp_path):
@@ -163,7 +168,7 @@ def test_importance_ratio_accounts_for_package_tempering(base, tmp_path):
     packaged = next(line for line in log[1:] if ",reuters-2024-firewall," in line)
     new = packaged.split(",")
     new[0], new[1] = "t-pkg", "2026-11-20"
-    study = study_with(tmp_path / "pkg", [",".join(new)])
+    study = study_with(tmp_path / "pkg", [",".join(new).removesuffix(",")])  # the batch has no unit column
     ratio, added = importance_log_ratios(base, study)
     assert added == ["t-pkg"]
     draws = posterior_draws(base, LIKELIHOOD_VARIABLES)

@@ -138,7 +138,7 @@ def test_constraint_effects_plot_matches_the_table(result):
     (intervals,) = [c for c in right.collections if isinstance(c, LineCollection)]
     np.testing.assert_allclose([s[:, 0] for s in intervals.get_segments()],
                                table[["90% ETI lower", "90% ETI upper"]].values)
-    assert "θ without the constraint − θ with it" in right.get_xlabel()
+    assert "θ with the severity at typical − θ" in right.get_xlabel()
     assert "90% ETI" in right.get_title() and "90% ETI" in left.get_title()
     assert len(LINKS) == len(labels)
     assert_legible(fig)

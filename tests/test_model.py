@@ -16,8 +16,9 @@ from bayescpec.engine.model import set_evidence
 
 from conftest import ROOT
 
-LIKELIHOOD_NAMES = ["theta", "severity", "sensitivity_tier", "false_positive_tier",
-                    "sensitivity_test", "false_positive_test"]
+#: the model's sampled variables the likelihood depends on (deterministic sensitivities included)
+FREE_NAMES = ["stage_logit", "loading", "severity_z", "loop_factor", "loop_loading", "sensitivity_tier",
+              "false_positive_tier", "sensitivity_test", "false_positive_test"]
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +35,13 @@ def test_coords_and_dims(combined_study):
     assert list(model.coords["channel"]) == fw.channel_ids
     assert list(model.coords["constraint"]) == fw.constraint_ids
     assert list(model.coords["tier"]) == ["context", "potential", "mechanism", "outcome"]
-    assert len(model.coords["link"]) == sum(len(c.binds) for c in fw.constraints)
-    assert model.named_vars_to_dims["theta"] == ("channel",)
-    assert model.named_vars_to_dims["severity"] == ("constraint",)
+    assert len(model.coords["link"]) == len(fw.link_stages()) == len(fw.links) == 22
+    assert list(model.coords["stage"]) == ["firms", "linkages", "learning", "productivity", "welfare"]
+    assert len(model.coords["chain_stage"]) == 5 * 5
+    assert model.named_vars_to_dims["stage_logit"] == ("chain_stage",)
+    assert model.named_vars_to_dims["severity_z"] == ("constraint",)
     assert model.named_vars_to_dims["loading"] == ("link",)
+    assert model.named_vars_to_dims["loop_loading"] == ("loop_member",)
 
 
 def test_finite_logp_and_gradient_at_initial_point(combined_study):
@@ -48,12 +52,18 @@ def test_finite_logp_and_gradient_at_initial_point(combined_study):
     assert np.all(np.isfinite(gradient)) and np.any(gradient != 0)
 
 
-def _evaluate(model, point):
-    logp = model.compile_logp(vars=model.potentials, sum=True)(point)
-    outputs = model.compile_fn(model.replace_rvs_by_values([model[n] for n in LIKELIHOOD_NAMES]),
-                               inputs=model.value_vars,
-                               on_unused_input="ignore")(point)
-    return logp, {n: v[None] for n, v in zip(LIKELIHOOD_NAMES, outputs)}
+def _evaluate(model, point, study):
+    """The graph's evidence log-density at ``point``, and the draws the numpy likelihood needs, derived
+    from the point's parameters by the numpy code path (engine.quantities), not by the graph."""
+    from bayescpec.engine.quantities import derive
+    from bayescpec.engine.structure import structure_of
+
+    evidence = [p for p in model.potentials if p.name.endswith("_evidence")]
+    logp = model.compile_logp(vars=evidence, sum=True)(point)
+    outputs = model.compile_fn(model.replace_rvs_by_values([model[n] for n in FREE_NAMES]),
+                               inputs=model.value_vars, on_unused_input="ignore")(point)
+    params = {n: np.asarray(v)[None] for n, v in zip(FREE_NAMES, outputs)}
+    return logp, {**params, **derive(structure_of(study), params)}
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -61,7 +71,7 @@ def test_graph_sufficient_statistics_match_row_level_likelihood(combined_study, 
     model = bc.build_model(combined_study)
     rng = np.random.default_rng(seed)
     point = {k: v + rng.normal(0, 0.7, size=v.shape) for k, v in model.initial_point().items()}
-    logp, draws = _evaluate(model, point)
+    logp, draws = _evaluate(model, point, combined_study)
     data = aggregate_evidence(combined_study.evidence, combined_study.framework, combined_study.priors)
     rows = data.rows
     pointwise = pointwise_log_likelihood(rows, draws)[0]
@@ -96,4 +106,5 @@ def test_empty_evidence_gives_the_prior(combined_study):
     empty = study.with_evidence(study.evidence.iloc[:0])
     model = bc.build_model(empty)
     point = model.initial_point()
-    assert model.compile_logp(vars=model.potentials, sum=True)(point) == 0.0
+    evidence = [p for p in model.potentials if p.name.endswith("_evidence")]
+    assert len(evidence) == 3 and model.compile_logp(vars=evidence, sum=True)(point) == 0.0

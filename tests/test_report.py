@@ -77,14 +77,14 @@ def nasty():
 def test_constraint_effect_table_matches_an_independent_computation(result):
     table = tb.constraint_effect_table(result, ci_kind="eti", ci_prob=0.9)
     post = result["posterior"].to_dataset()
-    assert len(table) == 3 and list(table.columns[-3:]) == ["90% ETI lower", "90% ETI upper", "p_reduces"]
+    assert len(table) == 3 and list(table.columns[-4:]) == ["90% ETI lower", "90% ETI upper", "p_reduces", "p_material"]
     for _, row in table.iterrows():
         c, k = row["channel"], row["constraint"]
-        base = post["base_theta"].sel(channel=c).values
-        effect = post["constraint_effect"].sel(channel=c).values
+        theta = post["theta"].sel(channel=c).values
         load = post["loading"].sel(link=f"{c}|{k}").values
         sev = post["severity"].sel(constraint=k).values
-        reduction = (sigmoid(logit(base) - effect + load * sev) - post["theta"].sel(channel=c).values).ravel()
+        # a one-stage chain: theta = sigmoid(eta); with this constraint at typical (0): sigmoid(eta + L s)
+        reduction = (sigmoid(logit(theta) + load * sev) - theta).ravel()
         assert row["reduction_mean"] == pytest.approx(reduction.mean(), abs=1e-9)
         assert row["reduction_sd"] == pytest.approx(reduction.std(), abs=1e-9)
         assert row["90% ETI lower"] == pytest.approx(np.quantile(reduction, 0.05), abs=1e-3)
@@ -270,8 +270,8 @@ def test_latex_exports_compile_alone_and_inside_a_document(tmp_path, nasty):
 def test_a_long_ledger_becomes_a_longtable_that_compiles(tmp_path):
     ledger = [(f"pot-sez-{i}", "sez", "potential", "signal", 1.0, np.nan, np.nan, f"src_{i}") for i in range(60)]
     big = make_result(ledger=ledger)
-    path = ex.export_tables(big, out=tmp_path / "long", formats=["latex"])[-1]
-    assert path.name == "evidence.tex" and r"\begin{longtable}" in path.read_text()
+    path = next(p for p in ex.export_tables(big, out=tmp_path / "long", formats=["latex"]) if p.name == "evidence.tex")
+    assert r"\begin{longtable}" in path.read_text()
     for _ in range(2):  # longtable settles its column widths on the second run
         run = _compile(path.parent, path.name)
         assert run.returncode == 0, run.stdout[-3000:]
@@ -384,7 +384,7 @@ def test_prior_comparison_flags_channels_whose_ipcc_term_changes():
     assert "low: P(θ > 0.5)" in text and "high: 90% ETI" in text and "Term changes" in text
     assert "priors low " in text and "high " in text  # each prior file's hash in the footnote
     props = prior_comparison_propositions({"low": low, "high": high})
-    assert list(props["proposition"]) == ["P1", "P2"] and props["likelihood_changes"].all()
+    assert list(props["proposition"]) == ["P1", "P2", "P3"] and props["likelihood_changes"][:2].all()
     assert "Posterior P" in ex.render_table(props, name="prior-comparison-propositions", format="md")
 
 

@@ -21,7 +21,7 @@ from bayescpec.workflow.update import update_evidence
 ROOT = Path(__file__).resolve().parent.parent
 HYPOTHETICAL = ROOT / "evidence" / "hypothetical_sez_batch.csv"
 HEADER = ("id,observed,target,indicator,tier,kind,value,k,n,test,sensitivity,false_positive,"
-          "reliability,package,source,note")
+          "reliability,package,source,note,unit")
 ROW_A = ("new-a,2026-11-15,sez,sez_zone_exports,outcome,signal,1,,,,,,0.9,,hypothetical,"
          '"HYPOTHETICAL: test row, with a comma"')
 ROW_B = "new-b,2026-11-16,digital,network_reliability,mechanism,signal,0,,,,,,0.8,,hypothetical,HYPOTHETICAL test row"
@@ -48,7 +48,7 @@ def test_clean_append_copies_old_bytes_and_adds_rows(log, tmp_path, shipped_copy
     after = log.read_bytes()
     assert report.added == ("new-a", "new-b") and report.skipped == ()
     assert after.startswith(before), "an earlier row was rewritten"
-    assert after[len(before):].decode().splitlines() == [ROW_A, ROW_B]
+    assert after[len(before):].decode().splitlines() == [ROW_A + ",", ROW_B + ","]  # the log's empty unit
     assert report.sha256_before != report.sha256_after and report.rows_after == report.rows_before + 2
     study = bc.load_study(framework=shipped_copy["framework"], evidence=log)
     assert list(study.evidence["id"])[-2:] == ["new-a", "new-b"]
@@ -67,7 +67,7 @@ def test_append_follows_the_logs_column_order_and_line_endings(tmp_path, shipped
     append_evidence(new, evidence=log, framework=shipped_copy["framework"])
     data = log.read_bytes()
     assert data.startswith(crlf + b"\r\n")
-    assert data.endswith(b"new-c,2026-11-15,sez,sez_zone_exports,outcome,signal,1,,,,,,,,hypothetical,HYPOTHETICAL\r\n")
+    assert data.endswith(b"new-c,2026-11-15,sez,sez_zone_exports,outcome,signal,1,,,,,,,,hypothetical,HYPOTHETICAL,\r\n")
     assert bc.load_study(framework=shipped_copy["framework"], evidence=log).evidence["id"].iloc[-1] == "new-c"
 
 
@@ -88,7 +88,7 @@ def test_duplicate_batch_changes_nothing(log, tmp_path, shipped_copy):
 def test_conflicting_id_is_refused_naming_both_rows(log, tmp_path, shipped_copy):
     existing = log.read_text().splitlines()[3]            # the log's line 4
     row_id = existing.split(",")[0]
-    changed = existing.replace(",0.8,", ",0.7,", 1)
+    changed = existing.replace(",0.95,", ",0.7,", 1)
     assert changed != existing
     snapshot = log.read_bytes()
     with pytest.raises(EvidenceError) as caught:

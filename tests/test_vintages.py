@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 import bayescpec as bc
+from bayescpec.engine.aggregate import observation_rows
 from bayescpec.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,7 +152,7 @@ def test_trajectory_fits_each_date_and_plots(tmp_path):
         table = bc.evidence_trajectory(study, dates=dates, **TINY)
     assert list(table["date"].astype(str).unique()) == dates
     rows = table.groupby("date")["rows"].first().to_numpy()
-    assert (np.diff(rows) > 0).all() and rows[-1] == len(study.evidence)
+    assert (np.diff(rows) > 0).all() and rows[-1] == len(observation_rows(study.evidence))
     assert set(table["channel"]) == set(study.framework.channel_ids)
     # each point is the as-of replay of that date
     point = quiet_fit(bc.as_of_study(study, dates[1]))

@@ -75,6 +75,23 @@ def print_tables(channels, props, cons) -> None:
         out_console.print(table)
 
 
+def print_weakest_stages(stages) -> None:
+    """Per channel: where the chain most likely breaks first, and P(completes)."""
+    if stages["stage"].nunique() < 2:
+        return
+    table = Table(title="Where each channel's conversion chain most likely breaks (posterior)")
+    for col in ("channel", "weakest stage", "P(breaks first there)", "reach of the stage before", "P(completes)"):
+        table.add_column(col, justify="left" if col in ("channel", "weakest stage") else "right")
+    completes = stages.attrs.get("completes", {})
+    for channel, rows in stages.groupby("channel", sort=False):
+        rows = rows.reset_index(drop=True)
+        i = int(rows.index[rows["weakest"]][0])
+        before = rows["reach_mean"].iloc[i - 1] if i > 0 else 1.0
+        table.add_row(channel, f"{rows['stage'].iloc[i]} ({rows['stage_label'].iloc[i]})",
+                      _fmt(rows["break_first"].iloc[i]), _fmt(before), _fmt(completes.get(channel, float("nan"))))
+    out_console.print(table)
+
+
 def run(
     priors: PriorsOpt = "baseline",
     evidence: EvidenceOpt = None,
@@ -104,6 +121,7 @@ def run(
     from .._fs import publish_directory
     from ..engine.sampling import ConvergenceWarning, fit
     from ..outputs.export import write_table
+    from ..outputs.chain import stage_table
     from ..outputs.summary import channel_table, constraint_table, proposition_table
     from ..workflow.store import RESULT_FILE, save_result
 
@@ -117,8 +135,10 @@ def run(
         "channels": channel_table(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob),
         "propositions": proposition_table(result, threshold=threshold),
         "constraints": constraint_table(result, ci_kind=ci_kind, ci_prob=ci_prob),
+        "stages": stage_table(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob),
     }
     print_tables(tables["channels"], tables["propositions"], tables["constraints"])
+    print_weakest_stages(tables["stages"])
     attrs = result.attrs
     status = "[green]passed[/]" if attrs["converged"] else f"[bold red]FAILED: {attrs['convergence_failures']}[/]"
     out_console.print(f"Convergence (R-hat ≤ 1.01, bulk ESS ≥ 400, no divergences): {status} — "
@@ -145,7 +165,7 @@ def run(
     existing = vintages / vintage_name(result)
     already = existing.exists()
     vintage = existing if already else save_vintage(result, root=vintages)
-    out_console.print(f"Wrote {out}/{RESULT_FILE}, channels.csv, propositions.csv, constraints.csv "
+    out_console.print(f"Wrote {out}/{RESULT_FILE}, channels.csv, propositions.csv, constraints.csv, stages.csv "
                       f"in {time.perf_counter() - started:.1f} s; vintage {vintage.name}"
                       f"{' (already saved)' if already else ''}")
 

@@ -19,8 +19,9 @@ import pandas as pd
 
 from ..inputs.spec import Framework, PriorSet
 from ..inputs.study import Study
+from .structure import model_structure, structure_of, units_from_rows
 
-__all__ = ["EvidenceData", "aggregate_evidence", "evidence_data", "row_weights"]
+__all__ = ["EvidenceData", "aggregate_evidence", "evidence_data", "observation_rows", "row_weights"]
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,31 @@ def row_weights(evidence: pd.DataFrame) -> np.ndarray:
     return 1.0 / np.where(package.to_numpy() == "", 1.0, sizes)
 
 
-def aggregate_evidence(evidence: pd.DataFrame, framework: Framework, priors: PriorSet) -> EvidenceData:
-    """Turn validated evidence rows into model-ready per-row columns and group statistics."""
-    targets = framework.channel_ids + framework.constraint_ids
+def observation_rows(evidence: pd.DataFrame) -> pd.DataFrame:
+    """The rows that are evidence (signals, counts, measures): recorded data gaps are tracked and
+    reported, but they are not evidence for or against conversion."""
+    if not len(evidence) or "kind" not in evidence.columns:
+        return evidence
+    return evidence[evidence["kind"] != "gap"].reset_index(drop=True)
+
+
+def _target_keys(ev: pd.DataFrame, framework: Framework) -> pd.Series:
+    """Each row's latent target: "<channel>|<stage>", "<channel>/<unit>|<stage>" or the constraint."""
+    channels = set(framework.channel_ids)
+    unit = ev["unit"].astype(str) if "unit" in ev.columns else pd.Series("", index=ev.index)
+    stage = ev["stage"].astype(str) if "stage" in ev.columns else pd.Series(framework.stage_ids[-1], index=ev.index)
+    target = ev["target"].astype(str)
+    owner = np.where(unit != "", target + "/" + unit, target)
+    return pd.Series(np.where(target.isin(list(channels)), owner + "|" + stage, target), index=ev.index)
+
+
+def aggregate_evidence(evidence: pd.DataFrame, framework: Framework, priors: PriorSet,
+                       *, units: list[tuple[str, str]] | None = None) -> EvidenceData:
+    """Turn validated evidence rows into model-ready per-row columns and group statistics. Data gaps
+    are left out; ``units`` (default: those named in the rows) fixes the unit targets' order."""
+    evidence = observation_rows(evidence)
+    units = units_from_rows(evidence, framework) if units is None else units
+    targets = model_structure(framework, priors, units).targets()
     diagnostics = [f"tier:{t}" for t in framework.tier_ids] + [f"test:{t}" for t in framework.test_ids]
     target_index = {name: i for i, name in enumerate(targets)}
     diag_index = {name: i for i, name in enumerate(diagnostics)}
@@ -69,7 +92,7 @@ def aggregate_evidence(evidence: pd.DataFrame, framework: Framework, priors: Pri
     rows = pd.DataFrame({
         "id": ev["id"].to_numpy(str) if n else np.array([], str),
         "kind": kind,
-        "target": ev["target"].map(target_index).to_numpy(int) if n else np.array([], int),
+        "target": _target_keys(ev, framework).map(target_index).to_numpy(int) if n else np.array([], int),
         "tier": ev["tier"].to_numpy(str) if n else np.array([], str),
     })
     test = ev["test"].astype(str).to_numpy() if n else np.array([], str)
@@ -148,6 +171,6 @@ def evidence_data(study: Study) -> EvidenceData:
     the fast path and the ledger all ask for it; the study is frozen, so the answer never changes)."""
     data = _AGGREGATED.get(study)
     if data is None:
-        data = aggregate_evidence(study.evidence, study.framework, study.priors)
+        data = aggregate_evidence(study.evidence, study.framework, study.priors, units=structure_of(study).units)
         _AGGREGATED[study] = data
     return data

@@ -29,12 +29,14 @@ import numpy as np
 import xarray as xr
 
 from ..inputs.study import Study
-from .aggregate import evidence_data, row_weights
+from .aggregate import evidence_data, observation_rows, row_weights
 from .likelihood import pointwise_log_likelihood
+from .structure import structure_of
 from .sampling import (
     CONVERGENCE_RULES,
     LIKELIHOOD_VARIABLES,
     evidence_ledger,
+    gap_ledger,
     posterior_draws,
 )
 
@@ -75,6 +77,10 @@ def _applicable(previous: xr.DataTree, study: Study) -> str:
             return f"the {role} file changed since the previous result"
     if not bool(attrs.get("converged")):
         return "the previous result failed its convergence checks"
+    units = set(json.loads(attrs.get("framework", "{}")).get("units", []))
+    new_units = [u for u in structure_of(study).unit_names if u not in units]
+    if new_units:
+        return f"the new rows name a unit the previous result has no parameters for ({new_units[0]!r})"
     if "evidence" not in previous.children:
         return "the previous result has no evidence ledger"
     old = previous["evidence"].to_dataset()
@@ -109,7 +115,7 @@ def importance_log_ratios(previous: xr.DataTree, study: Study) -> tuple[np.ndarr
     whose package grew contributes ``(1 - w_old / w_new)`` times its new weighted log-likelihood.
     """
     old_ids = {str(i) for i in previous["evidence"]["evidence"].values}
-    ev = study.evidence
+    ev = observation_rows(study.evidence)  # data gaps are not evidence: they leave the posterior alone
     is_old = ev["id"].astype(str).isin(old_ids).to_numpy()
     rows = evidence_data(study).rows
     w_new = row_weights(ev)
@@ -216,6 +222,9 @@ def psis_update(
                     "evidence": data.rows["id"].to_numpy(str)})
     del result["evidence"]
     result["evidence"] = evidence_ledger(study, data)
+    if "gaps" in result.children:
+        del result["gaps"]
+    result["gaps"] = gap_ledger(study)
     # The resampled draws carry duplicates, so R-hat/ESS recomputed on them say little. The honest
     # figures: the previous sampler's R-hat and divergences, and its bulk ESS scaled by the
     # importance-sampling efficiency ESS_is / S. They must pass the same rules as a fit.

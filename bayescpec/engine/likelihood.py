@@ -14,17 +14,28 @@ from scipy.special import expit, gammaln
 __all__ = ["pointwise_log_likelihood"]
 
 
+def _logit(p: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log(p) - np.log1p(-p)
+
+
 def _latent(draws: dict[str, np.ndarray]) -> np.ndarray:
-    theta = draws["theta"]
-    eta = np.log(theta) - np.log1p(-theta)
-    severity = draws.get("severity", np.zeros(eta.shape[:-1] + (0,)))  # a framework may have no constraints
-    return np.concatenate([eta, severity], axis=-1)
+    """Each target's latent logit, in the model's target order: logit(reach) of every (channel, stage)
+    cell, of every (unit, stage) cell, then every severity."""
+    reach = draws["reach"]
+    n = reach.shape[0]
+    parts = [_logit(reach.reshape(n, -1))]
+    if "unit_reach" in draws:
+        parts.append(_logit(draws["unit_reach"].reshape(n, -1)))
+    parts.append(draws.get("severity", np.zeros((n, 0))))  # a framework may have no constraints
+    return np.concatenate(parts, axis=-1)
 
 
 def pointwise_log_likelihood(rows: pd.DataFrame, draws: dict[str, np.ndarray], *, dtype=np.float64) -> np.ndarray:
     """Log-likelihood of every row at every draw: array of shape (n_draws, n_rows).
 
-    ``rows`` is :attr:`EvidenceData.rows`; ``draws`` maps ``theta`` (S, C), ``severity`` (S, K),
+    ``rows`` is :attr:`EvidenceData.rows`; ``draws`` maps ``reach`` (S, C, J), ``unit_reach`` (S, U, J)
+    when there are units, ``severity`` (S, K),
     ``sensitivity_tier``/``false_positive_tier`` (S, T) and, when the framework has test types,
     ``sensitivity_test``/``false_positive_test`` (S, M) to arrays with the draws flattened.
     """

@@ -1,17 +1,31 @@
 """Model builder: a validated study (or its aggregated evidence) -> a ``pm.Model``. Never samples.
 
-    eta_c        = logit(base_theta_c) - sum_k L_ck * s_k            (channel c)
-    theta_c      = sigmoid(eta_c)
-    latent       = [eta_1..eta_C, s_1..s_K]                          (one logit per target)
-    signal row   P(positive) = r * (f + pi (s_d - f_d)) + (1 - r) / 2,  pi = sigmoid(latent[target])
+The conversion chain (see :mod:`bayescpec.engine.structure`): channel c passes stage j with probability
+q_cj, reaches it with probability pi_cj = prod_{i <= j} q_ci, and theta_c = pi_cJ. Constraints act on
+the stage the framework ties them to:
+
+    logit q_cj = eta_cj,      eta_cj = logit(q0_cj) - sum_k L_cjk s_k
+
+with q0 the constraint-free stage probability (Beta prior from the prior set, split over the stages
+so that prod_j q0_cj has exactly the prior set's Beta prior of theta), loadings L (signed Normal, or
+half-normal in older prior sets) and severities s_k (0 = typical; correlated through the feedback
+loops' shared factors). Evidence rows observe pi at a stage (a unit's pi when they name a unit) or a
+severity:
+
+    signal row   P(positive) = r * (f + pi (s_d - f_d)) + (1 - r) / 2
     count row    k ~ Binomial(n, f + pi (s_d - f_d))
-    measure row  z ~ Normal(lambda_tier * latent[target], 1)
+    measure row  z ~ Normal(lambda_tier * logit(pi), 1)    (or lambda * s_k for a constraint)
+
+**Identified parametrisation.** The evidence pins eta, while its split into logit(q0) and the
+constraint pull is weakly identified. So the model samples eta directly (``stage_logit``, a Flat
+variable) and adds the prior of q0 = sigmoid(eta + sum L s) as a density term: the map
+(eta, L, s) -> (logit q0, L, s) is a shear with unit Jacobian, so the posterior is exactly that of
+the centred model (``parametrisation="centred"`` samples q0; the tests compare the two log-densities).
 
 The evidence enters through three ``pm.Potential`` terms computed from group sufficient statistics
 held in ``pm.Data`` containers, so :func:`set_evidence` swaps in new evidence without rebuilding the
-graph. The sensitivity of each tier / test type is parametrised as ``s = f + (1 - f) g`` with
-``f ~ Beta`` and ``g ~ Beta``: a positive clue can never count against conversion, and the prior
-mean of ``s`` is exactly the prior set's sensitivity mean (f and g are independent).
+graph. A tier's (or test type's) sensitivity is ``s = f + (1 - f) g`` with ``f, g ~ Beta``: a positive
+clue can never count against conversion, and E[s] is the prior set's sensitivity mean.
 """
 
 from __future__ import annotations
@@ -19,26 +33,20 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from scipy.special import betaln
 
 from ..inputs.spec import BetaPrior, Diagnosticity
 from ..inputs.study import Study
 from .aggregate import EvidenceData, evidence_data
+from .structure import Structure, structure_of
 
-__all__ = ["build_model", "set_evidence", "model_coords", "LATENT_VARIABLES"]
+__all__ = ["build_model", "set_evidence", "model_coords", "PARAMETRISATIONS"]
 
-#: deterministic and free variables every table reads, by name
-LATENT_VARIABLES = ("base_theta", "severity", "loading", "constraint_effect", "theta")
+PARAMETRISATIONS = ("identified", "centred")
 
 
 def model_coords(study: Study) -> dict[str, list[str]]:
-    fw = study.framework
-    return {
-        "channel": fw.channel_ids,
-        "constraint": fw.constraint_ids,
-        "link": [f"{ch}|{con}" for ch, con in fw.links()],
-        "tier": fw.tier_ids,
-        "test": fw.test_ids,
-    }
+    return structure_of(study).coords()
 
 
 def _gap_prior(diag: Diagnosticity) -> tuple[float, float]:
@@ -59,47 +67,77 @@ def _diagnosticity(name: str, dim: str, table: dict[str, Diagnosticity], order: 
     return s, f
 
 
-def build_model(study: Study, *, evidence: EvidenceData | None = None) -> pm.Model:
+def _severity(s: Structure):
+    z = pm.Normal("severity_z", 0.0, 1.0, dims="constraint")
+    if not s.loop_members:
+        return s.severity_mean + s.severity_sd * z
+    factor = pm.Normal("loop_factor", 0.0, 1.0, dims="loop")
+    rho = pm.Beta("loop_loading", alpha=s.loop_alpha, beta=s.loop_beta, dims="loop_member") * s.member_scale
+    shared = pt.zeros(len(s.constraints))
+    shared = pt.inc_subtensor(shared[s.member_constraint], rho * factor[s.member_loop])
+    rho2 = pt.inc_subtensor(pt.zeros(len(s.constraints))[s.member_constraint], rho**2)
+    return s.severity_mean + s.severity_sd * (shared + pt.sqrt(1.0 - rho2) * z)
+
+
+def _log_sigmoid(x):
+    return -pt.softplus(-x)
+
+
+def _logit_from_log(log_p):
+    """logit(p) from log(p); p = 1 exactly (a stage before a channel's chain starts) is capped just
+    below 1 so that no infinite gradient reaches cells no evidence observes."""
+    log_p = pt.minimum(log_p, -1e-12)
+    return log_p - pt.log1mexp(log_p)
+
+
+def build_model(study: Study, *, evidence: EvidenceData | None = None,
+                parametrisation: str = "identified") -> pm.Model:
     """Build the PyMC model of ``study``. Sampling happens only in :func:`bayescpec.fit`."""
-    fw, pr = study.framework, study.priors
+    if parametrisation not in PARAMETRISATIONS:
+        raise ValueError(f"parametrisation must be one of {PARAMETRISATIONS}; found {parametrisation!r}")
+    s = structure_of(study)
+    pr = study.priors
     data = evidence if evidence is not None else evidence_data(study)
-    coords = model_coords(study)
-    links = fw.links()
-    channel_pos = {c: i for i, c in enumerate(fw.channel_ids)}
-    constraint_pos = {c: i for i, c in enumerate(fw.constraint_ids)}
+    n_cells, n_channels, n_stages = len(s.cells), len(s.channels), len(s.stages)
 
-    with pm.Model(coords=coords) as model:
-        base_theta = pm.Beta(
-            "base_theta",
-            alpha=np.array([pr.channels[c].alpha for c in fw.channel_ids]),
-            beta=np.array([pr.channels[c].beta for c in fw.channel_ids]),
-            dims="channel",
-        )
-        if fw.constraint_ids:
-            severity = pm.Normal(
-                "severity",
-                mu=np.array([pr.constraints[k].mean for k in fw.constraint_ids]),
-                sigma=np.array([pr.constraints[k].sd for k in fw.constraint_ids]),
-                dims="constraint",
-            )
+    with pm.Model(coords=s.coords()) as model:
+        severity = _severity(s) if s.constraints else pt.zeros(0)
+        effect = pt.zeros(n_cells)
+        if s.links:
+            if s.loading_signed:
+                loading = pm.Normal("loading", mu=s.loading_mean, sigma=s.loading_sd, dims="link")
+            else:
+                loading = pm.HalfNormal("loading", sigma=s.loading_sd, dims="link")
+            effect = pt.inc_subtensor(effect[s.link_cell], loading * severity[s.link_constraint])
+        if parametrisation == "identified":
+            eta = pm.Flat("stage_logit", dims="chain_stage")
+            base = eta + effect
+            pm.Potential("stage_prior", pt.sum(s.cell_alpha * _log_sigmoid(base) + s.cell_beta * _log_sigmoid(-base))
+                         - float(np.sum(betaln(s.cell_alpha, s.cell_beta))))
         else:
-            severity = pt.zeros(0)
-        if links:
-            loading = pm.HalfNormal("loading", sigma=pr.loadings.sd, dims="link")
-            link_channel = np.array([channel_pos[c] for c, _ in links])
-            link_constraint = np.array([constraint_pos[k] for _, k in links])
-            effect = pt.zeros(len(fw.channel_ids))
-            effect = pt.inc_subtensor(effect[link_channel], loading * severity[link_constraint])
-        else:
-            effect = pt.zeros(len(fw.channel_ids))
-        effect = pm.Deterministic("constraint_effect", effect, dims="channel")
-        eta = pt.log(base_theta) - pt.log1p(-base_theta) - effect
-        pm.Deterministic("theta", pm.math.sigmoid(eta), dims="channel")
-        latent = pt.concatenate([eta, severity])
+            q0 = pm.Beta("base_stage_probability", alpha=s.cell_alpha, beta=s.cell_beta, dims="chain_stage")
+            eta = pt.log(q0) - pt.log1p(-q0) - effect
 
-        sens_tier, fpr_tier = _diagnosticity("tier", "tier", pr.diagnosticity.tiers, fw.tier_ids)
-        if fw.test_ids:
-            sens_test, fpr_test = _diagnosticity("test", "test", pr.diagnosticity.tests, fw.test_ids)
+        # log reach on the (channel x stage) grid: stages outside a chain are passed with probability 1
+        flat = s.cell_channel * n_stages + s.cell_stage
+        log_q = pt.set_subtensor(pt.zeros(n_channels * n_stages)[flat], _log_sigmoid(eta))
+        log_reach = pt.cumsum(log_q.reshape((n_channels, n_stages)), axis=1).reshape((-1,))
+        parts = [_logit_from_log(log_reach)]
+        if s.units:
+            unit_sd = pm.HalfNormal("unit_sd", sigma=s.unit_sd, dims="channel")
+            unit_z = pm.Normal("unit_z", 0.0, 1.0, dims="unit")
+            offset = unit_sd[s.unit_channel] * unit_z
+            unit_log_q = pt.zeros((len(s.units), n_stages))
+            for u, channel in enumerate(s.unit_channel):
+                cells = np.flatnonzero(s.cell_channel == channel)
+                unit_log_q = pt.set_subtensor(unit_log_q[u, s.cell_stage[cells]],
+                                              _log_sigmoid(eta[cells] + offset[u]))
+            parts.append(_logit_from_log(pt.cumsum(unit_log_q, axis=1).reshape((-1,))))
+        latent = pt.concatenate(parts + [severity])
+
+        sens_tier, fpr_tier = _diagnosticity("tier", "tier", pr.diagnosticity.tiers, s.tiers)
+        if s.tests:
+            sens_test, fpr_test = _diagnosticity("test", "test", pr.diagnosticity.tests, s.tests)
             sens_all = pt.concatenate([sens_tier, sens_test])
             fpr_all = pt.concatenate([fpr_tier, fpr_test])
         else:
@@ -112,9 +150,9 @@ def build_model(study: Study, *, evidence: EvidenceData | None = None) -> pm.Mod
         def probability(prefix: str):
             pi = pm.math.sigmoid(latent[d[f"{prefix}_target"]])
             explicit = pt.gt(d[f"{prefix}_explicit"], 0.5)
-            s = pt.switch(explicit, d[f"{prefix}_sens"], sens_all[d[f"{prefix}_diag"]])
-            f = pt.switch(explicit, d[f"{prefix}_fpr"], fpr_all[d[f"{prefix}_diag"]])
-            return f + pi * (s - f)
+            sens = pt.switch(explicit, d[f"{prefix}_sens"], sens_all[d[f"{prefix}_diag"]])
+            fpr = pt.switch(explicit, d[f"{prefix}_fpr"], fpr_all[d[f"{prefix}_diag"]])
+            return fpr + pi * (sens - fpr)
 
         r = d["signal_reliability"]
         p_signal = r * probability("signal") + (1 - r) / 2
@@ -131,7 +169,7 @@ def build_model(study: Study, *, evidence: EvidenceData | None = None) -> pm.Mod
 
 
 def set_evidence(model: pm.Model, evidence: EvidenceData) -> None:
-    """Replace the model's evidence with ``evidence`` in place (same framework and prior set)."""
+    """Replace the model's evidence with ``evidence`` in place (same framework, prior set and units)."""
     arrays = {name: np.asarray(values, dtype=model[name].dtype) for name, values in evidence.data_arrays().items()}
     with model:
         pm.set_data(arrays)

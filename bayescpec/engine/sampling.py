@@ -23,9 +23,12 @@ import xarray as xr
 from .. import __version__
 from ..errors import ConvergenceError
 from ..inputs.study import Study
-from .aggregate import EvidenceData, evidence_data
+from .aggregate import EvidenceData, evidence_data, observation_rows
 from .likelihood import pointwise_log_likelihood
 from .model import build_model, set_evidence
+from .prior import draw_prior
+from .quantities import DERIVED_DIMS, FREE_DIMS, derive
+from .structure import Structure, structure_of
 
 __all__ = ["fit", "evidence_ledger", "ConvergenceWarning", "check_convergence", "CONVERGENCE_RULES",
            "DEFAULT_SEED", "posterior_draws"]
@@ -33,7 +36,7 @@ __all__ = ["fit", "evidence_ledger", "ConvergenceWarning", "check_convergence", 
 DEFAULT_SEED = 20260527
 #: the checks every reported quantity must pass
 CONVERGENCE_RULES = {"max_rhat": 1.01, "min_ess_bulk": 400, "max_divergences": 0}
-REPORTED = ("theta", "base_theta", "severity", "constraint_effect")
+REPORTED = ("theta", "base_theta", "reach", "severity", "constraint_effect")
 #: keep per-row log-likelihood in the result up to this many rows (draws x rows doubles)
 POINTWISE_ROW_LIMIT = 20_000
 #: target acceptance of the one automatic re-run after divergent transitions
@@ -50,12 +53,12 @@ def posterior_draws(result: xr.DataTree, names, group: str = "posterior") -> dic
     out = {}
     for name in names:
         if name in ds:
-            arr = ds[name]
-            out[name] = arr.stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
+            arr = ds[name].transpose("chain", "draw", ...)
+            out[name] = arr.to_numpy().reshape((arr.sizes["chain"] * arr.sizes["draw"],) + arr.shape[2:])
     return out
 
 
-LIKELIHOOD_VARIABLES = ("theta", "severity", "sensitivity_tier", "false_positive_tier",
+LIKELIHOOD_VARIABLES = ("reach", "unit_reach", "severity", "sensitivity_tier", "false_positive_tier",
                         "sensitivity_test", "false_positive_test")
 
 
@@ -84,10 +87,11 @@ def check_convergence(result: xr.DataTree) -> dict:
 
 
 def evidence_ledger(study: Study, data: EvidenceData) -> xr.Dataset:
-    """The ``evidence`` group of a result: one entry per row used, with its weight."""
-    ev = study.evidence
+    """The ``evidence`` group of a result: one entry per observation used, with its weight."""
+    ev = observation_rows(study.evidence)
     columns = {
-        "observed": ev["observed"].astype(str), "target": ev["target"], "indicator": ev["indicator"],
+        "observed": ev["observed"].astype(str), "target": ev["target"], "stage": ev["stage"],
+        "unit": ev["unit"], "indicator": ev["indicator"],
         "tier": ev["tier"], "kind": ev["kind"], "value": ev["value"].astype(float),
         "k": ev["k"].astype(float), "n": ev["n"].astype(float), "test": ev["test"],
         "reliability": ev["reliability"].astype(float), "package": ev["package"], "source": ev["source"],
@@ -100,15 +104,69 @@ def evidence_ledger(study: Study, data: EvidenceData) -> xr.Dataset:
     )
 
 
+def gap_ledger(study: Study) -> xr.Dataset:
+    """The ``gaps`` group: the recorded data gaps (no public data for an indicator), tracked and
+    reported but not evidence."""
+    ev = study.evidence
+    gaps = ev[ev["kind"] == "gap"] if len(ev) else ev
+    names = ("observed", "target", "stage", "unit", "indicator", "tier", "source", "note")
+    return xr.Dataset(
+        {name: ("gap", np.asarray(gaps[name].astype(str).to_numpy(), dtype=str)) for name in names},
+        coords={"gap": np.asarray(gaps["id"].to_numpy(), dtype=str)},
+    )
+
+
+def add_quantities(dataset: xr.Dataset, structure: Structure) -> xr.Dataset:
+    """``dataset`` (a posterior with chain and draw dims) plus every derived quantity."""
+    chains, draws = dataset.sizes["chain"], dataset.sizes["draw"]
+    params = {name: dataset[name].values.reshape((chains * draws,) + dataset[name].shape[2:])
+              for name in FREE_DIMS if name in dataset}
+    return dataset.assign(_as_dataset(derive(structure, params), structure, chains, draws, DERIVED_DIMS))
+
+
+def _as_dataset(arrays: dict, structure: Structure, chains: int, draws: int, dims: dict) -> dict:
+    coords = structure.coords()
+    out = {}
+    for name, values in arrays.items():
+        names = dims.get(name)
+        if names is None:
+            continue
+        values = np.asarray(values).reshape((chains, draws) + np.asarray(values).shape[1:])
+        out[name] = xr.DataArray(values, dims=("chain", "draw", *names),
+                                 coords={"chain": np.arange(chains), "draw": np.arange(draws),
+                                         **{d: coords[d] for d in names}})
+    return out
+
+
+def prior_group(structure: Structure, study: Study, draws: int, seed: int) -> xr.Dataset:
+    """``draws`` forward-simulated prior draws (one chain) of every parameter and quantity."""
+    arrays = draw_prior(structure, study.priors, draws, seed)
+    dims = {**FREE_DIMS, **DERIVED_DIMS, **{f"{kind}_{name}": (name,) for name in ("tier", "test")
+                                             for kind in ("sensitivity", "false_positive", "sensitivity_gap")}}
+    return xr.Dataset(_as_dataset(arrays, structure, 1, draws, dims))
+
+
 def _framework_attrs(study: Study) -> dict:
     fw = study.framework
+    structure = structure_of(study)
     return {
         "channels": {c.id: c.label for c in fw.channels},
         "constraints": {c.id: c.label for c in fw.constraints},
-        "links": fw.links(),
+        "stages": {s.id: s.label for s in fw.stages} or {fw.stage_ids[0]: "Conversion (a one-stage chain)"},
+        "chains": {c: fw.chain(c) for c in fw.channel_ids},
+        "links": fw.link_pairs(),
+        "link_stages": {f"{c}|{k}": st for c, k, st in fw.link_stages()},
+        "link_basis": {f"{link.channel}|{link.constraint}": link.basis or "" for link in fw.links},
+        "loops": {loop.id: {"label": loop.label, "constraints": loop.constraints} for loop in fw.loops},
+        "dimensions": {d.id: {"label": d.label, "measures": d.measures, "weight": d.weight} for d in fw.dimensions},
+        "units": structure.unit_names,
+        "materiality": fw.framework.materiality,
         "tiers": fw.tier_ids,
         "tier_targets": {t.id: t.targets for t in fw.tiers},
-        "propositions": [{"id": p.id, "statement": p.statement, "query": p.query} for p in fw.propositions],
+        "propositions": [{"id": p.id, "statement": p.statement, "query": p.query, "reading": p.reading or ""}
+                         for p in fw.propositions],
+        "indicators": {i.id: {"label": i.label, "target": i.target, "stage": i.stage or "", "tiers": i.tiers}
+                       for i in fw.indicators},
         "name": fw.framework.name,
     }
 
@@ -139,6 +197,7 @@ def fit(
     more with ``target_accept=0.97`` (same seed); the attrs say so (``divergence_retry``).
     """
     data = evidence_data(study)
+    structure = structure_of(study)
     if model is None:
         model = build_model(study, evidence=data)
     else:
@@ -166,13 +225,9 @@ def fit(
         retried_from = (target_accept, int(diverging.sum()))
         target_accept = RETRY_TARGET_ACCEPT
         result = sample_posterior(target_accept)
-    with warnings.catch_warnings():
-        # the prior is the model without evidence: ignoring the Potentials is exactly what we want
-        warnings.filterwarnings("ignore", message="The effect of Potentials")
-        prior = pm.sample_prior_predictive(draws=draws * chains, model=model, random_seed=seed + 1,
-                                           var_names=[v for v in _prior_variables(model)])
+    result["posterior"] = add_quantities(result["posterior"].to_dataset(), structure)
+    result["prior"] = prior_group(structure, study, draws * chains, seed + 1)
     sampling_seconds = time.perf_counter() - started
-    result["prior"] = prior["prior"]
     if pointwise is None:
         pointwise = data.n_rows <= POINTWISE_ROW_LIMIT
     if pointwise and data.n_rows:
@@ -185,6 +240,7 @@ def fit(
                     "evidence": data.rows["id"].to_numpy(str)},
         )
     result["evidence"] = evidence_ledger(study, data)
+    result["gaps"] = gap_ledger(study)
     for group in ("observed_data", "constant_data"):
         if group in result.children:
             del result[group]
@@ -217,8 +273,3 @@ def fit(
             raise ConvergenceError(message)
         warnings.warn(message, ConvergenceWarning, stacklevel=2)
     return result
-
-
-def _prior_variables(model: pm.Model) -> list[str]:
-    names = [rv.name for rv in model.free_RVs] + [d.name for d in model.deterministics]
-    return names

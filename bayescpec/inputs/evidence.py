@@ -16,7 +16,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from ..errors import EvidenceError, Problem, allowed_list, did_you_mean
-from .spec import ANY_CHANNEL, EVIDENCE_KINDS, Framework
+from .spec import ANY_CHANNEL, EVIDENCE_KINDS, OBSERVATION_KINDS, Framework
 
 __all__ = [
     "EVIDENCE_COLUMNS",
@@ -29,7 +29,7 @@ __all__ = [
 
 EVIDENCE_COLUMNS = (
     "id", "observed", "target", "indicator", "tier", "kind", "value", "k", "n", "test",
-    "sensitivity", "false_positive", "reliability", "package", "source", "note",
+    "sensitivity", "false_positive", "reliability", "package", "source", "note", "unit",
 )
 REQUIRED_COLUMNS = ("id", "observed", "target", "indicator", "tier", "kind", "source")
 NUMERIC_COLUMNS = ("value", "k", "n", "sensitivity", "false_positive", "reliability")
@@ -225,11 +225,29 @@ def validate_evidence(
         bad = sub.index[sub["tier"].isin(list(tier_targets)) & ~sub["tier"].isin(ind.tiers)]
         add(bad, "tier", lambda line, ind=ind: (
             f"indicator {ind.id!r} is not observed at tier {tier[line]!r}; allowed: {', '.join(ind.tiers)}"))
-        bad = sub.index[sub["kind"].isin(list(EVIDENCE_KINDS)) & ~sub["kind"].isin(ind.kinds)]
+        if ind.stage is not None:  # the row's channel must have the stage the indicator observes
+            chains = {c: framework.chain(c) for c in channels}
+            bad = sub.index[sub["target"].isin(list(channels))
+                            & ~sub["target"].map(lambda c: ind.stage in chains.get(c, [])).astype(bool)]
+            add(bad, "indicator", lambda line, ind=ind: (
+                f"indicator {ind.id!r} observes stage {ind.stage!r}, which is not in the chain of "
+                f"{target[line]!r} ({', '.join(framework.chain(target[line]))})"))
+        bad = sub.index[sub["kind"].isin(list(OBSERVATION_KINDS)) & ~sub["kind"].isin(ind.kinds)]
         add(bad, "kind", lambda line, ind=ind: (
             f"indicator {ind.id!r} cannot be a {kind[line]!r}; allowed: {', '.join(ind.kinds)}"))
 
-    is_signal, is_count, is_measure = kind == "signal", kind == "count", kind == "measure"
+    is_signal, is_count, is_measure, is_gap = kind == "signal", kind == "count", kind == "measure", kind == "gap"
+    for column in ("value", "k", "n", "test", "sensitivity", "false_positive"):
+        bad = frame.index[is_gap & (frame[column] != "")]
+        add(bad, column, lambda line, c=column: f"a data gap records that no public data exist; it takes no {c} "
+                                                "(record an observation as a signal, count or measure instead)")
+    unit = frame["unit"]
+    bad = frame.index[(unit != "") & (target_type == "constraint")]
+    add(bad, "unit", lambda line: "a unit (e.g. one zone or province) belongs to a channel; context rows about "
+                                  "a constraint take no unit")
+    bad = frame.index[(unit != "") & ~unit.str.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_\-. ]*")]
+    add(bad, "unit", lambda line: f"a unit name starts with a letter or digit and has letters, digits, "
+                                  f"'_', '-', '.' or spaces; found {frame['unit'][line]!r}")
     numeric_ok = {c: (frame[c] == "") | typed[c].notna() for c in NUMERIC_COLUMNS}
     bad = frame.index[is_signal & numeric_ok["value"] & ~value.isin([0.0, 1.0])]
     add(bad, "value", lambda line: f"a signal's value must be 1 (positive clue) or 0 (negative clue); "
@@ -244,7 +262,7 @@ def validate_evidence(
     bad = frame.index[is_count & k.notna() & n.notna() & (k > n)]
     add(bad, "k", lambda line: f"k ({frame['k'][line]}) is larger than n ({frame['n'][line]})")
     for column in ("k", "n"):
-        bad = frame.index[~is_count & (frame[column] != "")]
+        bad = frame.index[~is_count & ~is_gap & (frame[column] != "")]
         add(bad, column, lambda line, c=column: f"only count rows take {c}; this row is a {kind[line]!r}")
     bad = frame.index[is_count & (frame["value"] != "")]
     add(bad, "value", lambda line: "a count takes k and n, not value")
@@ -255,7 +273,7 @@ def validate_evidence(
         lambda line: f"sensitivity ({frame['sensitivity'][line]}) must exceed false_positive "
                      f"({frame['false_positive'][line]})")
     for column in ("test", "sensitivity", "false_positive"):
-        bad = frame.index[~is_signal & kind.isin(list(EVIDENCE_KINDS)) & (frame[column] != "")]
+        bad = frame.index[~is_signal & ~is_gap & kind.isin(list(EVIDENCE_KINDS)) & (frame[column] != "")]
         add(bad, column, lambda line, c=column: f"only signal rows take {c}; this row is a {kind[line]!r}")
     add(frame.index[(frame["test"] != "") & has_s], "test",
         lambda line: "give a test type or explicit sensitivity/false_positive, not both")
@@ -267,4 +285,9 @@ def validate_evidence(
         raise EvidenceError(shown)
     typed["reliability"] = typed["reliability"].fillna(1.0)
     typed["package"] = typed["package"].astype(str)
+    # the stage of the chain each channel row observes (its indicator's), "" for context rows
+    stage_of = {i.id: i.stage for i in framework.indicators}
+    typed["stage"] = [
+        (stage_of.get(ind) or framework.chain(t)[-1]) if t in channels else ""
+        for ind, t in zip(typed["indicator"], typed["target"])]
     return typed.reset_index(names="line")

@@ -16,18 +16,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import Problem, SpecError, allowed_list, did_you_mean
 from .files import _TomlProblem, line_of, read_toml
+from .chain import ANY_CHANNEL, chain_problems
 from .query import QueryError, check_query
 
 __all__ = [
     "Framework",
     "PriorSet",
+    "SINGLE_STAGE",
     "load_framework",
     "load_priors",
     "EVIDENCE_KINDS",
+    "OBSERVATION_KINDS",
 ]
 
-EVIDENCE_KINDS = ("signal", "count", "measure")
-ANY_CHANNEL = "any_channel"
+#: kinds of evidence rows: observations (signal, count, measure) and a recorded data gap, which is
+#: tracked and reported but is not evidence for or against conversion
+EVIDENCE_KINDS = ("signal", "count", "measure", "gap")
+OBSERVATION_KINDS = ("signal", "count", "measure")
 
 
 class _Spec(BaseModel):
@@ -39,19 +44,63 @@ class FrameworkInfo(_Spec):
     name: str
     source: str | None = None
     description: str | None = None
+    #: delta in proposition queries: the smallest change of a conversion probability that counts as material
+    materiality: Annotated[float, Field(gt=0, lt=1)] = 0.05
+
+
+class Stage(_Spec):
+    """One stage of the conversion chain; ``quote`` gives the source's words for it."""
+
+    id: str
+    label: str
+    quote: str | None = None
+    #: share of the prior's failure mass (Beta b) carried by this stage; shares are normalised per chain
+    prior_share: Annotated[float, Field(gt=0)] = 1.0
 
 
 class Channel(_Spec):
     id: str
     label: str
     section: str | None = None
+    #: the stages of this channel's chain, in framework order (default: every framework stage)
+    stages: list[str] | None = None
 
 
 class Constraint(_Spec):
     id: str
     label: str
-    binds: list[str] = Field(min_length=1)
+    #: channels this constraint binds (frameworks without [[stages]]); with stages, use [[links]]
+    binds: list[str] = Field(default_factory=list)
     section: str | None = None
+
+
+class Link(_Spec):
+    """A constraint that binds a channel, at one stage of its chain, with the source's words for it."""
+
+    constraint: str
+    channel: str
+    stage: str | None = None
+    basis: str | None = None
+
+
+class Loop(_Spec):
+    """A feedback loop of constraints that reinforce each other (a shared latent factor of their severities)."""
+
+    id: str
+    label: str
+    constraints: list[str] = Field(min_length=2)
+    quote: str | None = None
+
+
+class Dimension(_Spec):
+    """A dimension of the overall quantity: the mean reach of ``channel.stage`` entries (``channel``
+    alone means the whole chain, theta)."""
+
+    id: str
+    label: str
+    measures: list[str] = Field(min_length=1)
+    weight: Annotated[float, Field(gt=0)] = 1.0
+    quote: str | None = None
 
 
 class Tier(_Spec):
@@ -70,6 +119,8 @@ class Proposition(_Spec):
     id: str
     statement: str
     query: str
+    #: how the query reads the statement (what each condition stands for)
+    reading: str | None = None
 
 
 class Indicator(_Spec):
@@ -85,16 +136,49 @@ class Indicator(_Spec):
     reference_note: str | None = None
     rate_converting: Annotated[float, Field(gt=0, lt=1)] | None = None
     rate_not_converting: Annotated[float, Field(gt=0, lt=1)] | None = None
+    #: the stage of the conversion chain this indicator observes (channel indicators)
+    stage: str | None = None
+
+
+#: the one stage of a framework that declares no [[stages]]: the chain is a single step
+SINGLE_STAGE = "conversion"
 
 
 class Framework(_Spec):
     framework: FrameworkInfo
+    stages: list[Stage] = Field(default_factory=list)
     channels: list[Channel] = Field(min_length=1)
     constraints: list[Constraint] = Field(default_factory=list)
+    links: list[Link] = Field(default_factory=list)
+    loops: list[Loop] = Field(default_factory=list)
     tiers: list[Tier] = Field(min_length=1)
     test_types: list[TestType] = Field(default_factory=list)
     propositions: list[Proposition] = Field(default_factory=list)
+    dimensions: list[Dimension] = Field(default_factory=list)
     indicators: list[Indicator] = Field(min_length=1)
+
+    @property
+    def stage_ids(self) -> list[str]:
+        """The framework's stages in order (one implicit stage when it declares none)."""
+        return [s.id for s in self.stages] or [SINGLE_STAGE]
+
+    def chain(self, channel_id: str) -> list[str]:
+        """The stages of a channel's conversion chain, in order."""
+        channel = next(c for c in self.channels if c.id == channel_id)
+        return list(channel.stages) if channel.stages else self.stage_ids
+
+    def stage_share(self, stage_id: str) -> float:
+        return next((s.prior_share for s in self.stages if s.id == stage_id), 1.0)
+
+    def link_stages(self) -> list[tuple[str, str, str]]:
+        """(channel, constraint, stage) for every binding: ``binds`` entries (at the channel's only
+        stage), then [[links]] in file order."""
+        out = [(ch, con, self.chain(ch)[-1]) for ch, con in self._bind_pairs()]
+        out += [(link.channel, link.constraint, link.stage or self.chain(link.channel)[-1]) for link in self.links]
+        return out
+
+    def _bind_pairs(self) -> list[tuple[str, str]]:
+        return [(ch, con.id) for con in self.constraints for ch in self.channel_ids if ch in con.binds]
 
     @property
     def channel_ids(self) -> list[str]:
@@ -122,9 +206,9 @@ class Framework(_Spec):
     def _indicators(self) -> dict[str, Indicator]:
         return {i.id: i for i in self.indicators}
 
-    def links(self) -> list[tuple[str, str]]:
-        """(channel, constraint) pairs where the constraint binds the channel, in framework order."""
-        return [(ch, con.id) for con in self.constraints for ch in self.channel_ids if ch in con.binds]
+    def link_pairs(self) -> list[tuple[str, str]]:
+        """(channel, constraint) pairs where the constraint binds the channel (see :meth:`link_stages`)."""
+        return [(ch, con) for ch, con, _ in self.link_stages()]
 
 
 # ----------------------------------------------------------------------------- prior sets
@@ -156,6 +240,20 @@ class HalfNormalPrior(_Spec):
     sd: Positive
 
 
+class LoadingPrior(_Spec):
+    """The prior of every loading L (how much a unit of severity lowers a stage's logit). With ``mean``
+    it is Normal(mean, sd): signed, so the evidence can say a constraint does *not* interrupt
+    conversion (a mean > 0 leans toward the paper's expectation that it does). Without ``mean`` it is
+    the half-normal of earlier versions: constraints can then only lower conversion."""
+
+    sd: Positive
+    mean: float | None = None
+
+    @property
+    def signed(self) -> bool:
+        return self.mean is not None
+
+
 class Diagnosticity(_Spec):
     """Beta priors on P(positive | converting) and P(positive | not converting)."""
 
@@ -173,7 +271,11 @@ class PriorSet(_Spec):
     description: str
     channels: dict[str, BetaPrior]
     constraints: dict[str, NormalPrior] = Field(default_factory=dict)
-    loadings: HalfNormalPrior
+    loadings: LoadingPrior
+    #: Beta prior of each constraint's loading on a feedback loop's shared factor (frameworks with [[loops]])
+    loop_loadings: BetaPrior | None = None
+    #: half-normal prior of the spread of units (e.g. individual zones) around their channel, logit scale
+    units: HalfNormalPrior = HalfNormalPrior(sd=0.5)
     diagnosticity: DiagnosticityPriors
     measure_loading: dict[str, Positive]
 
@@ -300,14 +402,22 @@ def load_framework(path: str | Path) -> Framework:
         elif rates[0] is not None and rates[0] <= rates[1]:
             problems.append(_problem(path, lines, loc + ("rate_converting",),
                                      f"rate_converting ({rates[0]}) must exceed rate_not_converting ({rates[1]})"))
+    problems += chain_problems(framework, lambda loc, message: _problem(path, lines, loc, message))
+    if any(p.field and p.field.split(".")[0] in ("stages", "channels", "dimensions") for p in problems):
+        return _raise(problems)  # the queries' names would be unreliable: report the root causes only
     for index, proposition in enumerate(framework.propositions):
         try:
-            check_query(proposition.query, channels=channels, constraints=constraints)
+            check_query(proposition.query, channels=channels, constraints=constraints,
+                        stages=framework.stage_ids, dimensions=[d.id for d in framework.dimensions])
         except QueryError as exc:
             problems.append(_problem(path, lines, ("propositions", index, "query"), str(exc)))
     if problems:
         raise SpecError(problems)
     return framework
+
+
+def _raise(problems: list[Problem]):
+    raise SpecError(problems)
 
 
 def load_priors(path: str | Path, framework: Framework) -> PriorSet:
@@ -332,6 +442,11 @@ def load_priors(path: str | Path, framework: Framework) -> PriorSet:
     same_names(("diagnosticity", "tiers"), list(priors.diagnosticity.tiers), framework.tier_ids, "tier")
     same_names(("diagnosticity", "tests"), list(priors.diagnosticity.tests), framework.test_ids, "test type")
     same_names(("measure_loading",), list(priors.measure_loading), framework.tier_ids, "tier")
+    if framework.loops and priors.loop_loadings is None:
+        problems.append(_problem(path, lines, ("loop_loadings",),
+                                 "the framework has feedback loops ([[loops]]): give loop_loadings = "
+                                 "{ mean = ..., concentration = ... }, the Beta prior of each constraint's "
+                                 "loading on its loop's shared factor"))
     for group, table in (("tiers", priors.diagnosticity.tiers), ("tests", priors.diagnosticity.tests)):
         for name, diag in table.items():
             if diag.sensitivity.mean <= diag.false_positive.mean:

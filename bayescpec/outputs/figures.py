@@ -45,12 +45,13 @@ __all__ = [
     "plot_prior_posterior",
     "plot_evidence_ladder",
     "plot_constraint_effects",
+    "plot_stages",
     "save_figures",
     "plot_trajectory",
 ]
 
 #: figure file stems, in the order :func:`save_figures` writes them
-FIGURES = ("forest", "prior-posterior", "evidence-ladder", "constraint-effects")
+FIGURES = ("forest", "prior-posterior", "evidence-ladder", "constraint-effects", "stages")
 FIGURE_FORMATS = ("png", "pdf")
 PRIOR_COLOR = "#b8b8b8"
 POSTERIOR_COLOR = "#1f4e79"
@@ -206,6 +207,15 @@ def plot_evidence_ladder(result: xr.DataTree):
             ax.bar_label(bars, labels=labels, label_type="center", fontsize=7,
                          color="white" if fw["tiers"].index(tier) >= 2 else "black")
             left += counts
+        if what == "channel" and "gaps" in result.children:
+            gap_targets = result["gaps"].to_dataset()["target"].values.astype(str)
+            counts = np.array([int(np.sum(gap_targets == r)) for r in rows], dtype=float)
+            if counts.any():
+                bars = ax.barh(y, counts, left=left, color="white", edgecolor="#888888", hatch="///", height=0.65,
+                               label="data gaps (not evidence)")
+                ax.bar_label(bars, labels=[f"{int(c)}" if c else "" for c in counts], label_type="center",
+                             fontsize=7, color="black")
+                left += counts
         ax.set_yticks(y, rows, fontsize=8)
         ax.set_xlabel("evidence rows (count)", fontsize=8)
         ax.xaxis.get_major_locator().set_params(integer=True)
@@ -269,15 +279,68 @@ def plot_constraint_effects(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_p
                  linewidth=2.5, label=f"posterior {label}")
     right.plot(mean, yy, "o", color=POSTERIOR_COLOR, markersize=5, label="posterior mean")
     right.axvline(0, color="black", linewidth=0.8)
-    right.set_yticks(yy, [f"{k} → {c}" for c, k in links], fontsize=7)
+    stages = fw.get("link_stages", {})
+    right.set_yticks(yy, [f"{k} → {c}" + (f" ({stages[f'{c}|{k}']})" if len(fw.get("stages", {})) > 1 else "")
+                          for c, k in links], fontsize=7)
     for i in range(1, len(links)):  # separate constraints
         if links[i][1] != links[i - 1][1]:
             right.axhline(yy[i] + 0.5, color="#dddddd", linewidth=0.8)
-    right.set_xlabel("reduction of θ (probability scale; θ without the constraint − θ with it)", fontsize=8)
+    right.set_xlabel("reduction of θ (probability scale; θ with the severity at typical − θ)", fontsize=8)
     right.set_title(f"Reduction of each linked channel's conversion probability θ, {label}", fontsize=9)
     right.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2)
     right.grid(axis="x", alpha=0.3)
     fig.suptitle(f"Constraint effects (posterior; {_kind_words(ci_kind, ci_prob)})", fontsize=10)
+    return fig
+
+
+def plot_stages(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_prob: float = CI_PROB):
+    """The conversion chain, one panel per channel: the probability that the chain reaches each stage
+    (prior interval behind the posterior interval and mean), and bars of P(the chain breaks first at
+    the stage), the weakest stage marked."""
+    from .chain import break_first
+
+    _options(None, ci_kind, ci_prob)
+    plt = _pyplot()
+    fw = framework_info(result)
+    label = interval_label(ci_kind, ci_prob)
+    chains = fw["chains"]
+    fig, axes = plt.subplots(len(chains), 1, figsize=(8.5, 1.2 + 1.55 * len(chains)), layout="constrained",
+                             squeeze=False, sharex=False)
+    post, prior = result["posterior"]["reach"], result["prior"]["reach"]
+    post_iv, prior_iv = credible_interval(post, ci_kind, ci_prob), credible_interval(prior, ci_kind, ci_prob)
+    brk = break_first(result).mean(("chain", "draw"))
+    for ax, (channel, chain) in zip(axes.ravel(), chains.items()):
+        x = np.arange(len(chain), dtype=float)
+        at = dict(channel=channel, stage=chain)
+        ax.vlines(x, prior_iv.sel(at).sel(ci_bound="lower"), prior_iv.sel(at).sel(ci_bound="upper"),
+                  color=PRIOR_COLOR, linewidth=9, label=f"prior {label}")
+        ax.vlines(x, post_iv.sel(at).sel(ci_bound="lower"), post_iv.sel(at).sel(ci_bound="upper"),
+                  color=POSTERIOR_COLOR, linewidth=3, label=f"posterior {label}")
+        ax.plot(x, post.sel(at).mean(("chain", "draw")), "o-", color=POSTERIOR_COLOR, markersize=4,
+                linewidth=1, label="posterior mean reach")
+        breaks = brk.sel(at).values
+        twin = ax.twinx()
+        twin.bar(x + 0.28, breaks, width=0.22, color=TAU_COLOR, alpha=0.55, label="P(breaks first here)")
+        weakest = int(np.argmax(breaks))
+        twin.annotate("weakest", (x[weakest] + 0.28, breaks[weakest]), textcoords="offset points", xytext=(0, 2),
+                      ha="center", fontsize=7, color=TAU_COLOR)
+        twin.set_ylim(0, max(0.5, float(breaks.max()) * 1.4))
+        twin.set_ylabel("P(breaks first)", fontsize=7, color=TAU_COLOR)
+        twin.tick_params(labelsize=7, colors=TAU_COLOR)
+        ax.set_ylim(0, 1)
+        ax.set_xticks(x, chain, fontsize=7)
+        ax.set_ylabel("P(reach)", fontsize=8)
+        ax.set_title(_label(fw, channel, 80), fontsize=8, loc="left")
+        ax.grid(axis="y", alpha=0.3)
+    handles = axes.ravel()[0].get_legend_handles_labels()
+    bar = plt.Rectangle((0, 0), 1, 1, color=TAU_COLOR, alpha=0.55)
+    fig.legend(handles[0] + [bar], handles[1] + ["P(breaks first here)"], loc="outside lower center", ncol=4,
+               fontsize=7, frameon=False)
+    stages = fw.get("stages", {})
+    import textwrap
+
+    fig.suptitle("The conversion chain: how far each channel gets, and where it most likely breaks\n"
+                 + textwrap.fill("; ".join(f"{k}: {v.lower()}" for k, v in stages.items()), 120), fontsize=9)
     return fig
 
 
@@ -308,6 +371,7 @@ def save_figures(
             ("prior-posterior", lambda: plot_prior_posterior(result, threshold=threshold)),
             ("evidence-ladder", lambda: plot_evidence_ladder(result)),
             ("constraint-effects", lambda: plot_constraint_effects(result, ci_kind=ci_kind, ci_prob=ci_prob)),
+            ("stages", lambda: plot_stages(result, ci_kind=ci_kind, ci_prob=ci_prob)),
         ):
             fig = draw()
             try:

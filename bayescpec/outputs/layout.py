@@ -211,9 +211,13 @@ def _propositions(ctx: _Context) -> _Parts:
                "posterior_probability": "Posterior P", "change": "Change", "likelihood": "IPCC likelihood"}
     wrap = {"statement": "7cm", "query": "3.6cm"}
     code = ("query",)
-    title = f"Propositions P1–P4: prior and posterior probability (τ = {threshold:g})"
-    notes.append(f"Probabilities are shares of prior and posterior draws satisfying the query; τ = {threshold:g}. "
-                 "Change = posterior − prior.")
+    delta = table.attrs.get("delta")
+    title = (f"Propositions: prior and posterior probability (τ = {threshold:g}"
+             + (f", δ = {delta:g})" if delta is not None else ")"))
+    notes.append(f"Probabilities are shares of prior and posterior draws satisfying the query; τ = {threshold:g}"
+                 + (f", δ = {delta:g} (materiality)" if delta is not None else "") + ". Change = posterior − prior.")
+    if "reading" in table.columns:
+        notes += [f"{p}: {r}" for p, r in zip(table["proposition"], table["reading"]) if r]
     return _Parts(title, cells, headers, notes, spanners, wrap, code)
 
 
@@ -230,6 +234,8 @@ def _constraints(ctx: _Context) -> _Parts:
         cells = pd.DataFrame({
             "constraint": table["constraint"].astype(str),
             "binds": table["binds"].astype(str),
+            **({"loops": table["loops"].astype(str)} if "loops" in table.columns and table["loops"].astype(bool).any()
+               else {}),
             "prior_mean": ctx.num("prior_mean"),
             "posterior_mean": ctx.num("posterior_mean"),
             "posterior_sd": ctx.num("posterior_sd"),
@@ -237,7 +243,8 @@ def _constraints(ctx: _Context) -> _Parts:
             "p_binding": ctx.prob("p_binding"),
             "rows_context": table["rows_context"].astype(int).astype(str),
         })
-        headers = {"constraint": "Constraint", "binds": "Binds channels", "prior_mean": "Prior mean",
+        headers = {"constraint": "Constraint", "binds": "Binds channels (stage)", "loops": "Feedback loop",
+                   "prior_mean": "Prior mean",
                    "posterior_mean": "Posterior mean", "posterior_sd": "Posterior sd", "interval": label,
                    "p_binding": "P(severity > 0)", "rows_context": "Context rows"}
         spanners = [("Posterior severity", ["posterior_mean", "posterior_sd", "interval", "p_binding"])]
@@ -253,23 +260,32 @@ def _constraint_effects(ctx: _Context) -> _Parts:
     spanners: list[tuple[str, list[str]]] = []
     wrap: dict[str, str] = {}
     code: tuple[str, ...] = ()
+    delta = table.attrs.get("delta", 0.05)
+    optional = [c for c in ("stage", "p_loading_positive", "p_material") if c in table.columns]
     cells = pd.DataFrame({
         "constraint": table["constraint"].astype(str),
         "channel": table["channel"].astype(str),
+        **({"stage": table["stage"].astype(str)} if "stage" in optional else {}),
         "loading_mean": ctx.num("loading_mean"),
+        **({"p_loading_positive": ctx.prob("p_loading_positive")} if "p_loading_positive" in optional else {}),
         "prior_reduction_mean": ctx.num("prior_reduction_mean"),
         "reduction_mean": ctx.num("reduction_mean"),
         "interval": ctx.interval(),
         "p_reduces": ctx.prob("p_reduces"),
+        **({"p_material": ctx.prob("p_material")} if "p_material" in optional else {}),
     })
-    headers = {"constraint": "Constraint", "channel": "Channel", "loading_mean": "Loading",
-               "prior_reduction_mean": "Prior mean", "reduction_mean": "Posterior mean",
-               "interval": label, "p_reduces": "P(reduction > 0)"}
-    spanners = [("Reduction of θ", ["prior_reduction_mean", "reduction_mean", "interval", "p_reduces"])]
+    headers = {"constraint": "Constraint", "channel": "Channel", "stage": "Stage", "loading_mean": "Loading",
+               "p_loading_positive": "P(loading > 0)", "prior_reduction_mean": "Prior mean",
+               "reduction_mean": "Posterior mean", "interval": label, "p_reduces": "P(reduction > 0)",
+               "p_material": f"P(reduction > {delta:g})"}
+    spanners = [("Reduction of θ", [c for c in ("prior_reduction_mean", "reduction_mean", "interval", "p_reduces",
+                                                "p_material") if c in cells.columns])]
     title = "Constraint effects: reduction of each linked channel's conversion probability θ"
-    notes.append("Reduction = θ without the constraint − θ with it, per draw: sigmoid(logit(base θ) − "
-                 "constraint effect + loading × severity) − θ; on the probability scale (0.10 = 10 percentage "
-                 "points). Loading: posterior mean, logit scale. " + _interval_sentence(ci_kind, ci_prob))
+    notes.append("Reduction = θ with the constraint's severity at typical (0) − θ with its estimated severity, per "
+                 "draw, where the constraint acts on the stage shown; on the probability scale (0.10 = 10 percentage "
+                 "points). Loading: posterior mean (logit scale of the stage, per unit of severity); loadings are "
+                 "signed, so P(loading > 0) says how sure the evidence is that the constraint interrupts at all. "
+                 + _interval_sentence(ci_kind, ci_prob))
     return _Parts(title, cells, headers, notes, spanners, wrap, code)
 
 
@@ -290,7 +306,9 @@ def _evidence(ctx: _Context) -> _Parts:
         "evidence": table["evidence"].astype(str),
         "observed": table["observed"].astype(str),
         "tier": table["tier"].astype(str),
-        "target": table["target"].astype(str),
+        "target": [t + (f"/{u}" if u else "") for t, u in
+                   zip(table["target"].astype(str), table.get("unit", pd.Series("", index=table.index)).astype(str))],
+        "stage": table.get("stage", pd.Series("", index=table.index)).astype(str),
         "indicator": table["indicator"].astype(str),
         "observation": [f"{kind} {observation(row)}" for kind, (_, row) in zip(table["kind"], table.iterrows())],
         "test": table["test"].astype(str),
@@ -299,7 +317,7 @@ def _evidence(ctx: _Context) -> _Parts:
         "source": table["source"].astype(str),
         "loglik_mean": ctx.num("loglik_mean"),
     })
-    headers = {"evidence": "Row", "observed": "Observed", "tier": "Tier", "target": "Target",
+    headers = {"evidence": "Row", "observed": "Observed", "tier": "Tier", "target": "Target", "stage": "Stage",
                "indicator": "Indicator", "observation": "Observation", "test": "Test",
                "reliability": "Reliability", "weight": "Weight", "source": "Source key",
                "loglik_mean": "Log-lik."}
@@ -378,7 +396,8 @@ LAYOUTS: dict[str, Callable[[_Context], _Parts]] = {
 
 #: columns aligned left in every table (text); every other column is a number, aligned right
 _LEFT = {"channel", "constraint", "proposition", "statement", "query", "likelihood", "binds", "evidence", "observed",
-         "tier", "target", "indicator", "observation", "test", "source", "changes"}
+         "tier", "target", "indicator", "observation", "test", "source", "changes", "stage", "loops", "dimension",
+         "label", "measures", "unit", "gap", "note", "constraint_a", "constraint_b", "loop", "weakest"}
 
 
 def layout(name: str, table: pd.DataFrame, *, digits: int, ci_kind: str, ci_prob: float, threshold: float) -> Layout:

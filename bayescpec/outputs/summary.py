@@ -181,16 +181,20 @@ def proposition_table(result: xr.DataTree, *, threshold: float = THRESHOLD) -> p
     """Each proposition's prior and posterior probability and the change between them."""
     check_options(CI_KIND, CI_PROB, threshold)
     fw = framework_info(result)
+    delta = float(fw.get("materiality", 0.05))
     rows = []
+    prior, posterior = _quantities(result, "prior"), _quantities(result, "posterior")
     for prop in fw["propositions"]:
-        p_prior = float(evaluate_query(prop["query"], _quantities(result, "prior"), tau=threshold).mean())
-        p_post = float(evaluate_query(prop["query"], _quantities(result, "posterior"), tau=threshold).mean())
+        p_prior = float(evaluate_query(prop["query"], prior, tau=threshold, delta=delta).mean())
+        p_post = float(evaluate_query(prop["query"], posterior, tau=threshold, delta=delta).mean())
         rows.append({"proposition": prop["id"], "statement": prop["statement"], "query": prop["query"],
+                     "reading": prop.get("reading", ""),
                      "prior_probability": p_prior, "posterior_probability": p_post,
                      "change": p_post - p_prior, "likelihood": ipcc_likelihood(p_post)})
-    table = pd.DataFrame(rows, columns=["proposition", "statement", "query", "prior_probability",
+    table = pd.DataFrame(rows, columns=["proposition", "statement", "query", "reading", "prior_probability",
                                         "posterior_probability", "change", "likelihood"])
-    table.attrs = {"threshold": threshold, "title": f"Propositions (tau = {threshold:g})",
+    table.attrs = {"threshold": threshold, "delta": delta,
+                   "title": f"Propositions (tau = {threshold:g}, delta = {delta:g})",
                    "provenance": provenance(result)}
     return table
 
@@ -207,11 +211,16 @@ def constraint_table(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_prob: fl
     interval = credible_interval(post, ci_kind, ci_prob)
     ledger = result["evidence"].to_dataset()
     context_rows = pd.Series(ledger["target"].values).value_counts()
-    binds = {k: [c for c, kk in fw["links"] if kk == k] for k in fw["constraints"]}
+    stages = fw.get("link_stages", {})
+    multi = len(fw.get("stages", {})) > 1
+    binds = {k: [f"{c} ({stages.get(f'{c}|{k}', '')})" if multi else c for c, kk in fw["links"] if kk == k]
+             for k in fw["constraints"]}
+    loops = {k: [loop for loop, info in fw.get("loops", {}).items() if k in info["constraints"]] for k in fw["constraints"]}
     table = pd.DataFrame({
         "constraint": list(fw["constraints"]),
         "label": list(fw["constraints"].values()),
         "binds": [", ".join(binds[k]) for k in fw["constraints"]],
+        "loops": [", ".join(loops[k]) for k in fw["constraints"]],
         "prior_mean": prior.mean(("chain", "draw")).values,
         "posterior_mean": post.mean(("chain", "draw")).values,
         "posterior_sd": post.std(("chain", "draw")).values,

@@ -46,6 +46,7 @@ def evidence_trajectory(
     """Fit the study as of each date (default: every distinct evidence date) and tabulate, per date
     and channel: rows used, prior and posterior P(theta > threshold), posterior mean, interval and
     IPCC term. ``fit_kwargs`` go to :func:`bayescpec.fit` (the model is built once and reused)."""
+    from ..engine.aggregate import observation_rows
     from ..engine.model import build_model
     from ..engine.sampling import fit
     from ..outputs.summary import channel_table, interval_label
@@ -61,7 +62,7 @@ def evidence_trajectory(
         table = channel_table(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
         frame = pd.DataFrame({
             "date": date,
-            "rows": len(sub.evidence),
+            "rows": len(observation_rows(sub.evidence)),
             "channel": table["channel"],
             "prior_p_converting": table["prior_p_converting"],
             "p_converting": table["p_converting"],
