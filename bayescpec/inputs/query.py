@@ -21,6 +21,8 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
+from ..errors import BayescpecError
+
 __all__ = ["QUANTITY_DIMS", "QueryError", "check_query", "evaluate_query"]
 
 #: the quantity names a query may use and the dimension each is indexed by
@@ -33,17 +35,43 @@ QUANTITY_DIMS: dict[str, str] = {
 _FUNCTIONS = {"all", "any", "mean", "count"}
 _COMPARE = {ast.Gt: np.greater, ast.GtE: np.greater_equal, ast.Lt: np.less, ast.LtE: np.less_equal}
 _ARITH = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide}
+_SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 
 
-class QueryError(ValueError):
-    """A query that does not parse, names something unknown, or does not reduce to one value."""
+class QueryError(BayescpecError, ValueError):
+    """A query that does not parse, names something unknown, does not reduce to one value, mixes
+    numbers and true/false statements, or cannot be false (or true) whatever the values."""
+
+
+def _shown(query: str, limit: int = 80) -> str:
+    return repr(query if len(query) <= limit else query[: limit - 3] + "...")
 
 
 def _parse(query: str) -> ast.Expression:
     try:
         return ast.parse(query, mode="eval")
     except SyntaxError as exc:
-        raise QueryError(f"cannot parse query {query!r}: {exc.msg}") from None
+        raise QueryError(f"cannot parse query {_shown(query)}: {exc.msg}") from None
+    except (ValueError, RecursionError, MemoryError):  # NUL characters; absurd nesting
+        raise QueryError(f"cannot parse query {_shown(query)}: nested too deeply") from None
+
+
+def _is_statement(value) -> bool:
+    """True for a true/false statement (a comparison, or and/or/not/all/any of them)."""
+    return isinstance(value, xr.DataArray) and value.dtype == bool
+
+
+def _statement(value, node: ast.AST, what: str):
+    if not _is_statement(value):
+        raise QueryError(f"{what} takes a true/false statement such as theta[sez] > tau; found "
+                         f"{ast.unparse(node)!r}, a number")
+    return value
+
+
+def _number(value, node: ast.AST, what: str):
+    if _is_statement(value):
+        raise QueryError(f"{what} takes numbers; found {ast.unparse(node)!r}, a true/false statement")
+    return value
 
 
 def _labels(node: ast.expr) -> list[str]:
@@ -63,7 +91,8 @@ def _eval(node: ast.AST, env: Mapping[str, xr.DataArray], names: Mapping[str, li
     if isinstance(node, ast.Expression):
         return _eval(node.body, env, names, tau)
     if isinstance(node, ast.BoolOp):
-        values = [_eval(v, env, names, tau) for v in node.values]
+        word = "and" if isinstance(node.op, ast.And) else "or"
+        values = [_statement(_eval(v, env, names, tau), v, f"'{word}'") for v in node.values]
         out = values[0]
         for value in values[1:]:
             out = (out & value) if isinstance(node.op, ast.And) else (out | value)
@@ -71,17 +100,17 @@ def _eval(node: ast.AST, env: Mapping[str, xr.DataArray], names: Mapping[str, li
     if isinstance(node, ast.UnaryOp):
         value = _eval(node.operand, env, names, tau)
         if isinstance(node.op, ast.Not):
-            return ~value.astype(bool)
+            return ~_statement(value, node.operand, "'not'")
         if isinstance(node.op, ast.USub):
-            return -value
+            return -_number(value, node.operand, "'-'")
         raise QueryError(f"operator {type(node.op).__name__} is not allowed")
     if isinstance(node, ast.Compare):
-        left = _eval(node.left, env, names, tau)
+        left = _number(_eval(node.left, env, names, tau), node.left, "a comparison")
         out = None
         for op, right_node in zip(node.ops, node.comparators):
             if type(op) not in _COMPARE:
                 raise QueryError("only the comparisons > >= < <= are allowed")
-            right = _eval(right_node, env, names, tau)
+            right = _number(_eval(right_node, env, names, tau), right_node, "a comparison")
             part = _COMPARE[type(op)](left, right)
             out = part if out is None else (out & part)
             left = right
@@ -89,9 +118,14 @@ def _eval(node: ast.AST, env: Mapping[str, xr.DataArray], names: Mapping[str, li
     if isinstance(node, ast.BinOp):
         if type(node.op) not in _ARITH:
             raise QueryError("only + - * / are allowed")
-        return _ARITH[type(node.op)](_eval(node.left, env, names, tau), _eval(node.right, env, names, tau))
+        what = f"'{_SYMBOLS[type(node.op)]}'"
+        return _ARITH[type(node.op)](_number(_eval(node.left, env, names, tau), node.left, what),
+                                     _number(_eval(node.right, env, names, tau), node.right, what))
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-        return float(node.value)
+        try:
+            return float(node.value)
+        except OverflowError:
+            raise QueryError(f"the number {str(node.value)[:20]}... is too large") from None
     if isinstance(node, ast.Name):
         if node.id == "tau":
             return tau
@@ -125,6 +159,8 @@ def _eval(node: ast.AST, env: Mapping[str, xr.DataArray], names: Mapping[str, li
         if not isinstance(value, xr.DataArray):
             raise QueryError(f"{node.func.id}() needs a quantity over channels or constraints")
         dims = [d for d in value.dims if d in ("channel", "constraint")]
+        if node.func.id in ("all", "any", "count"):
+            _statement(value, node.args[0], f"{node.func.id}()")
         if node.func.id == "all":
             return value.astype(bool).all(dims)
         if node.func.id == "any":
@@ -143,7 +179,10 @@ def evaluate_query(
     for name, dim in QUANTITY_DIMS.items():
         if name in quantities:
             names[dim] = [str(c) for c in quantities[name].coords[dim].values]
-    result = _eval(_parse(query), quantities, names, tau)
+    try:
+        result = _eval(_parse(query), quantities, names, tau)
+    except RecursionError:
+        raise QueryError(f"query {_shown(query)} is nested too deeply") from None
     if not isinstance(result, xr.DataArray):
         raise QueryError(f"query {query!r} does not depend on any quantity")
     extra = [d for d in result.dims if d not in sample_dims]
@@ -156,15 +195,52 @@ def evaluate_query(
     return result
 
 
+#: values each quantity takes at the test points of :func:`check_query`: both ends of its range and
+#: ordinary values (the query's own numbers, and values just beside them, are added per query)
+_PROBE_VALUES = {
+    "channel": (1e-9, 0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95, 1 - 1e-9),
+    "constraint": (-1e6, -10.0, -2.0, -0.5, 0.0, 0.5, 2.0, 10.0, 1e6),
+}
+_BOUNDED = {"theta", "base_theta"}  # probabilities, in (0, 1)
+PROBE_DRAWS = 1024
+
+
+def _probe_quantities(query_tree: ast.AST, tau: float, dims: dict[str, list[str]]) -> dict[str, xr.DataArray]:
+    """Test points for :func:`check_query`: every quantity at ``PROBE_DRAWS`` draws, the first ones
+    with every label at one probe value, the rest a fixed random mix of probe values (and uniform
+    values), so a query that can be true and false is seen to be both."""
+    numbers = [tau] + [float(n.value) for n in ast.walk(query_tree) if isinstance(n, ast.Constant)
+                       and isinstance(n.value, (int, float)) and not isinstance(n.value, bool)
+                       and abs(n.value) < 1e300]
+    beside = [v + d for v in numbers for d in (-1e-6 * max(1.0, abs(v)), 0.0, 1e-6 * max(1.0, abs(v)))]
+    rng = np.random.default_rng(20260527)
+    out = {}
+    for name, dim in QUANTITY_DIMS.items():
+        pool = np.array(sorted(set(_PROBE_VALUES["channel" if name in _BOUNDED else "constraint"]) | set(beside)))
+        if name in _BOUNDED:
+            pool = pool[(pool > 0) & (pool < 1)]
+        labels = dims[dim]
+        corners = np.repeat(pool[:, None], len(labels), axis=1)
+        mixed = pool[rng.integers(0, len(pool), size=(PROBE_DRAWS // 2, len(labels)))]
+        low, high = (0.0, 1.0) if name in _BOUNDED else (-5.0, 5.0)
+        uniform = rng.uniform(low, high, size=(PROBE_DRAWS - len(corners) - len(mixed), len(labels)))
+        values = np.concatenate([corners, mixed, uniform])[None, :, :]
+        out[name] = xr.DataArray(values, dims=("chain", "draw", dim), coords={dim: labels})
+    return out
+
+
 def check_query(query: str, *, channels: list[str], constraints: list[str]) -> None:
-    """Validate a query against the framework's names without any samples (raises QueryError)."""
-    dims = {"channel": channels, "constraint": constraints}
-    dummy = {
-        name: xr.DataArray(
-            np.zeros((1, 1, len(dims[dim]))),
-            dims=("chain", "draw", dim),
-            coords={dim: dims[dim]},
-        )
-        for name, dim in QUANTITY_DIMS.items()
-    }
-    evaluate_query(query, dummy, tau=0.5)
+    """Validate a query against the framework's names without any samples (raises QueryError): it
+    must parse, name only known quantities and labels, reduce to one true/false value per draw, and
+    be able to come out both true and false (a query true whatever the values, such as
+    ``count(theta > tau) >= 0``, says nothing; so does one that is never true)."""
+    dims = {"channel": list(dict.fromkeys(channels)), "constraint": list(dict.fromkeys(constraints))}
+    tree = _parse(query)
+    with np.errstate(all="ignore"):
+        result = evaluate_query(query, _probe_quantities(tree, 0.5, dims), tau=0.5)
+    holds = result.values
+    if holds.all() or not holds.any():
+        word = "true" if holds.all() else "false"
+        raise QueryError(f"query {_shown(query)} is {word} whatever the values of the quantities (it was {word} at every "
+                         f"one of {holds.size} test points); allowed: a statement that can be true or false, "
+                         f"such as theta[sez] > tau")
