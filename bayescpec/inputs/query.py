@@ -198,8 +198,8 @@ def evaluate_query(
 #: values each quantity takes at the test points of :func:`check_query`: both ends of its range and
 #: ordinary values (the query's own numbers, and values just beside them, are added per query)
 _PROBE_VALUES = {
-    "channel": (1e-9, 0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95, 1 - 1e-9),
-    "constraint": (-1e6, -10.0, -2.0, -0.5, 0.0, 0.5, 2.0, 10.0, 1e6),
+    "probability": (1e-9, 0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95, 1 - 1e-9),  # theta, base_theta
+    "logit": (-1e6, -10.0, -2.0, -0.5, 0.0, 0.5, 2.0, 10.0, 1e6),  # severity, constraint_effect
 }
 _BOUNDED = {"theta", "base_theta"}  # probabilities, in (0, 1)
 PROBE_DRAWS = 1024
@@ -216,7 +216,7 @@ def _probe_quantities(query_tree: ast.AST, tau: float, dims: dict[str, list[str]
     rng = np.random.default_rng(20260527)
     out = {}
     for name, dim in QUANTITY_DIMS.items():
-        pool = np.array(sorted(set(_PROBE_VALUES["channel" if name in _BOUNDED else "constraint"]) | set(beside)))
+        pool = np.array(sorted(set(_PROBE_VALUES["probability" if name in _BOUNDED else "logit"]) | set(beside)))
         if name in _BOUNDED:
             pool = pool[(pool > 0) & (pool < 1)]
         labels = dims[dim]
