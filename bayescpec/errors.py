@@ -54,7 +54,9 @@ def did_you_mean(value: object, allowed: Iterable[str]) -> str:
 
 
 def allowed_list(allowed: Iterable[str], limit: int = 12) -> str:
-    names = sorted(str(a) for a in allowed)
+    names = sorted({str(a) for a in allowed})  # each once, even when a file repeats a name
+    if not names:
+        return "none (there is nothing to choose from)"
     shown = ", ".join(names[:limit])
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 

@@ -103,6 +103,29 @@ def report(
                       highlight=False)
 
 
+def _check_prior_sets(names, **inputs) -> None:
+    """Load the study of every prior set before anything is announced or fitted; raise InputError
+    listing every problem once (a bad evidence file is not reported once per prior set)."""
+    from ..errors import InputError
+    from ..inputs.study import load_study
+
+    if not names:
+        raise InputError("--priors: no prior sets found beside the framework; give at least one")
+    problems, seen = [], {}
+    for name in names:
+        try:
+            study = load_study(priors=name, **inputs)
+        except InputError as exc:
+            problems += [p for p in exc.problems if p not in problems]
+            continue
+        if study.prior_set in seen:
+            problems.append(InputError(f"--priors: {seen[study.prior_set]!r} and {name!r} are both named "
+                                       f"{study.prior_set!r}; give each prior set once").problems[0])
+        seen.setdefault(study.prior_set, name)
+    if problems:
+        raise InputError(problems)
+
+
 def compare_priors_command(
     priors: Annotated[Optional[list[str]], typer.Option("--priors", help="A prior set (name or path); repeat for several [default: every prior set beside the framework].")] = None,
     evidence: EvidenceOpt = None,
@@ -133,6 +156,7 @@ def compare_priors_command(
         from ..workflow.compare import available_prior_sets, fit_prior_sets
 
         names = priors or available_prior_sets(framework)
+        _check_prior_sets(names, framework=framework, evidence=evidence, sources=sources, as_of=as_of)
         err_console.print(f"bayescpec: fitting {len(names)} prior sets ({', '.join(map(str, names))}), "
                           f"{chains} chains x {draws} draws each, seed {seed}")
         results = fit_prior_sets(

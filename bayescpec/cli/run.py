@@ -6,6 +6,7 @@ and what was allowed), exit code 2, no traceback, and nothing written.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import time
@@ -92,6 +93,17 @@ def print_weakest_stages(stages) -> None:
     out_console.print(table)
 
 
+def prior_only_note(study) -> str:
+    """What to say when a study has no evidence rows to fit (else "")."""
+    if (study.evidence["kind"] != "gap").any():
+        return ""
+    if study.excluded_after_as_of:
+        return (f"no evidence was observed by {study.as_of} ({study.excluded_after_as_of} later rows left out), "
+                "so this is a prior-only result: the posterior is the prior")
+    return (f"the evidence log {study.files['evidence']} has a header and no rows, so the posterior is the prior: "
+            "this is a prior-only result")
+
+
 def run(
     priors: PriorsOpt = "baseline",
     evidence: EvidenceOpt = None,
@@ -128,6 +140,9 @@ def run(
     err_console.print(f"bayescpec: {len(study.evidence)} evidence rows as of {study.as_of} "
                       f"({study.excluded_after_as_of} later rows left out), prior set '{study.prior_set}', "
                       f"{chains} chains x {draws} draws, seed {seed}")
+    prior_only = prior_only_note(study)
+    if prior_only:
+        err_console.print(f"[bold yellow]note:[/] {escape(prior_only)}", highlight=False, soft_wrap=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         result = fit(study, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler)
@@ -146,6 +161,8 @@ def run(
                       f"{attrs['divergences']} divergences")
     if attrs.get("divergence_retry"):
         out_console.print(f"Note: {attrs['divergence_retry']}.")
+    if prior_only:
+        out_console.print(f"[bold yellow]Note:[/] {escape(prior_only)}")
     for warning in caught:
         if not issubclass(warning.category, ConvergenceWarning):
             warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
@@ -171,12 +188,32 @@ def run(
 
 
 def _classify(path: Path) -> str:
+    """framework / priors / sources / evidence / unknown, from the suffix and the first bytes (a
+    byte-order mark, as Excel's "CSV UTF-8" writes, does not count)."""
+    if path.suffix not in (".toml", ".csv") or not path.is_file():
+        return "unknown"
+    try:
+        with path.open("rb") as handle:
+            text = handle.read(1 << 16).decode("utf-8-sig", errors="replace")
+    except OSError:
+        return path.suffix.lstrip(".")  # reading it again reports why it cannot be read
     if path.suffix == ".toml":
-        return "framework" if "[framework]" in path.read_text(encoding="utf-8", errors="replace") else "priors"
-    if path.suffix == ".csv":
-        head = path.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0]
-        return "sources" if head.strip().startswith("key") else "evidence"
-    return "unknown"
+        return "framework" if any(line.strip() == "[framework]" for line in text.splitlines()) else "priors"
+    head = text.lstrip("\r\n").splitlines()[0] if text.strip() else ""
+    names = {name.strip().strip('"') for name in re.split(r"[,;\t]", head)}
+    return "sources" if "key" in names and "id" not in names else "evidence"
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    """Each folder given stands for the .toml and .csv files in it."""
+    out = []
+    for path in paths:
+        if path.is_dir():
+            inside = sorted(path.glob("*.toml")) + sorted(path.glob("*.csv"))
+            out += [p for p in inside if p.is_file()] or [path]
+        else:
+            out.append(path)
+    return out
 
 
 def validate(
@@ -194,9 +231,11 @@ def validate(
         paths = sorted(root_priors.glob("*.toml")) + sorted(root_evidence.glob("*.csv"))
     kinds = {}
     problems: list[Problem] = []
-    for path in paths:
+    for path in _expand(paths):
         if not path.exists():
             problems.append(Problem(str(path), None, None, "file not found"))
+        elif path.is_dir():
+            problems.append(Problem(str(path), None, None, "is a folder with no .toml or .csv files"))
         else:
             kinds[path] = _classify(path)
     framework_path = framework or next((p for p, k in kinds.items() if k == "framework"),
@@ -205,7 +244,7 @@ def validate(
         fw = load_framework(framework_path)
     except InputError as exc:
         fail(InputError(problems + exc.problems))
-    checked = []
+    checked, notes = [], []
     sources_cache = {}
     for path, kind in kinds.items():
         try:
@@ -216,8 +255,18 @@ def validate(
             elif kind == "evidence":
                 src_path = path.parent / "sources.csv"
                 if src_path not in sources_cache:
-                    sources_cache[src_path] = read_sources(src_path) if src_path.exists() else None
-                validate_evidence(read_evidence(path), fw, sources=sources_cache[src_path], file=str(path))
+                    sources_cache[src_path] = None
+                    if src_path.is_file():
+                        try:
+                            sources_cache[src_path] = read_sources(src_path)
+                        except InputError as exc:  # reported once, as the sources file's own problems
+                            if not any(p.samefile(src_path) for p in kinds if p.exists()):
+                                problems += exc.problems
+                rows = validate_evidence(read_evidence(path), fw, sources=sources_cache[src_path], file=str(path))
+                if rows.empty:
+                    kind = "evidence, no rows"
+                    notes.append(f"{path} has a header and no evidence rows: `bayescpec run` on it gives a "
+                                 "prior-only result (the posterior is the prior)")
             elif kind == "unknown":
                 problems.append(Problem(str(path), None, None, "not a .toml or .csv file"))
                 continue
@@ -226,4 +275,6 @@ def validate(
             problems += exc.problems
     if problems:
         fail(InputError(problems))
+    for note in notes:
+        err_console.print(f"[bold yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     out_console.print("[green]ok:[/] " + ", ".join(checked + [f"{framework_path} (framework)"] if framework_path not in kinds else checked))

@@ -28,6 +28,7 @@ from pathlib import Path
 from .._fs import atomic_write_bytes
 from ..errors import EvidenceError, Problem
 from .evidence import EVIDENCE_COLUMNS, read_evidence, read_sources, validate_evidence
+from .text import TextProblem, decode_text, parse_csv
 
 __all__ = ["AppendReport", "append_evidence"]
 
@@ -59,23 +60,14 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _raw_records(data: bytes, file: str) -> tuple[list[str], list[dict[str, str]]]:
-    """Header (stripped names) and every non-blank record as {column: exact text field}."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise EvidenceError([Problem(file, None, None, f"not UTF-8 text ({exc.reason})")]) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [name.strip() for name in next(reader)]
-    except StopIteration:
-        raise EvidenceError([Problem(file, None, None, "file is empty; expected a header line and rows")]) from None
-    records = []
-    for fields in reader:
-        if not fields or (len(fields) == 1 and fields[0].strip() == ""):
-            continue  # blank line (pandas skips these too)
-        records.append({name: (fields[i] if i < len(fields) else "") for i, name in enumerate(header)})
-    return header, records
+def _raw_records(data: bytes, file: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Header (stripped names) and every non-blank record as (the line it starts on, {column: text field})."""
+    try:  # split exactly as read_evidence splits, so the rows compared are the rows validated
+        records = parse_csv(decode_text(data, file), file, columns=EVIDENCE_COLUMNS)
+    except TextProblem as exc:
+        raise EvidenceError(exc.problems) from None
+    return records.header, [(line, dict(zip(records.header, fields)))
+                            for line, fields in zip(records.lines, records.rows)]
 
 
 def _content(record: dict[str, str]) -> tuple[str, ...]:
@@ -127,8 +119,9 @@ def append_evidence(
     new_path = Path(new)
     log_path = Path(evidence) if evidence is not None else shipped_path("evidence", "cpec.csv")
     framework_path = Path(framework) if framework is not None else shipped_path("priors", "framework.toml")
-    if not log_path.exists():
-        raise EvidenceError([Problem(str(log_path), None, None, "no evidence log here to update")])
+    if not log_path.is_file():
+        what = "is a folder, not an evidence log" if log_path.is_dir() else "no evidence log here to update"
+        raise EvidenceError([Problem(str(log_path), None, None, what)])
     fw = load_framework(framework_path)
 
     problems: list[Problem] = []
@@ -137,10 +130,11 @@ def append_evidence(
         sources = read_sources(log_path.parent / "sources.csv")
     except EvidenceError as exc:
         problems += exc.problems
-    try:  # exactly what `bayescpec validate NEW.csv` checks
-        validate_evidence(read_evidence(new_path), fw, sources=sources, file=str(new_path), today=today)
-    except EvidenceError as exc:
-        problems += exc.problems
+    for path in (log_path, new_path):  # the log too: rows appended to an invalid log could not be fitted
+        try:  # exactly what `bayescpec validate PATH` checks
+            validate_evidence(read_evidence(path), fw, sources=sources, file=str(path), today=today)
+        except EvidenceError as exc:
+            problems += exc.problems
     if problems:
         raise EvidenceError(problems)
 
@@ -149,10 +143,10 @@ def append_evidence(
         log_header, log_records = _raw_records(original, str(log_path))
         _, new_records = _raw_records(new_path.read_bytes(), str(new_path))
         by_id = {}
-        for line, record in enumerate(log_records, start=2):
+        for line, record in log_records:
             by_id.setdefault(record.get("id", "").strip(), (line, record))
         added, skipped, lines = [], [], []
-        for line, record in enumerate(new_records, start=2):
+        for line, record in new_records:
             row_id = record.get("id", "").strip()
             if row_id in by_id:
                 log_line, existing = by_id[row_id]

@@ -17,6 +17,7 @@ import pandera.pandas as pa
 
 from ..errors import EvidenceError, Problem, allowed_list, did_you_mean
 from .spec import ANY_CHANNEL, EVIDENCE_KINDS, OBSERVATION_KINDS, Framework
+from .text import TextProblem, read_csv_records
 
 __all__ = [
     "EVIDENCE_COLUMNS",
@@ -39,33 +40,30 @@ MAX_PROBLEMS = 200
 
 def _read_csv(path: Path, columns: tuple[str, ...], required: tuple[str, ...]) -> tuple[pd.DataFrame, list[Problem]]:
     name = str(path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, skipinitialspace=True)
-    except FileNotFoundError:
-        raise EvidenceError([Problem(name, None, None, "file not found")]) from None
-    except pd.errors.EmptyDataError:
-        raise EvidenceError([Problem(name, None, None, "file is empty; expected a header line and rows")]) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise EvidenceError([Problem(name, None, None, f"cannot be read as CSV: {exc}")]) from None
+    try:  # UTF-8 (BOM allowed), records numbered by the line they start on, structure checked
+        records = read_csv_records(path, columns=columns)
+    except TextProblem as exc:
+        raise EvidenceError(exc.problems) from None
+    frame = pd.DataFrame(records.rows, columns=records.header, dtype="str")
+    for column in frame.columns:  # every cell stripped (vectorised)
+        frame[column] = frame[column].str.strip()
+    header_line = f"line {records.header_line}"
     problems = []
-    frame.columns = [str(c).strip() for c in frame.columns]
     for column in frame.columns:
         if column not in columns:
-            problems.append(Problem(name, "line 1", column,
+            problems.append(Problem(name, header_line, column,
                                     f"unknown column{did_you_mean(column, columns)}; allowed: {', '.join(columns)}"))
     for column in required:
         if column not in frame.columns:
-            problems.append(Problem(name, "line 1", column,
+            problems.append(Problem(name, header_line, column,
                                     f"missing required column; found columns: {', '.join(frame.columns)}"))
     if problems:
         raise EvidenceError(problems)
     for column in columns:
         if column not in frame.columns:
-            frame[column] = ""
-    frame = frame[list(columns)].astype(object)
-    for column in columns:
-        frame[column] = frame[column].map(lambda v: v.strip() if isinstance(v, str) else v)
-    frame.index = pd.RangeIndex(2, len(frame) + 2, name="line")  # CSV line numbers
+            frame[column] = pd.Series([""] * len(frame), dtype="str")
+    frame = frame[list(columns)]
+    frame.index = pd.Index(records.lines, dtype="int64", name="line")  # the line each row starts on
     return frame, problems
 
 
@@ -125,6 +123,23 @@ def _schema(framework: Framework, sources: set[str]) -> pa.DataFrameSchema:
     )
 
 
+#: a measure further than this many scales from its indicator's baseline is a unit or typing error (and
+#: far enough out, its square overflows the likelihood: a run would crash with ``measure_evidence: -inf``)
+MAX_STANDARDISED = 1e6
+
+
+def _far_measures(typed: pd.DataFrame, framework: Framework) -> pd.Series:
+    """|standardised value| of the measure rows whose (value - baseline) / scale is beyond
+    :data:`MAX_STANDARDISED` or not finite, indexed like ``typed``."""
+    scaled = {i.id: i for i in framework.indicators if i.baseline is not None and i.scale}
+    rows = typed[(typed["kind"] == "measure") & typed["value"].notna() & typed["indicator"].isin(list(scaled))]
+    baseline = rows["indicator"].map({i: v.baseline for i, v in scaled.items()}).astype(float)
+    scale = rows["indicator"].map({i: v.scale for i, v in scaled.items()}).astype(float)
+    with np.errstate(all="ignore"):
+        z = ((rows["value"].astype(float) - baseline) / scale).abs()
+    return z[~(z <= MAX_STANDARDISED)]
+
+
 def validate_evidence(
     frame: pd.DataFrame,
     framework: Framework,
@@ -154,7 +169,10 @@ def validate_evidence(
         numbers = pd.to_numeric(raw.where(raw != "", None), errors="coerce").astype(float)
         bad = raw.index[(raw != "") & numbers.isna()]
         add(bad, column, lambda line, c=column: f"not a number: found {frame[c][line]!r}")
-        typed[column] = numbers
+        infinite = raw.index[np.isinf(numbers)]  # 'inf', '-Infinity', '1e999'
+        add(infinite, column, lambda line, c=column: f"not a finite number: found {frame[c][line]!r}; allowed: "
+                                                     "a finite number")
+        typed[column] = numbers.where(np.isfinite(numbers))  # reported above; later checks skip them
     observed = pd.to_datetime(frame["observed"], format="%Y-%m-%d", errors="coerce")
     bad = frame.index[observed.isna()]
     add(bad, "observed", lambda line: f"not a date in YYYY-MM-DD form: found {frame['observed'][line]!r}")
@@ -190,9 +208,11 @@ def validate_evidence(
                         "test": framework.test_ids, "source": sorted(source_keys),
                     }.get(column, [])
                     hint = did_you_mean(found, choices)
+                if column in NUMERIC_COLUMNS:
+                    if frame[column][line] == "":
+                        continue
+                    found = frame[column][line]  # as written ('-5', not -5.0)
                 message = f"found {found!r}{hint}; {allowed}" if found != "" or allowed.startswith("unknown") else allowed
-                if column in NUMERIC_COLUMNS and frame[column][line] == "":
-                    continue
             add([line], column, lambda _l, m=message: m)
 
     # --- cross-field checks, vectorised ------------------------------------------------------
@@ -248,18 +268,25 @@ def validate_evidence(
     bad = frame.index[(unit != "") & ~unit.str.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_\-. ]*")]
     add(bad, "unit", lambda line: f"a unit name starts with a letter or digit and has letters, digits, "
                                   f"'_', '-', '.' or spaces; found {frame['unit'][line]!r}")
+    indicator_of = typed["indicator"]
     numeric_ok = {c: (frame[c] == "") | typed[c].notna() for c in NUMERIC_COLUMNS}
     bad = frame.index[is_signal & numeric_ok["value"] & ~value.isin([0.0, 1.0])]
     add(bad, "value", lambda line: f"a signal's value must be 1 (positive clue) or 0 (negative clue); "
                                    f"found {frame['value'][line]!r}")
     bad = frame.index[is_measure & numeric_ok["value"] & value.isna()]
     add(bad, "value", lambda line: "a measure needs a numeric value; found an empty cell")
+    far = _far_measures(typed, framework)
+    add(far.index, "value", lambda line: (
+        f"found {frame['value'][line]!r}, {abs(far[line]):.3g} scales from the baseline of indicator "
+        f"{indicators[indicator_of[line]].id!r} (baseline {indicators[indicator_of[line]].baseline:g}, scale "
+        f"{indicators[indicator_of[line]].scale:g}); allowed: within {MAX_STANDARDISED:g} scales of the baseline "
+        "(check the unit)"))
     for column in ("k", "n"):
         bad = frame.index[is_count & numeric_ok[column] & typed[column].isna()]
         add(bad, column, lambda line, c=column: f"a count needs {c}; found an empty cell")
         whole = typed[column].notna() & (typed[column] != np.floor(typed[column]))
         add(frame.index[whole], column, lambda line, c=column: f"{c} must be a whole number; found {frame[c][line]!r}")
-    bad = frame.index[is_count & k.notna() & n.notna() & (k > n)]
+    bad = frame.index[is_count & (k >= 0) & (n > 0) & (k > n)]  # only when k and n are each valid
     add(bad, "k", lambda line: f"k ({frame['k'][line]}) is larger than n ({frame['n'][line]})")
     for column in ("k", "n"):
         bad = frame.index[~is_count & ~is_gap & (frame[column] != "")]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Problem
+from .text import TextProblem, read_text
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"'.]+)\s*=")
@@ -27,7 +28,16 @@ def key_lines(text: str) -> dict[tuple, int]:
     lines: dict[tuple, int] = {}
     table: tuple = ()
     array_counts: dict[tuple, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    open_string = None  # the delimiter of a multi-line string we are inside, if any
+    for number, line in enumerate(text.split("\n"), start=1):  # lines as TOML (and tomllib) counts them
+        if open_string is not None:
+            if line.count(open_string) % 2:
+                open_string = None
+            continue  # a line inside a multi-line string is no key
+        if _KEY.match(line):
+            for delimiter in ('"""', "'''"):
+                if line.count(delimiter) % 2:
+                    open_string = delimiter
         header = _HEADER.match(line)
         if header:
             path = tuple(_split_key(header.group(2)))
@@ -62,14 +72,13 @@ def line_of(lines: dict[tuple, int], loc: tuple) -> int | None:
 
 
 def read_toml(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
-    """Parse a TOML file. Raises a list of one :class:`Problem` on a syntax error."""
+    """Parse a TOML file (UTF-8, a byte-order mark allowed). Raises :class:`_TomlProblem` when it
+    cannot be read (missing, a folder, not UTF-8: every bad byte's line and column) or parsed."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise _TomlProblem(Problem(str(path), None, None, "file not found")) from None
-    except UnicodeDecodeError as exc:
-        raise _TomlProblem(Problem(str(path), None, None, f"not UTF-8 text ({exc.reason})")) from None
+        text = read_text(path, suffix=".toml")
+    except TextProblem as exc:
+        raise _TomlProblem(*exc.problems) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -79,11 +88,18 @@ def read_toml(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
         if found:
             where = f"line {found.group(1)}, column {found.group(2)}"
             message = message[: found.start()].strip()
+        elif "end of document" in message:
+            where = f"line {text.rstrip().count(chr(10)) + 1}"
         raise _TomlProblem(Problem(str(path), where, None, f"TOML syntax error: {message}")) from None
+    except RecursionError:
+        raise _TomlProblem(Problem(str(path), None, None, "TOML syntax error: values nested too deeply")) from None
     return data, key_lines(text)
 
 
 class _TomlProblem(Exception):
-    def __init__(self, problem: Problem):
-        super().__init__(problem.render())
-        self.problem = problem
+    """A TOML file that cannot be read or parsed: ``problems`` (``problem`` is the first)."""
+
+    def __init__(self, *problems: Problem):
+        super().__init__("; ".join(p.render() for p in problems))
+        self.problems = list(problems)
+        self.problem = problems[0]

@@ -35,7 +35,7 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
-from ..errors import did_you_mean
+from ..errors import BayescpecError, did_you_mean
 
 __all__ = ["QUANTITY_DIMS", "QueryError", "check_query", "evaluate_query"]
 
@@ -56,10 +56,16 @@ _REDUCE = {"all", "any", "mean", "count", "max", "min"}
 _COMPARE = {ast.Gt: np.greater, ast.GtE: np.greater_equal, ast.Lt: np.less, ast.LtE: np.less_equal}
 _ARITH = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide}
 _CONSTANTS = ("tau", "delta")
+_SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 
 
-class QueryError(ValueError):
-    """A query that does not parse, names something unknown, or does not reduce to one value."""
+class QueryError(BayescpecError, ValueError):
+    """A query that does not parse, names something unknown, does not reduce to one value, mixes
+    numbers and true/false statements, or cannot be false (or true) whatever the values."""
+
+
+def _shown(query: str, limit: int = 80) -> str:
+    return repr(query if len(query) <= limit else query[: limit - 3] + "...")
 
 
 def _parse(query: str) -> ast.Expression:
@@ -86,9 +92,17 @@ def _is_boolean(value) -> bool:
     return isinstance(value, xr.DataArray) and value.dtype == bool
 
 
-def _need_boolean(value, what: str) -> None:
+def _statement(value, node: ast.AST, what: str):
     if not _is_boolean(value):
-        raise QueryError(f"{what} needs a true/false statement (a comparison), not a number")
+        raise QueryError(f"{what} takes a true/false statement such as theta[sez] > tau; found "
+                         f"{ast.unparse(node)!r}, a number")
+    return value
+
+
+def _number(value, node: ast.AST, what: str):
+    if _is_boolean(value):
+        raise QueryError(f"{what} takes numbers; found {ast.unparse(node)!r}, a true/false statement")
+    return value
 
 
 class _Evaluator:
@@ -99,9 +113,8 @@ class _Evaluator:
         if isinstance(node, ast.Expression):
             return self(node.body)
         if isinstance(node, ast.BoolOp):
-            values = [self(v) for v in node.values]
-            for value in values:
-                _need_boolean(value, "'and' / 'or'")
+            word = "and" if isinstance(node.op, ast.And) else "or"
+            values = [_statement(self(v), v, f"'{word}'") for v in node.values]
             out = values[0]
             for value in values[1:]:
                 out = (out & value) if isinstance(node.op, ast.And) else (out | value)
@@ -109,22 +122,17 @@ class _Evaluator:
         if isinstance(node, ast.UnaryOp):
             value = self(node.operand)
             if isinstance(node.op, ast.Not):
-                _need_boolean(value, "'not'")
-                return ~value
+                return ~_statement(value, node.operand, "'not'")
             if isinstance(node.op, ast.USub):
-                if _is_boolean(value):
-                    raise QueryError("'-' needs a number, not a true/false statement")
-                return -value
+                return -_number(value, node.operand, "'-'")
             raise QueryError(f"operator {type(node.op).__name__} is not allowed")
         if isinstance(node, ast.Compare):
-            left = self(node.left)
+            left = _number(self(node.left), node.left, "a comparison")
             out = None
             for op, right_node in zip(node.ops, node.comparators):
                 if type(op) not in _COMPARE:
                     raise QueryError("only the comparisons > >= < <= are allowed")
-                right = self(right_node)
-                if _is_boolean(left) or _is_boolean(right):
-                    raise QueryError("a comparison needs numbers on both sides, not a true/false statement")
+                right = _number(self(right_node), right_node, "a comparison")
                 part = _COMPARE[type(op)](left, right)
                 out = part if out is None else (out & part)
                 left = right
@@ -132,12 +140,14 @@ class _Evaluator:
         if isinstance(node, ast.BinOp):
             if type(node.op) not in _ARITH:
                 raise QueryError("only + - * / are allowed")
-            left, right = self(node.left), self(node.right)
-            if _is_boolean(left) or _is_boolean(right):
-                raise QueryError("arithmetic needs numbers, not true/false statements")
-            return _ARITH[type(node.op)](left, right)
+            what = f"'{_SYMBOLS[type(node.op)]}'"
+            return _ARITH[type(node.op)](_number(self(node.left), node.left, what),
+                                         _number(self(node.right), node.right, what))
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-            return float(node.value)
+            try:
+                return float(node.value)
+            except OverflowError:
+                raise QueryError(f"the number {str(node.value)[:20]}... is too large") from None
         if isinstance(node, ast.Name):
             if node.id in self.constants:
                 return self.constants[node.id]
@@ -182,9 +192,7 @@ class _Evaluator:
         if name == "implies":
             if len(node.args) != 2:
                 raise QueryError("implies(a, b) takes exactly two statements")
-            a, b = (self(arg) for arg in node.args)
-            _need_boolean(a, "implies()")
-            _need_boolean(b, "implies()")
+            a, b = (_statement(self(arg), arg, "implies()") for arg in node.args)
             return ~a | b
         if len(node.args) != 1:
             raise QueryError(f"{name}() takes exactly one argument")
@@ -195,10 +203,9 @@ class _Evaluator:
         if not dims:
             raise QueryError(f"{name}() needs a quantity over several labels (e.g. theta, not theta[sez])")
         if name in ("all", "any", "count"):
-            _need_boolean(value, f"{name}()")
+            _statement(value, node.args[0], f"{name}()")
             return {"all": value.all, "any": value.any, "count": value.sum}[name](dims)
-        if _is_boolean(value):
-            raise QueryError(f"{name}() needs numbers, not true/false statements")
+        _number(value, node.args[0], f"{name}()")
         return {"mean": value.mean, "max": value.max, "min": value.min}[name](dims)
 
 
@@ -216,7 +223,10 @@ def evaluate_query(
         if name in quantities:
             for dim in dims:
                 names[dim] = [str(c) for c in quantities[name].coords[dim].values]
-    result = _Evaluator(quantities, names, {"tau": tau, "delta": delta})(_parse(query))
+    try:
+        result = _Evaluator(quantities, names, {"tau": tau, "delta": delta})(_parse(query))
+    except RecursionError:
+        raise QueryError(f"query {_shown(query)} is nested too deeply") from None
     if not isinstance(result, xr.DataArray):
         raise QueryError(f"query {query!r} does not depend on any quantity")
     extra = [d for d in result.dims if d not in sample_dims]
@@ -229,33 +239,60 @@ def evaluate_query(
     return result
 
 
-def _dummy(dims: Mapping[str, list[str]], values: float) -> dict[str, xr.DataArray]:
-    return {
-        name: xr.DataArray(np.full((1, 1, *(len(dims[d]) for d in qdims)), values), dims=("chain", "draw", *qdims),
-                           coords={d: dims[d] for d in qdims})
-        for name, qdims in QUANTITY_DIMS.items()
-    }
+#: values each quantity takes at the test points of :func:`check_query`, by the range of the quantity:
+#: both ends and ordinary values (the query's own numbers, and values just beside them, are added)
+_PROBE_VALUES = {
+    "probability": (1e-9, 0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95, 1 - 1e-9),
+    "difference": (-1 + 1e-9, -0.5, -0.1, -0.01, 0.0, 0.01, 0.03, 0.1, 0.3, 0.6, 1 - 1e-9),
+    "logit": (-1e6, -10.0, -2.0, -0.5, 0.0, 0.5, 2.0, 10.0, 1e6),
+}
+_RANGE = {"theta": "probability", "base_theta": "probability", "reach": "probability", "nqpf": "probability",
+          "nqpf_dimension": "probability", "constraint_effect": "difference", "interruption": "difference",
+          "severity": "logit"}
+_LIMITS = {"probability": (0.0, 1.0), "difference": (-1.0, 1.0), "logit": (-5.0, 5.0)}
+PROBE_DRAWS = 1024
+
+
+def _probe_quantities(tree: ast.AST, constants: dict, dims: dict[str, list[str]]) -> dict[str, xr.DataArray]:
+    """Test points for :func:`check_query`: every quantity at ``PROBE_DRAWS`` draws, the first ones
+    with every label at one probe value, the rest a fixed random mix of probe values (and uniform
+    values), so a query that can be true and false is seen to be both."""
+    numbers = list(constants.values()) + [
+        float(n.value) for n in ast.walk(tree) if isinstance(n, ast.Constant)
+        and isinstance(n.value, (int, float)) and not isinstance(n.value, bool) and abs(n.value) < 1e300]
+    beside = [v + d for v in numbers for d in (-1e-6 * max(1.0, abs(v)), 0.0, 1e-6 * max(1.0, abs(v)))]
+    rng = np.random.default_rng(20260527)
+    out = {}
+    for name, qdims in QUANTITY_DIMS.items():
+        kind = _RANGE[name]
+        low, high = _LIMITS[kind]
+        pool = np.array(sorted(set(_PROBE_VALUES[kind]) | set(beside)))
+        if kind != "logit":
+            pool = pool[(pool > low) & (pool < high)]
+        width = int(np.prod([len(dims[d]) for d in qdims])) if qdims else 1
+        corners = np.repeat(pool[:, None], width, axis=1)
+        mixed = pool[rng.integers(0, len(pool), size=(PROBE_DRAWS // 2, width))]
+        uniform = rng.uniform(low, high, size=(PROBE_DRAWS - len(corners) - len(mixed), width))
+        values = np.concatenate([corners, mixed, uniform]).reshape((1, PROBE_DRAWS, *(len(dims[d]) for d in qdims)))
+        out[name] = xr.DataArray(values, dims=("chain", "draw", *qdims), coords={d: dims[d] for d in qdims})
+    return out
 
 
 def check_query(query: str, *, channels: list[str], constraints: list[str], stages: list[str] | None = None,
-                dimensions: list[str] | None = None) -> None:
+                dimensions: list[str] | None = None, delta: float = 0.05) -> None:
     """Validate a query against the framework's names without any samples (raises QueryError): it must
-    parse, name only known quantities and labels, reduce to one true/false value per draw, and not be
-    always true or always false whatever the quantities are (e.g. ``all(theta)`` or ``count(theta) >= 0``)."""
-    dims = {"channel": channels, "constraint": constraints, "stage": stages or ["conversion"],
-            "dimension": dimensions or []}
-    outcomes = set()
-    # evaluate over quantities all at one value, over a range that spans every threshold
-    for value in (-5.0, -0.5, 0.0, 0.02, 0.3, 0.5, 0.7, 0.98, 1.0, 5.0):
-        for tau in (0.5,):
-            result = evaluate_query(query, _dummy(dims, value), tau=tau, delta=0.05)
-            outcomes.add(bool(result.values.ravel()[0]))
-    # and at mixed values (one label high, the others low), which 'all'/'any' tell apart
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        mixed = {name: array.copy(data=rng.choice([-1.0, 0.1, 0.9, 2.0], size=array.shape))
-                 for name, array in _dummy(dims, 0.0).items()}
-        outcomes.add(bool(evaluate_query(query, mixed, tau=0.5, delta=0.05).values.ravel()[0]))
-    if len(outcomes) == 1:
-        raise QueryError(f"query {query!r} is {'always true' if outcomes.pop() else 'always false'} whatever the "
-                         "quantities are, so no evidence could move it; compare a quantity with tau, delta or a number")
+    parse, name only known quantities and labels, reduce to one true/false value per draw, and be able
+    to come out both true and false (a query true whatever the values, such as
+    ``count(theta > tau) >= 0``, says nothing; so does one that is never true)."""
+    dims = {"channel": list(dict.fromkeys(channels)), "constraint": list(dict.fromkeys(constraints)),
+            "stage": list(dict.fromkeys(stages or ["conversion"])), "dimension": list(dict.fromkeys(dimensions or []))}
+    tree = _parse(query)
+    constants = {"tau": 0.5, "delta": delta}
+    with np.errstate(all="ignore"):
+        result = evaluate_query(query, _probe_quantities(tree, constants, dims), tau=0.5, delta=delta)
+    holds = result.values
+    if holds.all() or not holds.any():
+        word = "true" if holds.all() else "false"
+        raise QueryError(f"query {_shown(query)} is {word} whatever the values of the quantities (it was {word} at "
+                         f"every one of {holds.size} test points); allowed: a statement that can be true or false, "
+                         "such as theta[sez] > tau")

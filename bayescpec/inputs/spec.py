@@ -36,7 +36,7 @@ OBSERVATION_KINDS = ("signal", "count", "measure")
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # inf/nan are no numbers here
 
 
 # ----------------------------------------------------------------------------- framework
@@ -336,7 +336,7 @@ def _read(path: Path, model: type[BaseModel], error: type[SpecError]):
     try:
         data, lines = read_toml(path)
     except _TomlProblem as exc:
-        raise error([exc.problem]) from None
+        raise error(exc.problems) from None
     try:
         return model.model_validate(data), lines, []
     except ValidationError as exc:
@@ -350,6 +350,22 @@ def _problem(path, lines, loc, message) -> Problem:
 
 def _unknown(name: str, kind: str, allowed: list[str]) -> str:
     return f"unknown {kind} {name!r}{did_you_mean(name, allowed)}; allowed: {allowed_list(allowed)}"
+
+
+def _rank_problems(framework: Framework, path: Path, lines: dict) -> list[Problem]:
+    """The evidence ladder is ordered by rank: two tiers with one rank leave their order undefined."""
+    problems: list[Problem] = []
+    first: dict[int, tuple[int, str]] = {}
+    for index, tier in enumerate(framework.tiers):
+        if tier.rank in first:
+            other_index, other = first[tier.rank]
+            other_line = line_of(lines, ("tiers", other_index, "rank"))
+            problems.append(_problem(path, lines, ("tiers", index, "rank"),
+                                     f"found rank {tier.rank}, already the rank of tier {other!r}"
+                                     f"{f' (line {other_line})' if other_line else ''}; allowed: a rank no other tier "
+                                     f"has (the ranks order the evidence ladder)"))
+        first.setdefault(tier.rank, (index, tier.id))
+    return problems
 
 
 def load_framework(path: str | Path) -> Framework:
@@ -377,6 +393,7 @@ def load_framework(path: str | Path) -> Framework:
             if channel not in channels:
                 problems.append(_problem(path, lines, ("constraints", index, "binds"),
                                          _unknown(channel, "channel", channels)))
+    problems += _rank_problems(framework, path, lines)
     tiers = {t.id: t for t in framework.tiers}
     if not any(t.targets == "channel" for t in framework.tiers):
         problems.append(_problem(path, lines, ("tiers",), "no tier targets channels"))
@@ -408,7 +425,8 @@ def load_framework(path: str | Path) -> Framework:
     for index, proposition in enumerate(framework.propositions):
         try:
             check_query(proposition.query, channels=channels, constraints=constraints,
-                        stages=framework.stage_ids, dimensions=[d.id for d in framework.dimensions])
+                        stages=framework.stage_ids, dimensions=[d.id for d in framework.dimensions],
+                        delta=framework.framework.materiality)
         except QueryError as exc:
             problems.append(_problem(path, lines, ("propositions", index, "query"), str(exc)))
     if problems:

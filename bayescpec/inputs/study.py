@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import EvidenceError, InputError, SpecError
+from ..errors import EvidenceError, InputError, Problem, SpecError, did_you_mean
 from .evidence import read_evidence, read_sources, validate_evidence
 from .files import sha256_file
 from .spec import Framework, PriorSet, load_framework, load_priors
 
-__all__ = ["Study", "load_study", "shipped_path", "resolve_priors"]
+__all__ = ["Study", "load_study", "shipped_path", "resolve_priors", "prior_set_names", "input_path_problems"]
 
 DEFAULT_PRIORS = "baseline"
 
@@ -36,6 +36,75 @@ def resolve_priors(priors: str | Path, framework_path: Path) -> Path:
     if candidate.suffix == "" and not candidate.exists():
         return framework_path.parent / f"{priors}.toml"
     return candidate
+
+
+def prior_set_names(framework_path: str | Path) -> list[str]:
+    """The prior sets beside a framework file: every other ``*.toml`` there without a ``[framework]`` table."""
+    framework_path = Path(framework_path)
+    names = []
+    for path in sorted(framework_path.parent.glob("*.toml")):
+        if path.name == framework_path.name or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if not any(line.strip() == "[framework]" for line in text.splitlines()):
+            names.append(path.stem)
+    return names
+
+
+def _missing(option: str, path: Path, suffix: str, usual: str) -> Problem | None:
+    """A problem naming ``option`` when ``path`` is not a file (missing, or a folder: then suggest the
+    file named ``usual`` in it, or its first other ``suffix`` file)."""
+    if path.is_file():
+        return None
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob(f"*{suffix}") if p.is_file())
+        likely = [usual] if usual in inside else [n for n in inside if n not in ("sources.csv", "framework.toml")]
+        hint = f"; did you mean {path / likely[0]}?" if likely else ""
+        hint += f" ({suffix} files in it: {', '.join(inside)})" if inside else f" (it holds no {suffix} files)"
+        return Problem("", None, None, f"{option}: {path} is a folder, not a file{hint}")
+    return Problem("", None, None, f"{option}: {path}: file not found")
+
+
+def input_path_problems(
+    *, framework_path: Path, priors: str | Path, priors_path: Path, evidence_path: Path,
+    sources_path: Path | None, sources_given: bool = True,
+) -> list[Problem]:
+    """Input paths that are not files, each naming its option; only root causes (a ``sources.csv``
+    beside a missing evidence log is not reported as missing too). A missing prior set lists the
+    prior sets that exist beside the framework, with a "did you mean"."""
+    problems = []
+    framework_problem = _missing("--framework", framework_path, ".toml", "framework.toml")
+    if framework_problem:
+        problems.append(framework_problem)
+    priors_problem = _missing("--priors", priors_path, ".toml", "baseline.toml")
+    is_name = Path(priors) != priors_path and not priors_path.is_dir()  # a prior-set name, not a path
+    if priors_problem and is_name and framework_problem:
+        pass  # a name is looked up beside the framework: the framework's problem is the root cause
+    elif priors_problem:
+        names = prior_set_names(framework_path) if framework_path.is_file() else []
+        listed = (f"; the prior sets beside {framework_path} are: {', '.join(names)}" if names
+                  else f"; there are no prior sets beside {framework_path}" if framework_path.is_file() else "")
+        if is_name:
+            message = (f"--priors: no prior set {str(priors)!r}{did_you_mean(priors, names)} (there is no "
+                       f"{priors_path}){listed}")
+        else:
+            message = priors_problem.message + listed
+        problems.append(Problem("", None, None, message))
+    evidence_problem = _missing("--evidence", evidence_path, ".csv", "cpec.csv")
+    if evidence_problem:
+        problems.append(evidence_problem)
+    if sources_path is not None and (sources_given or not evidence_problem):
+        sources_problem = _missing("--sources", sources_path, ".csv", "sources.csv")
+        if sources_problem and not sources_given:
+            sources_problem = Problem(str(sources_path), None, None,
+                                      "file not found; an evidence log needs a sources file (key,reference,year,url) "
+                                      "beside it, or give one with --sources")
+        if sources_problem:
+            problems.append(sources_problem)
+    return problems
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +165,11 @@ def load_study(
     if as_of > today:
         raise InputError(f"--as-of: {as_of} is in the future (today is {today})")
 
+    missing = input_path_problems(framework_path=framework_path, priors=priors, priors_path=priors_path,
+                                  evidence_path=evidence_path, sources_path=sources_path,
+                                  sources_given=sources is not None)
+    if missing:
+        raise InputError(missing)
     fw = load_framework(framework_path)  # nothing else can be checked without it
     problems = []
     prior_set = source_table = evidence_table = None

@@ -1,0 +1,522 @@
+"""Malformed inputs of issue 13, one table per class: each is refused with the file, the line an editor
+shows (and the column), what was found and what was allowed -- or, for what is legitimate (a
+byte-order mark, a header-only log), accepted. Through the CLI: exit code 2, no traceback, nothing
+written, the inputs untouched.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import bayescpec as bc
+from bayescpec.cli import app
+from bayescpec.errors import BayescpecError, InputError
+from bayescpec.inputs.query import QueryError, check_query
+from bayescpec.inputs.spec import load_framework
+
+from conftest import replace_in
+
+runner = CliRunner()
+HEADER = ("id,observed,target,indicator,tier,kind,value,k,n,test,sensitivity,false_positive,reliability,"
+          "package,source,note")
+BOM = b"\xef\xbb\xbf"
+
+
+def rows_of(path: Path) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+
+
+def write_rows(path: Path, rows: list[list[str]], **kwargs) -> None:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n", **kwargs).writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8")
+
+
+def set_value(path: Path, row_id: str, column: str, value: str) -> int:
+    """Set one cell of the row with ``row_id``; returns that row's line (the shipped log has one line per row)."""
+    rows = rows_of(path)
+    index = next(i for i, r in enumerate(rows) if r[0] == row_id)
+    rows[index][rows[0].index(column)] = value
+    write_rows(path, rows)
+    return index + 1
+
+
+def append_line(path: Path, line: str) -> int:
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text + line + "\n", encoding="utf-8")
+    return text.count("\n") + 1
+
+
+def load(paths: dict[str, Path]):
+    return bc.load_study(framework=paths["framework"], priors=paths["priors"], evidence=paths["evidence"])
+
+
+def refused(paths: dict[str, Path]) -> str:
+    with pytest.raises(InputError) as raised:
+        load(paths)
+    return str(raised.value)
+
+
+def cli(*args: str):
+    result = runner.invoke(app, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
+
+
+def assert_cli_refuses_run(paths: dict[str, Path], tmp_path: Path, *fragments: str, extra=()) -> str:
+    """`bayescpec run` on these inputs: exit 2, one message with the fragments, nothing written,
+    the inputs untouched."""
+    before = {p: p.read_bytes() for p in paths.values() if p.is_file()}
+    out = tmp_path / "results"
+    result = cli("run", "--framework", str(paths["framework"]), "--priors", str(paths["priors"]),
+                 "--evidence", str(paths["evidence"]), "--out", str(out), *extra)
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.output and "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in result.output, f"{fragment!r} missing from:\n{result.output}"
+    assert not out.exists()
+    assert {p: p.read_bytes() for p in before} == before
+    return result.output
+
+
+# ------------------------------------------------------------------------------------- inf
+def _measure_row(value):
+    return lambda p: set_value(p["evidence"], "ctx-abs-001", "value", value)
+
+
+def _count_row(k, n):
+    return lambda p: append_line(p["evidence"], f"cnt-1,2026-01-01,sez,sez_firm_entry,mechanism,count,,{k},{n},,,,,,"
+                                                f"tang2026,a count")
+
+
+INFINITE = [
+    ("measure-inf", _measure_row("inf"), "value", "not a finite number: found 'inf'; allowed: a finite number"),
+    ("measure-minus-infinity", _measure_row("-Infinity"), "value", "not a finite number: found '-Infinity'"),
+    ("measure-overflows", _measure_row("1e999"), "value", "not a finite number: found '1e999'"),
+    ("measure-too-far", _measure_row("1e200"), "value",
+     "found '1e200', 1e+199 scales from the baseline of indicator 'private_credit_gdp'"),
+    ("count-n-inf", _count_row("3", "inf"), "n", "not a finite number: found 'inf'"),
+    ("count-k-inf", _count_row("inf", "10"), "k", "not a finite number: found 'inf'"),
+    ("reliability-inf", lambda p: set_value(p["evidence"], "pot-sez-001", "reliability", "inf"), "reliability",
+     "not a finite number: found 'inf'"),
+]
+
+
+@pytest.mark.parametrize("case,modify,column,fragment", INFINITE, ids=[c[0] for c in INFINITE])
+def test_infinite_numbers_are_refused(shipped_copy, tmp_path, case, modify, column, fragment):
+    line = modify(shipped_copy)
+    message = refused(shipped_copy)
+    assert f"cpec.csv, line {line} " in message and f"), {column}: {fragment}" in message, message
+    assert "1 problem" not in message and "problems found" not in message, "one cause, one problem"
+    assert_cli_refuses_run(shipped_copy, tmp_path, f"line {line}", fragment)
+
+
+@pytest.mark.parametrize("role,old,new,fragment", [
+    ("priors", "concentration = 4 ", "concentration = inf ", "channels.sez.concentration: Input should be a finite number"),
+    ("priors", "sd = 1.0 ", "sd = nan ", "constraints.security.sd: Input should be a finite number"),
+    ("framework", "scale = 0.15", "scale = inf", "indicators.2.scale: Input should be a finite number"),
+    ("framework", "baseline = 0.2", "baseline = -inf", "indicators.2.baseline: Input should be a finite number"),
+])
+def test_infinite_numbers_in_toml_are_refused(shipped_copy, role, old, new, fragment):
+    replace_in(shipped_copy[role], old, new)
+    message = refused(shipped_copy)
+    assert fragment in message and ", line " in message, message
+
+
+# ------------------------------------------------------------------------------------- empty log
+def test_header_only_log_validates_with_a_note_and_loads_with_no_rows(shipped_copy):
+    shipped_copy["evidence"].write_text(HEADER + "\n", encoding="utf-8")
+    study = load(shipped_copy)
+    assert len(study.evidence) == 0
+    from bayescpec.cli.run import prior_only_note
+
+    assert "has a header and no rows" in prior_only_note(study) and "prior-only" in prior_only_note(study)
+    result = cli("validate", str(shipped_copy["evidence"]), "--framework", str(shipped_copy["framework"]))
+    assert result.exit_code == 0, result.output
+    assert "no evidence rows" in result.output and "prior-only result" in result.output
+    assert "(evidence, no rows)" in result.output
+    early = bc.load_study(framework=shipped_copy["framework"], priors=shipped_copy["priors"],
+                          evidence=shipped_copy["evidence"], as_of="2000-01-01")
+    assert "has a header and no rows" in prior_only_note(early)
+
+
+def test_as_of_before_every_row_is_prior_only_and_says_so(shipped_copy):
+    from bayescpec.cli.run import prior_only_note
+
+    assert prior_only_note(load(shipped_copy)) == ""
+    early = bc.load_study(framework=shipped_copy["framework"], priors=shipped_copy["priors"],
+                          evidence=shipped_copy["evidence"], as_of="2000-01-01")
+    assert prior_only_note(early).startswith("no evidence was observed by 2000-01-01 (32 later rows left out)")
+
+
+def test_run_on_a_header_only_log_gives_a_prior_only_result_that_says_so(shipped_copy, tmp_path):
+    shipped_copy["evidence"].write_text(HEADER + "\n", encoding="utf-8")
+    out = tmp_path / "results"
+    result = cli("run", "--framework", str(shipped_copy["framework"]), "--priors", str(shipped_copy["priors"]),
+                 "--evidence", str(shipped_copy["evidence"]), "--out", str(out),
+                 "--draws", "20", "--tune", "20", "--chains", "1")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("prior-only result") == 2, result.output  # before the fit and after the tables
+    assert "0 evidence rows" in result.output and (out / "result.nc").is_file()
+
+
+def test_an_empty_file_is_refused(shipped_copy, tmp_path):
+    shipped_copy["evidence"].write_bytes(b"")
+    message = refused(shipped_copy)
+    assert "cpec.csv, line 1: file is empty; expected a header line and rows" in message
+    assert_cli_refuses_run(shipped_copy, tmp_path, "file is empty")
+
+
+# ------------------------------------------------------------------------------------- line numbers
+def _bad_row_after(prefix: str):
+    """Rows 1-2 as shipped, then ``prefix`` (lines that shift the editor's numbering), then a row with a bad target."""
+    def modify(paths):
+        lines = paths["evidence"].read_text(encoding="utf-8").split("\n")
+        bad = lines[3].replace(",digital,", ",digitl,", 1)
+        assert bad != lines[3]
+        text = "\n".join(lines[:3]) + "\n" + prefix + bad + "\n"
+        paths["evidence"].write_text(text, encoding="utf-8")
+        return text.count("\n")  # the bad row is the last line
+    return modify
+
+
+LINES = [
+    ("after-a-blank-line", _bad_row_after("\n")),
+    ("after-two-blank-lines", _bad_row_after("\n\n")),
+    ("after-a-two-line-note", _bad_row_after('extra-1,2025-01-01,sez,policy_commitment,potential,signal,1,,,,,,,,'
+                                              'tang2026,"a note\nspanning two lines"\n')),
+    ("after-a-note-with-a-blank-line", _bad_row_after('extra-1,2025-01-01,sez,policy_commitment,potential,signal,1,,,'
+                                                      ',,,,,tang2026,"a note\n\nwith a blank line"\n\n')),
+]
+
+
+@pytest.mark.parametrize("case,modify", LINES, ids=[c[0] for c in LINES])
+def test_line_numbers_are_the_lines_an_editor_shows(shipped_copy, tmp_path, case, modify):
+    line = modify(shipped_copy)
+    message = refused(shipped_copy)
+    assert f"cpec.csv, line {line} (id 'mech-digital-001'), target: found 'digitl'" in message, message
+    assert_cli_refuses_run(shipped_copy, tmp_path, f"line {line} (id 'mech-digital-001')")
+
+
+def test_line_numbers_with_crlf_and_a_multiline_note(shipped_copy):
+    lines = shipped_copy["evidence"].read_text(encoding="utf-8").split("\n")
+    lines[2] = lines[2].replace('Paper 6.2:', 'Paper\r\n6.2:', 1)  # a note over two lines
+    lines[3] = lines[3].replace(",digital,", ",digitl,", 1)
+    shipped_copy["evidence"].write_bytes("\r\n".join(lines).encode("utf-8"))
+    assert "line 5 (id 'mech-digital-001'), target" in refused(shipped_copy)
+
+
+def test_duplicated_id_names_both_editor_lines(shipped_copy):
+    lines = shipped_copy["evidence"].read_text(encoding="utf-8").split("\n")
+    duplicate = lines[1]
+    lines.insert(2, "")  # a blank line: the first row stays on line 2, every later row moves down one
+    text = "\n".join(lines).rstrip("\n") + "\n" + duplicate + "\n"
+    shipped_copy["evidence"].write_text(text, encoding="utf-8")
+    message = refused(shipped_copy)
+    assert f"line {text.count(chr(10))} (id 'pot-gwadar-003'), id: duplicated id 'pot-gwadar-003' (first on line 2)" \
+        in message, message
+
+
+def test_update_conflict_names_the_editor_lines(shipped_copy, tmp_path):
+    from bayescpec.inputs.append import append_evidence
+
+    log_lines = shipped_copy["evidence"].read_text(encoding="utf-8").split("\n")
+    changed = log_lines[4].replace(",0.65,", ",0.6,", 1)  # ctx-reg-001 (line 5) with other content
+    assert changed != log_lines[4]
+    batch = tmp_path / "batch.csv"
+    batch.write_text(HEADER + "\n\n" + 'new-1,2025-01-01,sez,policy_commitment,potential,signal,1,,,,,,,,tang2026,'
+                     '"two\nlines"\n' + changed + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as raised:
+        append_evidence(batch, evidence=shipped_copy["evidence"], framework=shipped_copy["framework"])
+    assert "batch.csv, line 5 (id 'ctx-reg-001'), id" in str(raised.value)
+    assert "cpec.csv, line 5) with different content" in str(raised.value)
+
+
+# ------------------------------------------------------------------------------------- encoding
+def test_bytes_that_are_not_utf8_are_located_with_the_fix(shipped_copy, tmp_path):
+    text = shipped_copy["evidence"].read_text(encoding="utf-8")
+    line_text = text.split("\n")[2]
+    column = line_text.index("Paper 6.2") + 4  # the é of Papér, 1-based
+    shipped_copy["evidence"].write_bytes(text.replace("Paper 6.2", "Papér 6.2", 1).encode("latin-1", "replace"))
+    message = refused(shipped_copy)
+    assert f"cpec.csv, line 3, column {column}: found byte 0xe9, which is not UTF-8" in message, message
+    assert "'é'" in message and "save the file as UTF-8" in message and "CSV UTF-8" in message
+    assert "codec" not in message and "position" not in message
+    assert_cli_refuses_run(shipped_copy, tmp_path, "line 3, column", "save the file as UTF-8")
+
+
+def test_every_line_with_bad_bytes_is_reported(shipped_copy):
+    data = shipped_copy["evidence"].read_bytes().split(b"\n")
+    data[4] = data[4][:10] + b"\x96" + data[4][10:]
+    data[9] = b"\xff" + data[9]
+    shipped_copy["evidence"].write_bytes(b"\n".join(data))
+    message = refused(shipped_copy)
+    assert "line 5, column 11: found byte 0x96" in message and "line 10, column 1: found byte 0xff" in message
+    assert "2 problems found" in message
+
+
+@pytest.mark.parametrize("role", ["framework", "priors", "sources"])
+def test_bad_bytes_in_other_files_are_located(shipped_copy, role):
+    data = shipped_copy[role].read_bytes().split(b"\n")
+    data[2] = b"ab\xe1" + data[2]
+    shipped_copy[role].write_bytes(b"\n".join(data))
+    message = refused(shipped_copy)
+    assert f"{shipped_copy[role].name}, line 3, column 3: found byte 0xe1" in message, message
+    assert "save the file as UTF-8" in message
+
+
+def test_utf16_and_workbooks_are_named(shipped_copy):
+    shipped_copy["evidence"].write_bytes(shipped_copy["evidence"].read_text(encoding="utf-8").encode("utf-16"))
+    assert "found UTF-16 text" in refused(shipped_copy)
+    shipped_copy["evidence"].write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    assert "is a zip archive (e.g. an Excel .xlsx" in refused(shipped_copy)
+
+
+# ------------------------------------------------------------------------------------- delimiters and structure
+STRUCTURE = [
+    ("semicolons", lambda p: write_rows(p["evidence"], rows_of(p["evidence"]), delimiter=";"),
+     "cpec.csv, line 1: the columns are separated by semicolons (';'), not by commas"),
+    ("tabs", lambda p: write_rows(p["evidence"], rows_of(p["evidence"]), delimiter="\t"),
+     "cpec.csv, line 1: the columns are separated by tabs, not by commas"),
+    ("semicolon-sources", lambda p: write_rows(p["sources"], rows_of(p["sources"]), delimiter=";"),
+     "sources.csv, line 1: the columns are separated by semicolons (';')"),
+    ("one-row-with-semicolons", lambda p: append_line(p["evidence"], "x-1;2025-01-01;sez;policy_commitment;potential;"
+                                                      "signal;1;;;;;;;;tang2026;note"),
+     "cpec.csv, line 34: found 1 fields; allowed: 16, one per column of the header (line 1); the fields of this "
+     "line look separated by another character than commas"),
+    ("unquoted-comma", lambda p: append_line(p["evidence"], "x-1,2025-01-01,sez,policy_commitment,potential,signal,1,"
+                                             ",,,,,,,tang2026,a note, with a comma"),
+     "cpec.csv, line 34: found 17 fields; allowed: 16, one per column of the header (line 1); a value that "
+     "contains a comma must be in double quotes"),
+    ("unclosed-quote", lambda p: append_line(p["evidence"], 'x-1,2025-01-01,sez,policy_commitment,potential,signal,1,'
+                                             ',,,,,,,tang2026,"a note never closed'),
+     "cpec.csv, line 34: found a double quote (\") that opens a quoted value and is never closed"),
+    ("text-after-quote", lambda p: append_line(p["evidence"], 'x-1,2025-01-01,sez,policy_commitment,potential,signal,'
+                                               '1,,,,,,,,tang2026,"a note" and more'),
+     "cpec.csv, line 34: found text after the closing quote of a quoted value"),
+    ("duplicated-column", lambda p: write_rows(p["evidence"], [r + [r[0]] for r in rows_of(p["evidence"])]),
+     "cpec.csv, line 1, id: found the column twice (fields 1 and 17); allowed: each column once"),
+    ("unnamed-column", lambda p: write_rows(p["evidence"], [r + ["x" if i else ""] for i, r in
+                                                            enumerate(rows_of(p["evidence"]))]),
+     "cpec.csv, line 1, column 17: found a column with no name"),
+]
+
+
+@pytest.mark.parametrize("case,modify,fragment", STRUCTURE, ids=[c[0] for c in STRUCTURE])
+def test_structure_problems_are_named(shipped_copy, tmp_path, case, modify, fragment):
+    modify(shipped_copy)
+    message = refused(shipped_copy)
+    assert fragment in message, message
+    assert "Error tokenizing" not in message and "Expected" not in message
+    assert_cli_refuses_run(shipped_copy, tmp_path, fragment.split(": ", 1)[1][:40])
+
+
+def test_trailing_empty_fields_are_harmless(shipped_copy):
+    write_rows(shipped_copy["evidence"], [r + ([""] if i else []) for i, r in enumerate(rows_of(shipped_copy["evidence"]))])
+    assert len(load(shipped_copy).evidence) == 32
+
+
+# ------------------------------------------------------------------------------------- byte-order marks
+@pytest.mark.parametrize("roles", [("sources",), ("evidence",), ("sources", "evidence"), ("framework", "priors")])
+def test_byte_order_marks_are_accepted(shipped_copy, roles):
+    for role in roles:
+        shipped_copy[role].write_bytes(BOM + shipped_copy[role].read_bytes())
+    study = load(shipped_copy)
+    assert len(study.evidence) == 32 and "tang2026" in set(study.sources["key"])
+    args = [str(shipped_copy[role]) for role in ("framework", "priors", "sources", "evidence")]
+    result = cli("validate", *args)
+    assert result.exit_code == 0, result.output
+    for role, kind in (("sources", "sources"), ("evidence", "evidence"), ("priors", "priors")):
+        assert f"{shipped_copy[role]} ({kind})" in result.output.replace("\n", ""), result.output
+
+
+# ------------------------------------------------------------------------------------- tier ranks
+def test_two_tiers_with_one_rank_are_refused(shipped_copy, tmp_path):
+    text = shipped_copy["framework"].read_text(encoding="utf-8")
+    shipped_copy["framework"].write_text(text.replace("rank = 2", "rank = 1", 1), encoding="utf-8")
+    line = text.split("\n").index("rank = 2") + 1
+    first = text.split("\n").index("rank = 1") + 1
+    message = refused(shipped_copy)
+    assert (f"framework.toml, line {line}, tiers.2.rank: found rank 1, already the rank of tier 'potential' "
+            f"(line {first}); allowed: a rank no other tier has") in message, message
+    assert_cli_refuses_run(shipped_copy, tmp_path, "already the rank of tier 'potential'")
+
+
+# ------------------------------------------------------------------------------------- paths and options
+def test_evidence_option_pointing_at_a_folder(shipped_copy, tmp_path):
+    folder = shipped_copy["evidence"].parent
+    with pytest.raises(InputError) as raised:
+        bc.load_study(framework=shipped_copy["framework"], priors=shipped_copy["priors"], evidence=folder)
+    assert str(raised.value) == (f"--evidence: {folder} is a folder, not a file; did you mean {folder / 'cpec.csv'}? "
+                                 f"(.csv files in it: cpec.csv, sources.csv)")
+    proc = subprocess.run([sys.executable, "-m", "bayescpec.cli", "run", "--evidence", str(folder),
+                           "--framework", str(shipped_copy["framework"]), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "IsADirectoryError" not in proc.stderr
+    assert "is a folder, not a file; did you mean" in proc.stderr and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("option,role,usual", [("--framework", "framework", "framework.toml"),
+                                               ("--priors", "priors", "baseline.toml"),
+                                               ("--sources", "sources", "sources.csv")])
+def test_other_options_pointing_at_a_folder(shipped_copy, tmp_path, option, role, usual):
+    folder = shipped_copy[role].parent
+    paths = dict(shipped_copy)
+    paths[role] = folder
+    extra = ("--sources", str(folder)) if role == "sources" else ()
+    output = assert_cli_refuses_run(paths if role != "sources" else shipped_copy, tmp_path,
+                                    f"{option}: {folder} is a folder, not a file; did you mean", extra=extra)
+    assert usual in output
+
+
+def test_validate_and_update_given_a_folder(shipped_copy, tmp_path):
+    result = cli("validate", str(shipped_copy["evidence"].parent), "--framework", str(shipped_copy["framework"]))
+    assert result.exit_code == 0 and "cpec.csv (evidence)" in result.output and "sources.csv (sources)" in result.output
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    result = cli("validate", str(empty))
+    assert result.exit_code == 2 and "is a folder with no .toml or .csv files" in result.output
+    snapshot = shipped_copy["evidence"].read_bytes()
+    result = cli("update", str(empty), "--evidence", str(shipped_copy["evidence"]),
+                 "--framework", str(shipped_copy["framework"]), "--vintages", str(tmp_path / "v"))
+    assert result.exit_code == 2 and f"{empty}: is a folder, not a file" in result.output, result.output
+    result = cli("update", str(shipped_copy["evidence"]), "--evidence", str(empty),
+                 "--framework", str(shipped_copy["framework"]), "--vintages", str(tmp_path / "v"))
+    assert result.exit_code == 2 and "is a folder, not an evidence log" in result.output, result.output
+    assert shipped_copy["evidence"].read_bytes() == snapshot and not (tmp_path / "v").exists()
+
+
+PRIORS = [
+    ("unknown-name", "nonexistent", ["--priors: no prior set 'nonexistent'", "nonexistent.toml",
+                                      "the prior sets beside", "are: baseline"]),
+    ("did-you-mean", "basline", ["--priors: no prior set 'basline' (did you mean 'baseline'?)", "are: baseline"]),
+    ("missing-path", "elsewhere/mine.toml", ["--priors: elsewhere/mine.toml: file not found; the prior sets beside",
+                                             "are: baseline"]),
+]
+
+
+@pytest.mark.parametrize("case,priors,fragments", PRIORS, ids=[c[0] for c in PRIORS])
+def test_priors_option_names_itself_and_the_prior_sets_that_exist(shipped_copy, tmp_path, case, priors, fragments):
+    (shipped_copy["framework"].parent / "skeptical.toml").write_text("name = 'x'\n")  # listed, even if invalid
+    with pytest.raises(InputError) as raised:
+        bc.load_study(framework=shipped_copy["framework"], priors=priors, evidence=shipped_copy["evidence"])
+    assert len(raised.value.problems) == 1
+    for fragment in fragments:
+        assert fragment in str(raised.value), str(raised.value)
+    assert "are: baseline, skeptical" in str(raised.value)
+    assert_cli_refuses_run({**shipped_copy, "priors": Path(priors)}, tmp_path, *fragments)
+
+
+def test_missing_evidence_reports_the_root_cause_only(shipped_copy, tmp_path):
+    missing = tmp_path / "nope.csv"
+    with pytest.raises(InputError) as raised:
+        bc.load_study(framework=shipped_copy["framework"], evidence=missing)
+    assert raised.value.problems[0].message == f"--evidence: {missing}: file not found"
+    assert len(raised.value.problems) == 1 and "sources" not in str(raised.value)
+    output = assert_cli_refuses_run({**shipped_copy, "evidence": missing}, tmp_path, f"--evidence: {missing}")
+    assert "sources.csv" not in output
+    # a missing sources file beside an existing log is the root cause, and is reported
+    shipped_copy["sources"].unlink()
+    message = refused(shipped_copy)
+    assert "sources.csv: file not found; an evidence log needs a sources file" in message
+
+
+def test_compare_priors_refuses_unknown_prior_sets_before_announcing_fits(shipped_copy, tmp_path):
+    result = cli("compare-priors", "--priors", "baseline", "--priors", "nope", "--priors", "basline",
+                 "--framework", str(shipped_copy["framework"]), "--evidence", str(shipped_copy["evidence"]),
+                 "--out", str(tmp_path / "cmp"))
+    assert result.exit_code == 2, result.output
+    assert "fitting" not in result.output
+    assert "no prior set 'nope'" in result.output and "did you mean 'baseline'?" in result.output
+    assert not (tmp_path / "cmp").exists()
+    set_value(shipped_copy["evidence"], "pot-sez-001", "target", "sezz")  # one bad row: reported once, not per set
+    result = cli("compare-priors", "--priors", "baseline", "--priors", "baseline", "--framework",
+                 str(shipped_copy["framework"]), "--evidence", str(shipped_copy["evidence"]))
+    assert result.exit_code == 2 and result.output.count("found 'sezz'") == 1 and "fitting" not in result.output
+
+
+# ------------------------------------------------------------------------------------- queries
+CHANNELS = ["sez", "digital", "green", "agriculture", "gwadar"]
+CONSTRAINTS = ["security", "energy_debt"]
+BAD_QUERIES = [
+    ("not tau", "'not' takes a true/false statement such as theta[sez] > tau; found 'tau', a number"),
+    ("theta[sez] > tau and 1", "'and' takes a true/false statement such as theta[sez] > tau; found '1', a number"),
+    ("all(theta)", "all() takes a true/false statement such as theta[sez] > tau; found 'theta', a number"),
+    ("any(severity)", "any() takes a true/false statement"),
+    ("count(theta) >= 0", "count() takes a true/false statement"),
+    ("count(theta > tau) >= 0", "is true whatever the values of the quantities"),
+    ("theta[sez] > tau or not theta[sez] > tau", "is true whatever the values"),
+    ("theta[sez] >= theta[sez]", "is true whatever the values"),
+    ("theta[sez] > 1", "is false whatever the values"),
+    ("mean(theta) < 0", "is false whatever the values"),
+    ("(theta[sez] > tau) > 0", "a comparison takes numbers; found 'theta[sez] > tau', a true/false statement"),
+    ("-(theta[sez] > tau) < 0", "'-' takes numbers"),
+    ("(theta[sez] > tau) + 1 > 0", "'+' takes numbers"),
+    ("theta[sez] > 1" + "0" * 400, "is too large"),
+    ("not " * 5000 + "theta[sez] > tau", "cannot parse query 'not not not"),
+    ("(" * 300 + "theta[sez] > tau" + ")" * 300, "too many nested parentheses"),
+    ("theta[sez]" + " + theta[sez]" * 3000 + " > tau", "cannot parse query 'theta[sez] + theta[sez]"),
+    ("theta[sez] > tau\x00", "cannot parse query"),
+]
+GOOD_QUERIES = ["theta[sez] > tau", "all(constraint_effect > 0)", "count(theta > tau) >= 3", "mean(theta) > 0.6",
+                "theta[sez] > 0.3 and theta[sez] < 0.31", "theta[sez] - theta[gwadar] > 0.99", "any(theta > 0.01)",
+                "all(theta > 0.99)", "not theta[sez] > tau", "mean(theta > tau) > 0.5", "severity[security] > 1",
+                "theta[sez] * theta[gwadar] > 0.81", "-theta[sez] < -tau", "theta[sez] > 0.9999"]
+
+
+@pytest.mark.parametrize("query,fragment", BAD_QUERIES, ids=[q[:30] for q, _ in BAD_QUERIES])
+def test_bad_queries_are_query_errors(query, fragment):
+    with pytest.raises(QueryError) as raised:
+        check_query(query, channels=CHANNELS, constraints=CONSTRAINTS)
+    assert fragment in str(raised.value)
+    assert len(str(raised.value)) < 400, "a long query is shortened in the message"
+    assert isinstance(raised.value, BayescpecError) and isinstance(raised.value, ValueError)
+
+
+@pytest.mark.parametrize("query", GOOD_QUERIES)
+def test_informative_queries_are_accepted(query):
+    check_query(query, channels=CHANNELS, constraints=CONSTRAINTS)
+
+
+@pytest.mark.parametrize("query,fragment", [q for q in BAD_QUERIES if q[1]][:6], ids=[q[0] for q in BAD_QUERIES[:6]])
+def test_bad_queries_in_a_framework_are_located(shipped_copy, tmp_path, query, fragment):
+    text = shipped_copy["framework"].read_text(encoding="utf-8")
+    line = text.split("\n").index('query = "theta[sez] > tau"') + 1
+    replace_in(shipped_copy["framework"], 'query = "theta[sez] > tau"', f'query = "{query}"')
+    message = refused(shipped_copy)
+    assert f"framework.toml, line {line}, propositions.1.query: " in message and fragment in message, message
+    assert_cli_refuses_run(shipped_copy, tmp_path, "propositions.1.query")
+
+
+# ------------------------------------------------------------------------------------- error noise
+def test_duplicated_channel_id_is_reported_without_query_noise(shipped_copy):
+    replace_in(shipped_copy["framework"], 'id = "digital"', 'id = "sez"')
+    with pytest.raises(InputError) as raised:
+        load_framework(shipped_copy["framework"])
+    message = str(raised.value)
+    assert "channels.1.id: duplicate id 'sez'" in message
+    assert "leaves one value per" not in message and "propositions.0" not in message and "propositions.1" not in message
+    assert "sez, sez" not in message  # allowed lists name each channel once
+
+
+@pytest.mark.parametrize("k,n,column,fragment", [("0", "-5", "n", "found '-5'; n must be > 0"),
+                                                 ("-1", "-5", "n", "found '-5'; n must be > 0"),
+                                                 ("7", "abc", "n", "not a number: found 'abc'"),
+                                                 ("inf", "5", "k", "not a finite number")])
+def test_a_bad_count_is_one_problem(shipped_copy, k, n, column, fragment):
+    line = _count_row(k, n)(shipped_copy)
+    with pytest.raises(InputError) as raised:
+        load(shipped_copy)
+    problems = [p for p in raised.value.problems if p.field in ("k", "n")]
+    assert f"line {line} (id 'cnt-1')" in problems[0].where
+    assert any(p.field == column and fragment in p.message for p in problems), problems
+    assert not any("is larger than n" in p.message for p in problems), problems
+    if k != "-1":
+        assert len(problems) == 1, problems
