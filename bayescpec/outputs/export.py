@@ -87,8 +87,10 @@ def write_tables(
     threshold: float,
     ci_kind: str,
     ci_prob: float,
+    on_file=None,
 ) -> list[Path]:
-    """Write each table in each format into ``folder`` (which must exist); return the paths."""
+    """Write each table in each format into ``folder`` (which must exist); return the paths.
+    ``on_file(path)`` is called after each file (progress)."""
     written = []
     for name, table in tables.items():
         laid_out = layout(name, table, digits=digits, ci_kind=ci_kind, ci_prob=ci_prob, threshold=threshold)
@@ -100,6 +102,8 @@ def write_tables(
                 text = {"md": render_markdown, "latex": render_latex, "html": render_html}[fmt](laid_out)
             path.write_text(text, encoding="utf-8")
             written.append(path)
+            if on_file is not None:
+                on_file(path)
     return written
 
 

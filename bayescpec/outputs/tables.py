@@ -68,7 +68,7 @@ def constraint_effect_table(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_p
     check_options(ci_kind, ci_prob)
     fw = framework_info(result)
     label = interval_label(ci_kind, ci_prob)
-    columns = ["constraint", "channel", "loading_mean", "prior_reduction_mean", "reduction_mean",
+    columns = ["constraint", "constraint_label", "channel", "loading_mean", "prior_reduction_mean", "reduction_mean",
                "reduction_sd", f"{label} lower", f"{label} upper", "p_reduces"]
     if not fw["links"]:
         table = pd.DataFrame(columns=columns)
@@ -82,6 +82,7 @@ def constraint_effect_table(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_p
         names = [f"{c}|{k}" for c, k in links]
         table = pd.DataFrame({
             "constraint": [k for _, k in links],
+            "constraint_label": [fw["constraints"][k] for _, k in links],
             "channel": [c for c, _ in links],
             "loading_mean": loading.sel(link=names).values,
             "prior_reduction_mean": prior.mean(("chain", "draw")).sel(link=names).values,
