@@ -153,7 +153,12 @@ def _provenance_lines(table: pd.DataFrame) -> list[str]:
         lines.append(f"# interval: {table.attrs['interval']}")
     if "threshold" in table.attrs:
         lines.append(f"# threshold tau: {table.attrs['threshold']}")
-    for key, value in table.attrs.get("provenance", {}).items():
+    prov = table.attrs.get("provenance", {})
+    if str(prov.get("evidence_rows", "")) == "0":
+        from .layout import PRIOR_ONLY_NOTE
+
+        lines.append(f"# {PRIOR_ONLY_NOTE}")
+    for key, value in prov.items():
         lines.append(f"# {key}: {value}")
     return lines
 
