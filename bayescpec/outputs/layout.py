@@ -276,9 +276,9 @@ def _constraint_effects(ctx: _Context) -> _Parts:
     spanners: list[tuple[str, list[str]]] = []
     wrap: dict[str, str] = {}
     code: tuple[str, ...] = ()
-    labels = table["constraint_label"] if "constraint_label" in table.columns else table["constraint"]
+    names = table.attrs.get("constraint_labels", {})  # ids stay in the table (and the CSV); papers show labels
     cells = pd.DataFrame({
-        "constraint": labels.astype(str),
+        "constraint": [str(names.get(k, k)) for k in table["constraint"]],
         "channel": table["channel"].astype(str),
         "loading_mean": ctx.num("loading_mean"),
         "prior_reduction_mean": ctx.num("prior_reduction_mean"),

@@ -68,7 +68,7 @@ def constraint_effect_table(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_p
     check_options(ci_kind, ci_prob)
     fw = framework_info(result)
     label = interval_label(ci_kind, ci_prob)
-    columns = ["constraint", "constraint_label", "channel", "loading_mean", "prior_reduction_mean", "reduction_mean",
+    columns = ["constraint", "channel", "loading_mean", "prior_reduction_mean", "reduction_mean",
                "reduction_sd", f"{label} lower", f"{label} upper", "p_reduces"]
     if not fw["links"]:
         table = pd.DataFrame(columns=columns)
@@ -82,7 +82,6 @@ def constraint_effect_table(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_p
         names = [f"{c}|{k}" for c, k in links]
         table = pd.DataFrame({
             "constraint": [k for _, k in links],
-            "constraint_label": [fw["constraints"][k] for _, k in links],
             "channel": [c for c, _ in links],
             "loading_mean": loading.sel(link=names).values,
             "prior_reduction_mean": prior.mean(("chain", "draw")).sel(link=names).values,
@@ -92,7 +91,7 @@ def constraint_effect_table(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_p
             f"{label} upper": interval.sel(ci_bound="upper", link=names).values,
             "p_reduces": (post > 0).mean(("chain", "draw")).sel(link=names).values,
         })
-    table.attrs = {"interval": label,
+    table.attrs = {"interval": label, "constraint_labels": dict(fw["constraints"]),
                    "title": "Constraint effects: reduction of each linked channel's conversion probability "
                             "θ (θ without the constraint − θ with it; probability scale)",
                    "provenance": provenance(result)}
