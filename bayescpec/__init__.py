@@ -35,18 +35,23 @@ _EXPORTS: dict[str, str] = {
     "evidence_table": "outputs.tables", "constraint_effect_table": "outputs.tables",
     "plot_forest": "outputs.figures", "plot_prior_posterior": "outputs.figures",
     "plot_evidence_ladder": "outputs.figures", "plot_constraint_effects": "outputs.figures",
-    "save_figures": "outputs.figures",
+    "save_figures": "outputs.figures", "save_figure": "outputs.figures",
+    "write_report": "outputs.report", "report_page": "outputs.page", "PageSection": "outputs.page",
     "compare_priors": "workflow.compare", "fit_prior_sets": "workflow.compare",
     "prior_comparison_table": "workflow.compare", "prior_comparison_propositions": "workflow.compare",
     "available_prior_sets": "workflow.compare",
     # rerunning as evidence arrives
-    "append_evidence": "inputs.append", "AppendReport": "inputs.append",
+    "append_evidence": "inputs.append", "AppendReport": "inputs.append", "plan_append": "inputs.append",
+    "HypotheticalRowsError": "inputs.append",
     "update_evidence": "workflow.update", "update_result": "workflow.update", "UpdateOutcome": "workflow.update",
     "psis_update": "engine.fastpath", "PsisUpdate": "engine.fastpath",
     "save_vintage": "workflow.vintages", "load_vintage": "workflow.vintages", "list_vintages": "workflow.vintages",
+    "find_vintage": "workflow.vintages",
     "history": "workflow.vintages", "diff": "workflow.vintages", "ResultDiff": "workflow.vintages",
     "as_of_study": "workflow.trajectory", "evidence_trajectory": "workflow.trajectory",
     "plot_trajectory": "outputs.figures",
+    # a study of another corridor
+    "init_study": "inputs.scaffold",
 }
 
 __all__ = ["__version__", *_EXPORTS]

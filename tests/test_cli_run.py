@@ -30,8 +30,10 @@ def test_run_prints_every_section(run_dir):
     assert "80% HDI" in output and "P(θ > 0.4)" in output
     for channel in ("sez", "digital", "green", "agriculture", "gwadar"):
         assert channel in output
-    for text in ("Propositions", "P4", "Constraint severity", "energy_debt", "Convergence", "potential rows"):
+    for text in ("Propositions", "P4", "Constraint severity", "energy_debt", "Convergence", "potential rows",
+                 "P(severity > 0)"):
         assert text in output
+    assert "P(binding)" not in output and "-0.00" not in output
 
 
 def test_run_writes_result_and_tables_with_provenance(run_dir):
@@ -122,3 +124,30 @@ def test_a_failure_while_writing_leaves_nothing_behind(tmp_path, monkeypatch):
     assert outcome.exit_code != 0
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_run_json_quiet_and_vintage_reuse(tmp_path):
+    """--json prints one document on stdout; --quiet leaves stderr empty; the same fit is reused as a
+    vintage, a fit with other settings gets its own (never '(already saved)' for another fit)."""
+    import json
+
+    out = tmp_path / "results"
+    tiny = ["--draws", "30", "--tune", "30", "--chains", "2", "--out", str(out)]
+    first = CliRunner().invoke(app, ["run", *tiny, "--json", "--quiet"])
+    assert first.exit_code == 0, first.output
+    assert first.stderr.strip() == "" or "warning" in first.stderr.lower()
+    data = json.loads(first.stdout)
+    assert set(data) >= {"tables", "convergence", "provenance", "prior_only", "files", "vintage"}
+    channels = data["tables"]["channels"]
+    assert channels["interval"] == "90% ETI" and [r["channel"] for r in channels["rows"]][0] == "sez"
+    saved = bc.read_table(out / "channels.csv")
+    assert channels["rows"][0]["p_converting"] == pytest.approx(saved["p_converting"].iloc[0], abs=1e-4)
+    assert data["convergence"]["converged"] is False and data["prior_only"] is False
+    assert data["vintage"]["reused"] is False and (out / "vintages" / data["vintage"]["name"]).is_dir()
+    again = json.loads(CliRunner().invoke(app, ["run", *tiny, "--json", "--quiet"]).stdout)
+    assert again["vintage"] == {**data["vintage"], "reused": True}
+    other = CliRunner().invoke(app, ["run", *tiny[:-2], "--out", str(out), "--seed", "3"])
+    assert other.exit_code == 0, other.output
+    assert "already saved" not in other.output and "reused" not in other.output
+    assert len(bc.list_vintages(out / "vintages")) == 2
+    assert "CONVERGENCE CHECKS FAILED" in other.output  # the banner, not only a footnote

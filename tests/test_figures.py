@@ -171,3 +171,77 @@ def test_save_figures_rejects_bad_options_and_writes_nothing(tmp_path, result, k
         fg.save_figures(result, out=tmp_path / "figs", **kwargs)
     assert message in str(info.value)
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Provenance on every figure; the trajectory's time axis (issue 14)
+# ---------------------------------------------------------------------------------------------
+
+def caption_of(fig) -> str:
+    return " ".join(t.get_text() for t in fig.texts if t.get_text().startswith("Source:")).replace("\n", " ")
+
+
+@pytest.mark.parametrize("draw", [fg.plot_forest, fg.plot_prior_posterior, fg.plot_evidence_ladder,
+                                  fg.plot_constraint_effects])
+def test_every_figure_carries_its_provenance_clear_of_the_axes(result, draw):
+    fig = draw(result)
+    caption = caption_of(fig)
+    for part in ("prior set synthetic", "evidence abababababab", "as of 2026-01-31", "200 draws × 2 chains",
+                 "seed 4242", "bayescpec 0.0.test"):
+        assert part in caption, part
+    assert "FAILED" not in caption
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    band = max(t.get_window_extent(renderer).y1 for t in fig.texts if t.get_text().startswith("Source:"))
+    lowest = min([ax.get_tightbbox(renderer).y0 for ax in visible_axes(fig)]
+                 + [legend.get_window_extent(renderer).y0 for legend in fig.legends])
+    assert band <= lowest + 1, "the caption overlaps an axes or a legend"
+    assert_legible(fig)
+
+
+def test_a_failed_fit_says_so_on_its_figures(tmp_path):
+    bad = make_result(converged=False)
+    assert "CONVERGENCE CHECKS FAILED" in caption_of(fg.plot_forest(bad))
+    paths = fg.save_figures(bad, out=tmp_path / "f", dpi=60)
+    pdf = next(p for p in paths if p.name == "forest.pdf").read_bytes()
+    assert b"/Subject" in pdf and b"/Title" in pdf
+    assert "CONVERGENCE CHECKS FAILED".encode("utf-16-be") in pdf  # PDF metadata text is UTF-16
+    from PIL import Image
+
+    info = Image.open(next(p for p in paths if p.name == "forest.png")).info
+    assert "evidence abababababab" in info["Description"] and info["Software"].startswith("bayescpec")
+
+
+def trajectory_table(dates, channels=("sez", "digital")):
+    import datetime as dt
+
+    import pandas as pd
+
+    rows = [{"date": dt.date.fromisoformat(d), "rows": 2 + i, "channel": c, "label": c.upper(),
+             "prior_p_converting": 0.4, "p_converting": 0.3 + 0.05 * i, "converged": True}
+            for i, d in enumerate(dates) for c in channels]
+    table = pd.DataFrame(rows)
+    table.attrs = {"threshold": 0.5, "prior_set": "baseline", "evidence_sha256": "52c781c032b4", "as_of": dates[-1],
+                   "draws": 1000, "chains": 4, "seed": 1, "bayescpec_version": "9.9", "converged": True}
+    return table
+
+
+def test_trajectory_breaks_the_time_axis_when_one_early_row_would_squeeze_the_rest():
+    import matplotlib.dates as mdates
+
+    dates = ["2015-04-20", "2024-08-15", "2025-01-10", "2025-09-26", "2026-05-27"]
+    fig = fg.plot_trajectory(trajectory_table(dates))
+    early, main = visible_axes(fig)
+    lo, hi = (mdates.num2date(x).date().isoformat() for x in main.get_xlim())
+    assert "2024-06-01" < lo <= "2024-08-15" and hi >= "2026-05-27"          # the recent dates fill the panel
+    assert mdates.num2date(early.get_xlim()[0]).year == 2015 and mdates.num2date(early.get_xlim()[1]).year == 2015
+    assert early.get_position().width < main.get_position().width / 3
+    assert "θ" in fig._suptitle.get_text() and "theta" not in fig._suptitle.get_text()
+    assert early.get_ylabel() == "P(θ > 0.5)"
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[:2] == ["SEZ (sez)", "DIGITAL (digital)"] and any("prior" in t for t in legend)
+    assert "bayescpec 9.9" in caption_of(fig)
+    assert_legible(fig)
+    # evenly spread dates need no break
+    fig = fg.plot_trajectory(trajectory_table(["2025-01-10", "2025-04-01", "2025-09-26", "2026-05-27"]))
+    assert len(visible_axes(fig)) == 1

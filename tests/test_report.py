@@ -329,7 +329,8 @@ def test_cli_report_writes_tables_in_the_chosen_format(saved, tmp_path):
     out = tmp_path / "rep"
     res = runner.invoke(app, ["report", str(saved), "--format", "latex", "-f", "md", "--out", str(out), "--no-figures"])
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.{s}" for n in tb.TABLES for s in ("tex", "md"))
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{n}.{s}" for n in tb.TABLES for s in ("tex", "md")]
+                                                          + ["index.html"])
     assert "channels.tex" in res.output and "kB" in res.output
 
 
@@ -344,7 +345,7 @@ def test_cli_report_defaults_to_every_format_and_figures_in_result_folder(tmp_pa
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--format", "docx"], "unknown format 'docx'"),
+    (["--format", "docx"], "--format: must be one of 'csv', 'md', 'latex', 'html' or 'all'; found 'docx'"),
     (["--ci-kind", "hpd"], "--ci-kind: must be 'eti' or 'hdi'; found 'hpd'"),
     (["--ci-prob", "2"], "--ci-prob: must be in (0, 1); found 2.0"),
     (["--threshold", "1"], "--threshold: must be in (0, 1); found 1.0"),
@@ -439,3 +440,69 @@ def test_compare_priors_on_the_shipped_data(tmp_path):
     if PDFLATEX:
         run = _compile(tmp_path / "cmp", "prior-comparison.tex")
         assert run.returncode == 0, run.stdout[-3000:]
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels, banners, titles, prior-only results (issue 14)
+# ---------------------------------------------------------------------------------------------
+
+def test_constraints_are_shown_by_label_in_papers_and_by_id_in_csv(result):
+    tables = tb.report_tables(result)
+    for name in ("constraints", "constraint-effects"):
+        for fmt in ("md", "html", "latex"):
+            text = ex.render_table(tables[name], name=name, format=fmt)
+            assert "Security risk" in text and "Energy debt" in text, (name, fmt)
+        md_rows = [line for line in ex.render_table(tables[name], name=name, format="md").splitlines()
+                   if line.startswith("| ")][1:]
+        assert all("energy_debt" not in row and "| security |" not in row for row in md_rows)
+        csv = read_export_text(ex.render_table(tables[name], name=name, format="csv"))
+        assert set(csv["constraint"]) == {"security", "energy_debt"}
+
+
+def read_export_text(text: str) -> pd.DataFrame:
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    return pd.read_csv(io.StringIO(body))
+
+
+def test_a_failed_fit_has_a_banner_above_every_table_in_every_format():
+    bad, good = make_result(converged=False), make_result()
+    for name, table in tb.report_tables(bad).items():
+        md = ex.render_table(table, name=name, format="md")
+        assert md.startswith("> **WARNING: CONVERGENCE CHECKS FAILED (max R-hat 1.200 > 1.01)")
+        page = ex.render_table(table, name=name, format="html")
+        assert page.index('role="alert"') < page.index("gt_table") and "CONVERGENCE CHECKS FAILED" in page
+        tex = ex.render_table(table, name=name, format="latex")
+        before_table = tex.split(r"\begin{tabular}")[0].split(r"\begin{longtable}")[0]
+        assert r"\fbox{" in before_table and "CONVERGENCE CHECKS FAILED" in before_table
+    for name, table in tb.report_tables(good).items():
+        for fmt in ("md", "html", "latex"):
+            text = ex.render_table(table, name=name, format=fmt)
+            assert "WARNING" not in text and 'role="alert"' not in text and r"\fbox{" not in text
+
+
+@needs_latex
+def test_the_failed_fit_banner_compiles(tmp_path):
+    bad = make_result(converged=False)
+    path = tmp_path / "channels.tex"
+    path.write_text(ex.render_table(tb.report_tables(bad)["channels"], name="channels", format="latex"))
+    run = subprocess.run([PDFLATEX or "pdflatex", "-interaction=nonstopmode", "-halt-on-error", path.name],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-2000:]
+
+
+def test_html_tables_have_a_title(result):
+    for name, table in tb.report_tables(result).items():
+        page = ex.render_table(table, name=name, format="html")
+        title = re.search(r"<title>(.*?)</title>", page)
+        assert title and title.group(1).strip(), name
+        assert page.index("<title>") < page.index("</head>")
+
+
+def test_a_prior_only_result_says_so_in_every_footnote():
+    empty = make_result(ledger=[], with_loglik=False)
+    assert empty.attrs["evidence_rows"] == 0
+    for name, table in tb.report_tables(empty).items():
+        for fmt in ("md", "html", "latex", "csv"):
+            assert "PRIOR ONLY" in ex.render_table(table, name=name, format=fmt), (name, fmt)
+    assert "PRIOR ONLY" not in ex.render_table(tb.report_tables(make_result())["channels"], name="channels",
+                                               format="md")

@@ -17,6 +17,7 @@ from bayescpec.cli import app
 from bayescpec.errors import EvidenceError
 from bayescpec.inputs.append import append_evidence
 from bayescpec.workflow.update import update_evidence
+from bayescpec.workflow.vintages import fit_key
 
 ROOT = Path(__file__).resolve().parent.parent
 HYPOTHETICAL = ROOT / "evidence" / "hypothetical_sez_batch.csv"
@@ -179,7 +180,7 @@ def test_update_evidence_saves_a_new_vintage_each_time_and_never_overwrites(log,
     paths = dict(evidence=log, framework=shipped_copy["framework"], priors=shipped_copy["priors"], vintages=vintages)
     first = update_evidence(batch(tmp_path, ROW_A), method="refit", **paths, **FAST)
     assert first.method == "refit" and first.vintage.parent == vintages
-    assert first.vintage.name == f"{first.result.attrs['as_of']}-{first.append.sha256_after[:12]}"
+    assert first.vintage.name == f"{first.result.attrs['as_of']}-{fit_key(first.result)[:10]}"
     saved = (first.vintage / "result.nc").read_bytes()
     second = update_evidence(batch(tmp_path, ROW_B, name="b.csv"), method="refit", **paths, **FAST)
     assert second.vintage != first.vintage and (first.vintage / "result.nc").read_bytes() == saved
@@ -198,10 +199,137 @@ def test_update_cli_end_to_end(log, tmp_path, shipped_copy, recwarn):
     vintages = tmp_path / "vintages"
     result = CliRunner().invoke(app, ["update", str(batch(tmp_path, ROW_A)), "--evidence", str(log),
                                       "--framework", str(shipped_copy["framework"]), "--vintages", str(vintages),
-                                      "--draws", "150", "--tune", "150", "--chains", "2"])
+                                      "--draws", "150", "--tune", "150", "--chains", "2", "--yes"])
     assert result.exit_code == 0, result.output
-    assert "1 row(s) appended" in result.output and "full refit" in result.output
-    assert "no previous result" in result.output and "Saved vintage" in result.output
+    assert "1 row(s) appended" in result.output and "refitted the model" in result.output
+    assert "no earlier fit" in result.output and "Saved vintage" in result.output
+    assert "k-hat" not in result.output and "PSIS" not in result.output  # plain words for a policy reader
     (folder,) = vintages.iterdir()
     assert (folder / "result.nc").is_file()
     assert pd.read_csv(log, dtype=str)["id"].iloc[-1] == "new-a"
+
+
+# ---------------------------------------------------------------------------------------------
+# Safe updates: hypothetical rows need --yes, --dry-run writes nothing, plain words
+# ---------------------------------------------------------------------------------------------
+
+def snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_hypothetical_rows_are_recognised():
+    from bayescpec.inputs.append import is_hypothetical
+
+    assert is_hypothetical({"id": "a", "source": "hypothetical", "note": ""})
+    assert is_hypothetical({"id": "a", "source": "x", "note": "HYPOTHETICAL: invented"})
+    assert is_hypothetical({"id": "hypothetical-1", "source": "x", "note": ""})
+    assert is_hypothetical({"id": "a", "source": "sim", "note": ""}, {"sim": "SYNTHETIC data from a simulator"})
+    assert not is_hypothetical({"id": "pot-sez-001", "source": "reuters_2015_launch", "note": "Paper V: real"},
+                               {"reuters_2015_launch": "Reuters 2015"})
+
+
+def test_append_refuses_hypothetical_rows_into_a_real_log_unless_allowed(log, tmp_path, shipped_copy):
+    from bayescpec.inputs.append import HypotheticalRowsError
+
+    snapshot_ = log.read_bytes()
+    with pytest.raises(HypotheticalRowsError, match="--yes") as caught:
+        append_evidence(HYPOTHETICAL, evidence=log, framework=shipped_copy["framework"], allow_hypothetical=False)
+    assert "6 of the 6 new row(s)" in str(caught.value) and "hyp-001" in str(caught.value)
+    assert log.read_bytes() == snapshot_ and leftovers(log.parent) == []
+    # a real-looking row goes through; once the log holds hypothetical rows, more are no surprise
+    real = batch(tmp_path, ROW_B.replace("hypothetical,HYPOTHETICAL test row", "tang2026,a new observation"))
+    assert append_evidence(real, evidence=log, framework=shipped_copy["framework"],
+                           allow_hypothetical=False).added == ("new-b",)
+    append_evidence(batch(tmp_path, ROW_A, name="a.csv"), evidence=log, framework=shipped_copy["framework"])
+    report = append_evidence(HYPOTHETICAL, evidence=log, framework=shipped_copy["framework"], allow_hypothetical=False)
+    assert len(report.added) == 6 and report.hypothetical == report.added and not report.needs_confirmation
+
+
+def test_cli_update_refuses_hypothetical_rows_without_yes(log, tmp_path, shipped_copy):
+    before = snapshot(tmp_path)
+    result = CliRunner().invoke(app, ["update", str(HYPOTHETICAL), "--evidence", str(log),
+                                      "--framework", str(shipped_copy["framework"]),
+                                      "--vintages", str(tmp_path / "vintages")])
+    assert result.exit_code == 2, result.output
+    assert "hypothetical" in result.output and "--yes" in result.output and "Nothing was written" in result.output
+    assert "Traceback" not in result.output
+    assert snapshot(tmp_path) == before and not (tmp_path / "vintages").exists()
+
+
+def test_cli_update_dry_run_shows_rows_and_decision_and_writes_nothing(log, tmp_path, shipped_copy):
+    before = snapshot(tmp_path)
+    result = CliRunner().invoke(app, ["update", str(HYPOTHETICAL), "--dry-run", "--evidence", str(log),
+                                      "--framework", str(shipped_copy["framework"]),
+                                      "--vintages", str(tmp_path / "vintages")], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "DRY RUN" in text and "6 row(s) would be appended" in text
+    for row_id in ("hyp-001", "hyp-006"):
+        assert row_id in text
+    assert "would refuse them without --yes" in text
+    assert "would be fitted from scratch" in text
+    assert snapshot(tmp_path) == before and not (tmp_path / "vintages").exists()
+
+
+def test_dry_run_decides_the_fast_path_from_a_previous_vintage(log, tmp_path, shipped_copy, recwarn):
+    """The dry run reweights on a scratch copy: the decision and the headline, nothing written."""
+    vintages = tmp_path / "vintages"
+    study = bc.load_study(framework=shipped_copy["framework"], priors=shipped_copy["priors"], evidence=log)
+    previous = bc.fit(study, **FAST)
+    previous.attrs.update(converged=True, convergence_failures="", min_ess_bulk=40_000.0, max_rhat=1.0,
+                          divergences=0)  # stand in for a long fit: the fast path's rules then allow reweighting
+    bc.save_vintage(previous, root=vintages)
+    new = batch(tmp_path, ROW_B)
+    before = snapshot(tmp_path)
+    outcome = update_evidence(new, evidence=log, framework=shipped_copy["framework"],
+                              priors=shipped_copy["priors"], vintages=vintages, dry_run=True, **FAST)
+    assert outcome.dry_run and outcome.method == "psis" and outcome.result is not None
+    assert outcome.append.added == ("new-b",) and outcome.append.dry_run
+    assert outcome.summary.startswith("the new rows were folded into the previous fit by reweighting")
+    assert "reliable" in outcome.summary and "k-hat" not in outcome.summary
+    assert outcome.result.attrs["update_method"] == "psis" and "Pareto k-hat" in outcome.result.attrs["update_reason"]
+    assert snapshot(tmp_path) == before
+    result = CliRunner().invoke(app, ["update", str(new), "--dry-run", "--evidence", str(log),
+                                      "--framework", str(shipped_copy["framework"]), "--priors",
+                                      str(shipped_copy["priors"]), "--vintages", str(vintages)])
+    assert result.exit_code == 0, result.output
+    assert "Decision: the new rows were folded" in " ".join(result.output.split())
+    assert "P before" in result.output and "P after" in result.output
+    assert snapshot(tmp_path) == before
+
+
+def test_plain_summary_says_how_rows_were_taken_in():
+    from bayescpec.workflow.update import plain_summary
+
+    psis = plain_summary({"update_method": "psis", "chains": 4, "draws": 1000, "min_ess_bulk": 2345.6,
+                          "pareto_khat": -0.1})
+    assert "folded into the previous fit by reweighting" in psis and "2,346" in psis and "4,000" in psis
+    for reason, words in (("Pareto k-hat 0.81 >= 0.7: the new rows move the posterior too far", "changed the picture"),
+                          ("too little left after reweighting: effective bulk ESS 120 (previous 3858 x importance "
+                           "efficiency 0.03) < 400", "changed the picture"),
+                          ("no previous result of these inputs to reweight", "fitted from scratch"),
+                          ("the previous result failed its convergence checks", "failed its convergence checks"),
+                          ("refit requested", "--method refit")):
+        text = plain_summary({"update_method": "refit", "update_reason": reason})
+        assert words in text and "ESS" not in text and "k-hat" not in text, text
+
+
+def test_cli_update_says_when_it_resampled_after_divergences(tmp_path, monkeypatch):
+    import bayescpec.workflow.update as workflow_update
+    from bayescpec.inputs.append import AppendReport
+    from report_fixtures import make_result
+
+    result = make_result()
+    result.attrs.update(update_method="refit", update_reason="no previous result of these inputs to reweight",
+                        divergence_retry="12 divergences at target_accept 0.9; re-sampled at 0.97")
+    report = AppendReport(tmp_path / "log.csv", ("x-1",), (), "a" * 64, "b" * 64, 3, 4)
+
+    def fake(*args, **kwargs):
+        return workflow_update.UpdateOutcome(report, result, tmp_path / "v", None, "refit", float("nan"),
+                                             result.attrs["update_reason"], 1.0,
+                                             summary=workflow_update.plain_summary(result.attrs))
+
+    monkeypatch.setattr(workflow_update, "update_evidence", fake)
+    out = CliRunner().invoke(app, ["update", str(tmp_path / "new.csv")])
+    assert out.exit_code == 0, out.output
+    assert "re-sampled once with smaller steps" in out.output and "12 divergences" in out.output

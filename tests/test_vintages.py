@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 import bayescpec as bc
 from bayescpec.engine.aggregate import observation_rows
 from bayescpec.cli import app
+from bayescpec.workflow.vintages import find_vintage, fit_key
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(draws=200, tune=200, chains=2, seed=17)
@@ -43,14 +44,16 @@ def pair(tmp_path_factory):
     return a, b
 
 
-def test_save_vintage_names_by_date_and_hash_and_never_overwrites(pair, tmp_path):
+def test_save_vintage_names_by_date_and_fit_key_and_never_overwrites(pair, tmp_path):
     a, b = pair
     root = tmp_path / "v"
     first = bc.save_vintage(a, root=root)
-    sha = bc.load_result(first).attrs["input_sha256"]
-    assert first.name == f"{a.attrs['as_of']}-{json.loads(sha)['evidence'][:12]}"
+    assert first.name == f"{a.attrs['as_of']}-{fit_key(a)[:10]}"
+    assert bc.load_result(first).attrs["fit_key"] == fit_key(a)
     saved = (first / "result.nc").read_bytes()
-    again = bc.save_vintage(a, root=root)          # same log, same day: a new folder beside it
+    same = bc.save_vintage(a, root=root)            # the same fit again: reused, nothing written
+    assert same == first and [p.name for p in root.iterdir()] == [first.name]
+    again = bc.save_vintage(a, root=root, reuse=False)  # forced: a new folder beside it, never over it
     assert again.name == first.name + "-2" and (first / "result.nc").read_bytes() == saved
     other = bc.save_vintage(b, root=root)
     assert other.name not in (first.name, again.name)
@@ -60,6 +63,68 @@ def test_save_vintage_names_by_date_and_hash_and_never_overwrites(pair, tmp_path
     b_sha = json.loads(b.attrs["input_sha256"])["evidence"]
     assert bc.load_vintage(b_sha[:8], root=root).attrs["vintage"] == other.name  # by evidence hash
     assert bc.load_vintage(first, root=root).attrs["vintage"] == first.name      # by path
+
+
+@pytest.mark.parametrize("attr, value", [("draws", 999), ("chains", 7), ("tune", 5), ("seed", 1), ("sampler", "nutpie"),
+                                         ("target_accept", 0.99), ("prior_set", "skeptical")])
+def test_a_fit_with_other_settings_never_shares_a_vintage(pair, tmp_path, attr, value):
+    a, _ = pair
+    root = tmp_path / "v"
+    first = bc.save_vintage(a, root=root)
+    other = a.copy()
+    other.attrs = {**a.attrs, attr: value}
+    assert fit_key(other) != fit_key(a)
+    assert find_vintage(other, root=root) is None          # `run` would not say "already saved"
+    second = bc.save_vintage(other, root=root)
+    assert second != first and bc.load_result(second).attrs[attr] == value
+
+
+def test_the_same_rows_and_settings_on_another_day_reuse_the_vintage(pair, tmp_path):
+    a, b = pair
+    root = tmp_path / "v"
+    first = bc.save_vintage(a, root=root)
+    later = a.copy()
+    later.attrs = {**a.attrs, "as_of": "2099-01-01", "created": "2099-01-01T00:00:00+00:00"}
+    assert fit_key(later) == fit_key(a) and find_vintage(later, root=root) == first
+    assert bc.save_vintage(later, root=root) == first and len(list(root.iterdir())) == 1
+    # other evidence rows (b has two more) are another fit, whatever the settings
+    assert fit_key(b) != fit_key(a) and find_vintage(b, root=root) is None
+
+
+def test_old_vintage_folders_are_still_read(pair, tmp_path):
+    a, b = pair
+    root = tmp_path / "v"
+    legacy = a.copy()
+    legacy.attrs = {k: v for k, v in a.attrs.items() if k not in ("fit_key", "vintage")}
+    old_name = f"{a.attrs['as_of']}-{json.loads(a.attrs['input_sha256'])['evidence'][:12]}"
+    bc.save_result(legacy, root / old_name / "result.nc")   # a folder written before fit keys existed
+    assert [v.name for v in bc.list_vintages(root)] == [old_name]
+    new = bc.save_vintage(b, root=root)
+    assert list(bc.history(root)["vintage"]) == [old_name, new.name]
+    assert bc.load_vintage(old_name[:14], root=root) is not None
+    assert bc.diff(old_name, new.name, root=root).added["id"].tolist() == ["t-1", "t-2"]
+    assert find_vintage(a, root=root) is None    # never reused: it has no fit key
+
+
+def test_history_says_whether_each_vintage_passed_its_checks(pair, tmp_path):
+    a, b = pair
+    root = tmp_path / "v"
+    good = b.copy()
+    good.attrs = {**b.attrs, "converged": True, "convergence_failures": ""}
+    bad = a.copy()
+    bad.attrs = {**a.attrs, "converged": False, "convergence_failures": "min bulk ESS 99 < 400"}
+    bc.save_vintage(bad, root=root)
+    bc.save_vintage(good, root=root)
+    table = bc.history(root)
+    assert list(table["converged"]) == [False, True]
+    assert table["convergence_failures"].iloc[0] == "min bulk ESS 99 < 400"
+    for columns in ("80", "200"):
+        out = CliRunner().invoke(app, ["history", "--vintages", str(root)], env={"COLUMNS": columns})
+        assert out.exit_code == 0 and "FAILED" in out.output and "passed" in out.output
+        assert "…" not in out.output, out.output
+        assert max(len(line) for line in out.output.splitlines()) <= int(columns)
+        for name in table["vintage"]:
+            assert name in out.output
 
 
 def test_history_lists_headline_probabilities(pair, tmp_path):
@@ -123,6 +188,32 @@ def test_diff_cli_and_bad_reference(pair, tmp_path):
     assert len(pd.read_csv(tmp_path / "d.csv")) == len(bc.diff(a, b).table)
     bad = CliRunner().invoke(app, ["diff", "nosuch", "latest", "--vintages", str(root)])
     assert bad.exit_code == 2 and "no vintage nosuch" in bad.output and "Traceback" not in bad.output
+
+
+def test_diff_and_history_read_at_80_columns_and_as_json(pair, tmp_path):
+    import json as json_module
+
+    a, b = pair
+    root = tmp_path / "v"
+    bc.save_vintage(a, root=root)
+    bc.save_vintage(b, root=root)
+    narrow = CliRunner().invoke(app, ["diff", "previous", "latest", "--vintages", str(root)], env={"COLUMNS": "80"})
+    assert narrow.exit_code == 0, narrow.output
+    lines = narrow.output.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in narrow.output
+    for name in ("sez", "digital", "green", "agriculture", "gwadar", "P1", "t-1", "t-2", "90% ETI B"):
+        assert name in narrow.output, name
+    assert "-0.00" not in narrow.output
+    d = bc.diff(a, b)
+    out = CliRunner().invoke(app, ["diff", "previous", "latest", "--vintages", str(root), "--json"])
+    data = json_module.loads(out.output)
+    assert [r["name"] for r in data["changes"]] == list(d.table["name"])
+    assert [r["id"] for r in data["rows_added"]] == ["t-1", "t-2"] and data["interval"] == "90% ETI"
+    assert data["changes"][0]["p_b"] == pytest.approx(d.table["p_b"].iloc[0])
+    out = CliRunner().invoke(app, ["history", "--vintages", str(root), "--json"])
+    rows = json_module.loads(out.output)["rows"]
+    assert [r["vintage"] for r in rows] == list(bc.history(root)["vintage"])
+    assert {"converged", "convergence_failures", "p_sez", "rows"} <= set(rows[0])
 
 
 def test_as_of_replay_equals_a_fit_of_the_truncated_log(tmp_path):

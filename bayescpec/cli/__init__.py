@@ -1,6 +1,6 @@
 """The ``bayescpec`` command line. This module makes the app and registers every command; the commands
-live one stage per module (``run``, ``report``, ``update``) and share only :mod:`.options`, so no
-command module imports the app.
+live one stage per module (``run``, ``report``, ``update``, ``vintages``) and share only :mod:`.options`,
+:mod:`.display`, :mod:`.progress` and :mod:`.help`, so no command module imports the app.
 
 Every input error ends with one message listing each problem (file, line, column, what was found
 and what was allowed), exit code 2, no traceback, and nothing written.
@@ -9,26 +9,48 @@ and what was allowed), exit code 2, no traceback, and nothing written.
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
+from .. import __version__
 from ..errors import BayescpecError
-from . import report, run, update
-from .options import EXIT_INPUT, err_console
+from . import report, run, update, vintages
+from .help import Command, Group
+from .options import EXIT_INPUT, configure_consoles, err_console
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, cls=Group,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   help="Bayesian evidence updating about development-corridor conversion.")
-app.command()(run.run)
-app.command()(run.validate)
-app.command()(report.report)
-app.command("compare-priors")(report.compare_priors_command)
-app.command()(update.update)
-app.command()(update.history)
-app.command()(update.diff)
-app.command()(update.trajectory)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bayescpec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _app(
+    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.", callback=_version,
+                                          is_eager=True)] = False,
+) -> None:
+    """Bayesian evidence updating about development-corridor conversion."""
+    configure_consoles()
+
+
+app.command(cls=Command)(run.run)
+app.command(cls=Command)(run.validate)
+app.command(cls=Command)(run.init)
+app.command(cls=Command)(report.report)
+app.command("compare-priors", cls=Command)(report.compare_priors_command)
+app.command(cls=Command)(update.update)
+app.command(cls=Command)(vintages.history)
+app.command(cls=Command)(vintages.diff)
+app.command(cls=Command)(update.trajectory)
 
 
 def main() -> None:

@@ -1,8 +1,16 @@
 """What every command shares: the consoles, the one way to fail (exit code 2, one message, no traceback),
-the option checks and the option definitions (one definition each)."""
+the option checks and the option definitions (one definition each), JSON output.
+
+Choices (``--ci-kind``, ``--sampler``, ``--method``, ``--format``) are shown as ``[a|b]`` in --help and
+validated against the same tuple; a bad choice or a number below its minimum is a usage error
+(exit code 2, the option named, nothing written).
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
@@ -12,14 +20,30 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import InputError
+from .help import choice_label, default
 
-__all__ = ["out_console", "err_console", "EXIT_INPUT", "fail", "check_range", "check_interval_options",
-           "check_sampler"]
+__all__ = ["out_console", "err_console", "configure_consoles", "EXIT_INPUT", "fail", "check_range",
+           "check_interval_options", "check_sampler", "print_json", "jsonable", "CI_KINDS", "SAMPLERS", "METHODS", "FORMATS"]
 
 out_console = Console(width=None if sys.stdout.isatty() else 150)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 EXIT_INPUT = 2
+CI_KINDS = ("eti", "hdi")
+SAMPLERS = ("pymc", "nutpie")
+METHODS = ("auto", "psis", "refit")
+FORMATS = ("csv", "md", "latex", "html", "all")
+
+
+def configure_consoles() -> None:
+    """Console widths for this invocation: ``COLUMNS`` when set (so ``COLUMNS=80`` shows what an
+    80-column terminal shows), the terminal's width on a terminal, else 150 (logs, pipes)."""
+    columns = os.environ.get("COLUMNS", "")
+    for console, stream in ((out_console, sys.stdout), (err_console, sys.stderr)):
+        if columns.isdigit() and int(columns) > 0:
+            console.width = int(columns)
+        else:
+            console.width = None if stream.isatty() else 150
 
 
 def fail(exc: BaseException) -> NoReturn:
@@ -32,30 +56,90 @@ def check_range(name: str, value: float, low: float, high: float) -> None:
         raise InputError(f"{name}: must be in ({low:g}, {high:g}); found {value!r}")
 
 
-# Options shared by several commands: one definition each.
-PriorsOpt = Annotated[str, typer.Option(help="Prior set: a name in the framework's folder (baseline, skeptical, optimistic, flat) or a path.")]
-EvidenceOpt = Annotated[Optional[Path], typer.Option(help="Evidence CSV [default: evidence/cpec.csv].")]
-FrameworkOpt = Annotated[Optional[Path], typer.Option(help="Framework TOML [default: priors/framework.toml].")]
-SourcesOpt = Annotated[Optional[Path], typer.Option(help="Sources CSV [default: sources.csv beside the evidence].")]
-AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", help="Use only evidence observed on or before this date (YYYY-MM-DD).")]
-SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
-DrawsOpt = Annotated[int, typer.Option(help="Posterior draws per chain.", min=10)]
-TuneOpt = Annotated[int, typer.Option(help="Tuning steps per chain.", min=10)]
-ChainsOpt = Annotated[int, typer.Option(help="Chains.", min=1)]
-ThresholdOpt = Annotated[float, typer.Option(help="Conversion threshold τ in P(θ > τ).")]
-CiProbOpt = Annotated[float, typer.Option("--ci-prob", help="Credible-interval probability.")]
-CiKindOpt = Annotated[str, typer.Option("--ci-kind", help="Credible-interval kind: eti or hdi.")]
-SamplerOpt = Annotated[str, typer.Option(help="NUTS backend: pymc or nutpie.")]
-
-
 def check_interval_options(threshold: float, ci_kind: str, ci_prob: float) -> None:
-    """Raise InputError naming the option when τ, the interval kind or its probability is out of range."""
+    """Raise InputError naming the option when τ or the interval probability is out of range."""
     check_range("--threshold", threshold, 0, 1)
     check_range("--ci-prob", ci_prob, 0, 1)
-    if ci_kind not in ("eti", "hdi"):
+    if ci_kind not in CI_KINDS:
         raise InputError(f"--ci-kind: must be 'eti' or 'hdi'; found {ci_kind!r}")
 
 
 def check_sampler(sampler: str) -> None:
-    if sampler not in ("pymc", "nutpie"):
+    if sampler not in SAMPLERS:
         raise InputError(f"--sampler: must be 'pymc' or 'nutpie'; found {sampler!r}")
+
+
+def _choices_text(choices: tuple[str, ...]) -> str:
+    quoted = [repr(c) for c in choices]
+    return " or ".join(quoted) if len(quoted) == 2 else "one of " + ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+def _one_of(name: str, choices: tuple[str, ...]):
+    """A callback checking an option against its choices: one error line, exit code 2."""
+    def check(value):
+        values = value if isinstance(value, (list, tuple)) else [value]
+        bad = [v for v in values if v is not None and v not in choices]
+        if bad:
+            fail(InputError(f"{name}: must be {_choices_text(choices)}; found {bad[0]!r}"))
+        return value
+    return check
+
+
+def _at_least(name: str, low: int):
+    def check(value):
+        if value is not None and value < low:
+            fail(InputError(f"{name}: must be at least {low}; found {value}"))
+        return value
+    return check
+
+
+def jsonable(value):
+    """``value`` with numpy scalars as Python numbers, NaN as None, dates and paths as text."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            value = value.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def print_json(data) -> None:
+    """One JSON document on standard output (nothing else goes there with --json)."""
+    sys.stdout.write(json.dumps(jsonable(data), indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+# Options shared by several commands: one definition each.
+PriorsOpt = Annotated[str, typer.Option(metavar="NAME|PATH", help="Prior set: a name in the framework's folder (baseline, skeptical, optimistic, flat) or a path.")]
+EvidenceOpt = Annotated[Optional[Path], typer.Option(help="Evidence log (CSV)." + default("evidence/cpec.csv or evidence/evidence.csv in the current folder, else the shipped CPEC log"))]
+FrameworkOpt = Annotated[Optional[Path], typer.Option(help="Framework TOML." + default("priors/framework.toml in the current folder, else the shipped one"))]
+SourcesOpt = Annotated[Optional[Path], typer.Option(help="Sources CSV." + default("sources.csv beside the evidence log"))]
+AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", metavar="YYYY-MM-DD", help="Use only evidence observed on or before this date." + default("today"))]
+SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
+DrawsOpt = Annotated[int, typer.Option(help="Posterior draws per chain (at least 10).", callback=_at_least("--draws", 10))]
+TuneOpt = Annotated[int, typer.Option(help="Tuning steps per chain (at least 10).", callback=_at_least("--tune", 10))]
+ChainsOpt = Annotated[int, typer.Option(help="Chains (at least 1; R-hat needs 2).", callback=_at_least("--chains", 1))]
+ThresholdOpt = Annotated[float, typer.Option(help="Conversion threshold τ in P(θ > τ).")]
+CiProbOpt = Annotated[float, typer.Option("--ci-prob", help="Credible-interval probability.")]
+CiKindOpt = Annotated[str, typer.Option("--ci-kind", metavar=choice_label(CI_KINDS), callback=_one_of("--ci-kind", CI_KINDS),
+                                        help="Credible-interval kind: equal-tailed (eti) or highest-density (hdi).")]
+SamplerOpt = Annotated[str, typer.Option(metavar=choice_label(SAMPLERS), callback=_one_of("--sampler", SAMPLERS),
+                                         help="NUTS backend.")]
+MethodOpt = Annotated[str, typer.Option(metavar=choice_label(METHODS), callback=_one_of("--method", METHODS),
+                                        help="auto: reweight the previous fit when that is reliable, else refit; "
+                                             "psis: reweight or fail; refit: always refit.")]
+FormatOpt = Annotated[Optional[list[str]], typer.Option("--format", "-f", metavar=choice_label(FORMATS),
+                                                        callback=_one_of("--format", FORMATS),
+                                                        help="Table format; repeat for several." + default("all"))]
+DigitsOpt = Annotated[int, typer.Option(help="Decimals of every number in the tables.")]
+VintagesOpt = Annotated[Path, typer.Option(help="Folder of saved vintages.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no notes on standard error; results and errors only.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as one JSON document instead of tables.")]

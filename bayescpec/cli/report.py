@@ -1,4 +1,4 @@
-"""CLI commands of the report stage: ``report`` (tables and figures from a saved result) and
+"""CLI commands of the report stage: ``report`` (tables, figures and index.html from a saved result) and
 ``compare-priors`` (the same evidence under every prior set). Registered on the app by :mod:`bayescpec.cli`.
 
 Heavy imports (pandas, matplotlib, great_tables, PyMC) stay inside the commands so that
@@ -8,33 +8,36 @@ Heavy imports (pandas, matplotlib, great_tables, PyMC) stay inside the commands 
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.table import Table
 
-from .._fs import staged_folder
 from ..errors import BayescpecError
+from .display import convergence_banner, print_banners, prob
+from .help import default
 from .options import (
     AsOfOpt,
     ChainsOpt,
     CiKindOpt,
     CiProbOpt,
+    DigitsOpt,
     DrawsOpt,
     EvidenceOpt,
+    FormatOpt,
     FrameworkOpt,
+    QuietOpt,
     SamplerOpt,
     SourcesOpt,
     ThresholdOpt,
     TuneOpt,
     check_interval_options,
-    check_sampler,
-    err_console,
     fail,
     out_console,
 )
-
-FORMAT_HELP = "Table format: csv, md, latex, html or all; repeat for several [default: all]."
+from .progress import Reporter
 
 
 def _sizes(paths) -> str:
@@ -46,61 +49,52 @@ def _sizes(paths) -> str:
 
 def report(
     result: Annotated[Path, typer.Argument(help="A saved result: the folder `bayescpec run` wrote, or its result.nc.")],
-    format: Annotated[Optional[list[str]], typer.Option("--format", "-f", help=FORMAT_HELP)] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Output folder [default: RESULT/report].")] = None,
+    format: FormatOpt = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder." + default("RESULT/report"))] = None,
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Also draw the figures (PNG and PDF).")] = True,
+    page: Annotated[bool, typer.Option("--page/--no-page", help="Also write index.html: the study at a glance, "
+                                                                  "with every figure and table.")] = True,
     threshold: ThresholdOpt = 0.5,
     ci_prob: CiProbOpt = 0.90,
     ci_kind: CiKindOpt = "eti",
-    digits: Annotated[int, typer.Option(help="Decimals of every number in the tables.")] = 2,
+    digits: DigitsOpt = 2,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; only the list of files and errors.")] = False,
 ) -> None:
-    """Publication tables (and figures) from a saved result, without refitting."""
+    """Publication tables, figures and index.html from a saved result, without refitting."""
     started = time.perf_counter()
+    ui = Reporter(quiet)
     try:
         check_interval_options(threshold, ci_kind, ci_prob)
         from ..outputs.export import check_digits, check_formats
 
         formats = check_formats(format or ["all"])
-        digits = check_digits(digits)
+        check_digits(digits)
         from ..workflow.store import load_result
 
         fitted = load_result(result)
     except BayescpecError as exc:
         fail(exc)
-    import shutil
-
-    from ..outputs.export import publish, write_tables
-    from ..outputs.tables import report_tables
+    from ..outputs.report import report_file_count, write_report
 
     folder = result if result.is_dir() else result.parent
     out = out or folder / "report"
-    staging = staged_folder(out)
+    total = report_file_count(formats=formats, figures=figures, page=page)
     try:
-        tables = report_tables(fitted, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
-        written = write_tables(tables, staging, formats=formats, digits=digits, threshold=threshold,
-                               ci_kind=ci_kind, ci_prob=ci_prob)
-        if figures:
-            from ..outputs.figures import FIGURE_FORMATS, save_figures
-
-            sub = staging / "figures-tmp"
-            written += save_figures(fitted, out=sub, formats=FIGURE_FORMATS, threshold=threshold,
-                                    ci_kind=ci_kind, ci_prob=ci_prob)
-            for path in list(sub.iterdir()):
-                path.replace(staging / path.name)
-            sub.rmdir()
-            written = [staging / p.name for p in written]
+        with warnings.catch_warnings(), ui.bar(f"Writing the report into {out}/", total) as advance:
+            warnings.simplefilter("ignore", UserWarning)
+            paths = write_report(fitted, out=out, formats=formats, figures=figures, page=page, threshold=threshold,
+                                 ci_kind=ci_kind, ci_prob=ci_prob, digits=digits,
+                                 on_file=lambda path: advance(""))
     except BayescpecError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
         fail(exc)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    paths = publish(staging, out, written)
-    if not fitted.attrs.get("converged", True):
-        err_console.print(f"[bold red]warning:[/] the result failed its convergence checks "
-                          f"({fitted.attrs.get('convergence_failures')}); every footnote says so")
+    banner = convergence_banner(fitted.attrs)
+    if banner is not None:
+        out_console.print(banner)
+        out_console.print("Every table, figure and index.html says so.")
     out_console.print(f"Wrote {len(paths)} files to {out} in {time.perf_counter() - started:.1f} s:\n{_sizes(paths)}",
                       highlight=False)
+    if page:
+        out_console.print(f"Open {out / 'index.html'} in a browser: the study at a glance.", highlight=False)
 
 
 def _check_prior_sets(names, **inputs) -> None:
@@ -127,12 +121,12 @@ def _check_prior_sets(names, **inputs) -> None:
 
 
 def compare_priors_command(
-    priors: Annotated[Optional[list[str]], typer.Option("--priors", help="A prior set (name or path); repeat for several [default: every prior set beside the framework].")] = None,
+    priors: Annotated[Optional[list[str]], typer.Option("--priors", metavar="NAME|PATH", help="A prior set (name or path); repeat for several." + default("every prior set beside the framework"))] = None,
     evidence: EvidenceOpt = None,
     framework: FrameworkOpt = None,
     sources: SourcesOpt = None,
     out: Annotated[Path, typer.Option(help="Output folder for the comparison tables.")] = Path("results/compare-priors"),
-    format: Annotated[Optional[list[str]], typer.Option("--format", "-f", help=FORMAT_HELP)] = None,
+    format: FormatOpt = None,
     as_of: AsOfOpt = None,
     seed: Annotated[int, typer.Option(help="Random seed (the same for every prior set).")] = 20260527,
     draws: DrawsOpt = 1000,
@@ -141,14 +135,15 @@ def compare_priors_command(
     threshold: ThresholdOpt = 0.5,
     ci_prob: CiProbOpt = 0.90,
     ci_kind: CiKindOpt = "eti",
-    digits: Annotated[int, typer.Option(help="Decimals of every number in the tables.")] = 2,
+    digits: DigitsOpt = 2,
     sampler: SamplerOpt = "pymc",
+    quiet: QuietOpt = False,
 ) -> None:
     """Fit the same evidence under every prior set and tabulate P(converting) side by side."""
     started = time.perf_counter()
+    ui = Reporter(quiet)
     try:
         check_interval_options(threshold, ci_kind, ci_prob)
-        check_sampler(sampler)
         from ..outputs.export import check_digits, check_formats
 
         formats = check_formats(format or ["all"])
@@ -157,35 +152,38 @@ def compare_priors_command(
 
         names = priors or available_prior_sets(framework)
         _check_prior_sets(names, framework=framework, evidence=evidence, sources=sources, as_of=as_of)
-        err_console.print(f"bayescpec: fitting {len(names)} prior sets ({', '.join(map(str, names))}), "
-                          f"{chains} chains x {draws} draws each, seed {seed}")
-        results = fit_prior_sets(
-            prior_sets=names, framework=framework, evidence=evidence, sources=sources, as_of=as_of, draws=draws,
-            tune=tune, chains=chains, seed=seed, sampler=sampler,
-            on_fit=lambda name, r: err_console.print(
-                f"  {name}: max R-hat {r.attrs['max_rhat']:.3f}, min ESS {r.attrs['min_ess_bulk']:.0f}, "
-                f"{r.attrs['divergences']} divergences" + ("" if r.attrs["converged"] else " [bold red](checks FAILED)[/]")),
-        )
+        ui.info(f"bayescpec: fitting {len(names)} prior sets ({', '.join(map(str, names))}), "
+                f"{chains} chains x {draws} draws each, seed {seed}", markup=False)
+        with ui.bar("Fitting one model per prior set", len(names)) as advance:
+            results = fit_prior_sets(
+                prior_sets=names, framework=framework, evidence=evidence, sources=sources, as_of=as_of, draws=draws,
+                tune=tune, chains=chains, seed=seed, sampler=sampler,
+                on_fit=lambda name, r: advance(
+                    f"{name}: max R-hat {r.attrs['max_rhat']:.3f}, min ESS {r.attrs['min_ess_bulk']:.0f}, "
+                    f"{r.attrs['divergences']} divergences" + ("" if r.attrs["converged"] else " (checks FAILED)")),
+            )
     except BayescpecError as exc:
         fail(exc)
     import shutil
 
-    from rich.table import Table
-
+    from .._fs import staged_folder
     from ..outputs.export import publish, write_tables
-    from ..outputs.layout import fmt_probability
     from ..workflow.compare import prior_comparison_propositions, prior_comparison_table
 
     table = prior_comparison_table(results, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
     props = prior_comparison_propositions(results, threshold=threshold)
     sets = table.attrs["prior_sets"]
+    for name, fitted in results.items():
+        if not fitted.attrs["converged"]:
+            out_console.print(f"[bold red]Prior set {name}:[/]")
+            print_banners(fitted.attrs, prior_only=False)
     console = Table(title=f"P(θ > {threshold:g}) per channel under each prior set ({table.attrs['interval']} in the files)")
     console.add_column("channel")
     for name in sets:
         console.add_column(name, justify="right")
     console.add_column("IPCC term changes")
     for _, row in table.iterrows():
-        console.add_row(row["channel"], *[f"{fmt_probability(row[f'{n} p_converting'])} ({row[f'{n} likelihood']})"
+        console.add_row(row["channel"], *[f"{prob(row[f'{n} p_converting'])} ({row[f'{n} likelihood']})"
                                           for n in sets], "[bold]yes[/]" if row["likelihood_changes"] else "no")
     out_console.print(console)
     staging = staged_folder(out)

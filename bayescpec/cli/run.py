@@ -19,6 +19,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import BayescpecError, InputError
+from .display import divergence_note, interval, num, print_banners, print_fitting, prob
+from .help import default
 from .options import (
     AsOfOpt,
     ChainsOpt,
@@ -27,53 +29,75 @@ from .options import (
     DrawsOpt,
     EvidenceOpt,
     FrameworkOpt,
+    JsonOpt,
     PriorsOpt,
+    QuietOpt,
     SamplerOpt,
     SeedOpt,
     SourcesOpt,
     ThresholdOpt,
     TuneOpt,
     check_interval_options,
-    check_sampler,
     err_console,
     fail,
     out_console,
+    print_json,
 )
+from .progress import Reporter
 
 
-def _fmt(x: float, digits: int = 2) -> str:
-    return f"{x:.{digits}f}"
+def _table(title: str, columns: list[str], rows: list[list[str]], left: tuple[str, ...]) -> Table:
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col, justify="left" if col in left else "right", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def print_tables(channels, props, cons) -> None:
-    """Print the channel, proposition and constraint tables (as made by bayescpec.summary)."""
+    """Print the channel, proposition and constraint tables (as made by bayescpec.summary); each in
+    full when the terminal has room, else without the columns a narrow terminal cannot hold."""
     label, threshold = channels.attrs["interval"], channels.attrs["threshold"]
     tier_cols = [c for c in channels.columns if c.startswith("rows_")]
-    table = Table(title=f"Conversion probability θ per channel — {label}, P(converting) = P(θ > {threshold:g})")
-    for col in ["channel", "prior mean", "posterior mean", f"{label}", f"P(θ > {threshold:g})", "IPCC likelihood"] + \
-            [c.removeprefix("rows_") + " rows" for c in tier_cols]:
-        table.add_column(col, justify="left" if col in ("channel", "IPCC likelihood") else "right")
-    for r in channels.to_dict("records"):
-        table.add_row(r["channel"], _fmt(r["prior_mean"]), _fmt(r["posterior_mean"]),
-                      f"[{_fmt(r[f'{label} lower'])}, {_fmt(r[f'{label} upper'])}]",
-                      _fmt(r["p_converting"]), r["likelihood"], *[str(r[c]) for c in tier_cols])
-    out_console.print(table)
-    table = Table(title=f"Propositions (τ = {threshold:g})")
-    for col in ("proposition", "query", "prior P", "posterior P", "change", "IPCC likelihood"):
-        table.add_column(col, justify="right" if col.endswith("P") or col == "change" else "left")
-    for r in props.to_dict("records"):
-        table.add_row(r["proposition"], escape(r["query"]), _fmt(r["prior_probability"]), _fmt(r["posterior_probability"]),
-                      f"{r['change']:+.2f}", r["likelihood"])
-    out_console.print(table)
+    title = f"Conversion probability θ per channel — {label}, P(converting) = P(θ > {threshold:g})"
+    rows = [[r["channel"], num(r["prior_mean"]), num(r["posterior_mean"]), interval(r[f"{label} lower"], r[f"{label} upper"]),
+             prob(r["p_converting"]), r["likelihood"], *[str(r[c]) for c in tier_cols]]
+            for r in channels.to_dict("records")]
+    columns = ["channel", "prior mean", "posterior mean", label, f"P(θ > {threshold:g})", "IPCC likelihood"] + \
+        [c.removeprefix("rows_") + " rows" for c in tier_cols]
+    print_fitting(_table(title, columns, rows, ("channel", "IPCC likelihood")),
+                  _table(title, columns[:6], [r[:6] for r in rows], ("channel", "IPCC likelihood")))
+    rows = [[r["proposition"], escape(r["query"]), prob(r["prior_probability"]), prob(r["posterior_probability"]),
+             num(r["change"], signed=True), r["likelihood"]] for r in props.to_dict("records")]
+    out_console.print(_table(f"Propositions (τ = {threshold:g})",
+                             ["proposition", "query", "prior P", "posterior P", "change", "IPCC likelihood"], rows,
+                             ("proposition", "query", "IPCC likelihood")))
     if len(cons):
-        table = Table(title=f"Constraint severity (logit scale, 0 = typical) — {label}")
-        for col in ("constraint", "binds", "prior mean", "posterior mean", label, "P(binding)", "context rows"):
-            table.add_column(col, justify="left" if col in ("constraint", "binds") else "right")
-        for r in cons.to_dict("records"):
-            table.add_row(r["constraint"], r["binds"], _fmt(r["prior_mean"]), _fmt(r["posterior_mean"]),
-                          f"[{_fmt(r[f'{label} lower'])}, {_fmt(r[f'{label} upper'])}]", _fmt(r["p_binding"]),
-                          str(r["rows_context"]))
-        out_console.print(table)
+        title = f"Constraint severity (logit scale, 0 = typical) — {label}"
+        columns = ["constraint", "binds", "prior mean", "posterior mean", label, "P(severity > 0)", "context rows"]
+        rows = [[r["constraint"], r["binds"], num(r["prior_mean"]), num(r["posterior_mean"]),
+                 interval(r[f"{label} lower"], r[f"{label} upper"]), prob(r["p_binding"]), str(r["rows_context"])]
+                for r in cons.to_dict("records")]
+        compact = [0, 3, 4, 5]
+        print_fitting(_table(title, columns, rows, ("constraint", "binds")),
+                      _table(title, [columns[i] for i in compact], [[r[i] for i in compact] for r in rows],
+                             ("constraint",)))
+
+
+def tables_json(tables: dict) -> dict:
+    """The run's tables as JSON-ready records, each with its interval and threshold."""
+    out = {}
+    for name, table in tables.items():
+        entry = {key: table.attrs[key] for key in ("interval", "threshold") if key in table.attrs}
+        entry["rows"] = table.to_dict("records")
+        out[name] = entry
+    return out
+
+
+def convergence_json(attrs) -> dict:
+    return {key: attrs.get(key) for key in ("converged", "convergence_failures", "max_rhat", "min_ess_bulk",
+                                            "divergences", "divergence_retry")}
 
 
 def print_weakest_stages(stages) -> None:
@@ -89,7 +113,7 @@ def print_weakest_stages(stages) -> None:
         i = int(rows.index[rows["weakest"]][0])
         before = rows["reach_mean"].iloc[i - 1] if i > 0 else 1.0
         table.add_row(channel, f"{rows['stage'].iloc[i]} ({rows['stage_label'].iloc[i]})",
-                      _fmt(rows["break_first"].iloc[i]), _fmt(before), _fmt(completes.get(channel, float("nan"))))
+                      prob(rows["break_first"].iloc[i]), prob(before), prob(completes.get(channel, float("nan"))))
     out_console.print(table)
 
 
@@ -119,12 +143,14 @@ def run(
     ci_prob: CiProbOpt = 0.90,
     ci_kind: CiKindOpt = "eti",
     sampler: SamplerOpt = "pymc",
+    quiet: QuietOpt = False,
+    json: JsonOpt = False,
 ) -> None:
     """Fit the study and print per-channel conversion, propositions and constraints; write OUT/."""
     started = time.perf_counter()
+    ui = Reporter(quiet)
     try:
         check_interval_options(threshold, ci_kind, ci_prob)
-        check_sampler(sampler)
         from ..inputs.study import load_study
 
         study = load_study(framework=framework, priors=priors, evidence=evidence, sources=sources, as_of=as_of)
@@ -136,14 +162,18 @@ def run(
     from ..outputs.chain import stage_table
     from ..outputs.summary import channel_table, constraint_table, proposition_table
     from ..workflow.store import RESULT_FILE, save_result
+    from ..workflow.vintages import find_vintage, save_vintage
 
-    err_console.print(f"bayescpec: {len(study.evidence)} evidence rows as of {study.as_of} "
-                      f"({study.excluded_after_as_of} later rows left out), prior set '{study.prior_set}', "
-                      f"{chains} chains x {draws} draws, seed {seed}")
+    gaps = int((study.evidence["kind"] == "gap").sum())
+    ui.info(f"bayescpec: {len(study.evidence) - gaps} evidence rows"
+            + (f" and {gaps} recorded data gaps" if gaps else "")
+            + f" as of {study.as_of} ({study.excluded_after_as_of} later rows left out), prior set "
+            f"'{study.prior_set}', {chains} chains x {draws} draws, seed {seed}", markup=False)
     prior_only = prior_only_note(study)
     if prior_only:
-        err_console.print(f"[bold yellow]note:[/] {escape(prior_only)}", highlight=False, soft_wrap=True)
-    with warnings.catch_warnings(record=True) as caught:
+        ui.warn(prior_only)
+    with warnings.catch_warnings(record=True) as caught, \
+            ui.step(f"Sampling prior and posterior: {chains} chains × {draws} draws ({sampler})"):
         warnings.simplefilter("always", ConvergenceWarning)
         result = fit(study, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler)
     tables = {  # computed once: printed here, written below
@@ -152,39 +182,50 @@ def run(
         "constraints": constraint_table(result, ci_kind=ci_kind, ci_prob=ci_prob),
         "stages": stage_table(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob),
     }
+    attrs = result.attrs
+    for warning in caught:
+        if not issubclass(warning.category, ConvergenceWarning):
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    vintages = out / "vintages"  # the same folder `bayescpec update` and `history` use by default
+    with ui.step(f"Writing {out}/"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging."))
+        try:
+            save_result(result, staging / RESULT_FILE)
+            for name, table in tables.items():
+                write_table(table, staging / f"{name}.csv")
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # nothing half-written is left behind
+            raise
+        publish_directory(staging, out)
+        existing = find_vintage(result, root=vintages)
+        vintage = existing if existing is not None else save_vintage(result, root=vintages)
+    seconds = time.perf_counter() - started
+    if json:
+        print_json({"tables": tables_json(tables), "convergence": convergence_json(attrs),
+                    "prior_only": int(attrs.get("evidence_rows", 0)) == 0,
+                    "provenance": tables["channels"].attrs["provenance"],
+                    "files": {"result": str(out / RESULT_FILE),
+                              **{name: str(out / f"{name}.csv") for name in tables}},
+                    "vintage": {"name": vintage.name, "path": str(vintage), "reused": existing is not None},
+                    "seconds": round(seconds, 1)})
+        return
+    print_banners(attrs)
     print_tables(tables["channels"], tables["propositions"], tables["constraints"])
     print_weakest_stages(tables["stages"])
-    attrs = result.attrs
     status = "[green]passed[/]" if attrs["converged"] else f"[bold red]FAILED: {attrs['convergence_failures']}[/]"
     out_console.print(f"Convergence (R-hat ≤ 1.01, bulk ESS ≥ 400, no divergences): {status} — "
                       f"max R-hat {attrs['max_rhat']:.3f}, min bulk ESS {attrs['min_ess_bulk']:.0f}, "
                       f"{attrs['divergences']} divergences")
-    if attrs.get("divergence_retry"):
-        out_console.print(f"Note: {attrs['divergence_retry']}.")
+    if divergence_note(attrs):
+        out_console.print(divergence_note(attrs), highlight=False)
     if prior_only:
         out_console.print(f"[bold yellow]Note:[/] {escape(prior_only)}")
-    for warning in caught:
-        if not issubclass(warning.category, ConvergenceWarning):
-            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging."))
-    try:
-        save_result(result, staging / RESULT_FILE)
-        for name, table in tables.items():
-            write_table(table, staging / f"{name}.csv")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)  # nothing half-written is left behind
-        raise
-    publish_directory(staging, out)
-    from ..workflow.vintages import save_vintage, vintage_name
-
-    vintages = out / "vintages"  # the same folder `bayescpec update` and `history` use by default
-    existing = vintages / vintage_name(result)
-    already = existing.exists()
-    vintage = existing if already else save_vintage(result, root=vintages)
+    print_banners(attrs, prior_only=False)  # a failure once more, below the tables
+    reused = (f" (the same fit -- same evidence rows and settings -- was saved there on "
+              f"{str(existing.name)[:10]}; reused, nothing new stored)" if existing is not None else "")
     out_console.print(f"Wrote {out}/{RESULT_FILE}, channels.csv, propositions.csv, constraints.csv, stages.csv "
-                      f"in {time.perf_counter() - started:.1f} s; vintage {vintage.name}"
-                      f"{' (already saved)' if already else ''}")
+                      f"in {seconds:.1f} s; vintage {vintage.name}{reused}", highlight=False)
 
 
 def _classify(path: Path) -> str:
@@ -217,8 +258,8 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 
 def validate(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files to check [default: the shipped framework, every prior set, every evidence file].")] = None,
-    framework: Annotated[Optional[Path], typer.Option(help="Framework to check the other files against.")] = None,
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files to check." + default("the framework, every prior set and every evidence file in priors/ and evidence/ here, else the shipped ones"))] = None,
+    framework: Annotated[Optional[Path], typer.Option(help="Framework to check the other files against." + default("the framework among PATHS, else priors/framework.toml"))] = None,
 ) -> None:
     """Check framework, prior-set, evidence and sources files; report every problem."""
     from ..errors import Problem
@@ -278,3 +319,23 @@ def validate(
     for note in notes:
         err_console.print(f"[bold yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     out_console.print("[green]ok:[/] " + ", ".join(checked + [f"{framework_path} (framework)"] if framework_path not in kinds else checked))
+
+
+def init(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="A new or empty folder for the study.")],
+    name: Annotated[Optional[str], typer.Option(help="The corridor's name, written into the framework and README."
+                                                     + default("the folder's name"))] = None,
+) -> None:
+    """Start a study of another corridor: a framework, a prior set, an empty evidence log, sources, README."""
+    from ..inputs.scaffold import init_study
+
+    try:
+        files = init_study(folder, name=name)
+    except BayescpecError as exc:
+        fail(exc)
+    out_console.print(f"Wrote a new study into {folder}/:", highlight=False)
+    for path in files:
+        out_console.print(f"  {path.relative_to(folder)}", highlight=False)
+    out_console.print(f"Next: cd {folder}; edit priors/framework.toml and priors/baseline.toml; then "
+                      "`bayescpec validate` and `bayescpec run` (a prior-only result until evidence/evidence.csv "
+                      "has rows).", highlight=False)

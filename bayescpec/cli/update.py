@@ -1,4 +1,4 @@
-"""CLI commands for rerunning as evidence arrives: update, history, diff, trajectory.
+"""CLI commands for rerunning as evidence arrives: ``update`` and ``trajectory``.
 
 Heavy imports (PyMC, ArviZ) happen inside the commands so that ``bayescpec --help`` stays fast.
 Every input problem ends with one message, exit code 2, no traceback, nothing written.
@@ -16,174 +16,167 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import BayescpecError, InputError
+from .display import divergence_note, interval, num, print_banners, print_fitting, prob
+from .help import default
 from .options import (
     ChainsOpt,
-    CiKindOpt,
-    CiProbOpt,
     DrawsOpt,
     EvidenceOpt,
     FrameworkOpt,
+    MethodOpt,
+    PriorsOpt,
+    QuietOpt,
     SeedOpt,
     ThresholdOpt,
     TuneOpt,
-    check_interval_options,
+    VintagesOpt,
     check_range,
-    err_console,
     fail,
     out_console,
 )
+from .progress import Reporter
 
 VINTAGES = Path("results") / "vintages"
 
 
-def _headline(result, threshold: float) -> Table:
+def _headline(result, threshold: float, before=None) -> Table:
+    """P(converting) per channel (and, given the result before, the change)."""
     from ..outputs.summary import channel_table
 
     channels = channel_table(result, threshold=threshold)
     label = channels.attrs["interval"]
+    old = channel_table(before, threshold=threshold).set_index("channel") if before is not None else None
     table = Table(title=f"Conversion per channel — P(converting) = P(θ > {threshold:g}), {label}")
-    for col in ("channel", "posterior mean", label, "P(converting)", "IPCC likelihood"):
-        table.add_column(col, justify="left" if col in ("channel", "IPCC likelihood") else "right")
+    columns = ["channel", "posterior mean", label] + (["P before", "P after"] if old is not None else
+                                                      ["P(converting)"]) + ["IPCC likelihood"]
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("channel", "IPCC likelihood") else "right", overflow="fold")
     for r in channels.to_dict("records"):
-        table.add_row(r["channel"], f"{r['posterior_mean']:.2f}",
-                      f"[{r[f'{label} lower']:.2f}, {r[f'{label} upper']:.2f}]", f"{r['p_converting']:.2f}",
-                      r["likelihood"])
+        ps = [prob(old.loc[r["channel"], "p_converting"]), prob(r["p_converting"])] \
+            if old is not None and r["channel"] in old.index else [prob(r["p_converting"])]
+        if old is not None and len(ps) == 1:
+            ps = ["–"] + ps
+        table.add_row(r["channel"], num(r["posterior_mean"]), interval(r[f"{label} lower"], r[f"{label} upper"]),
+                      *ps, r["likelihood"])
     return table
+
+
+def _rows_table(records, title: str) -> list[Table]:
+    """The evidence rows of an update, wide and compact."""
+    layouts = []
+    for cols in (("id", "observed", "target", "tier", "kind", "source"), ("id", "observed", "target", "tier")):
+        table = Table(title=title)
+        for col in cols:
+            table.add_column(col, overflow="fold")
+        for r in records:
+            table.add_row(*[escape(str(r.get(c, ""))) for c in cols])
+        layouts.append(table)
+    return layouts
 
 
 def update(
     new: Annotated[Path, typer.Argument(help="CSV of new evidence rows (same columns as the log).")],
-    evidence: Annotated[Optional[Path], typer.Option(help="The evidence log to append to [default: evidence/cpec.csv].")] = None,
+    evidence: Annotated[Optional[Path], typer.Option(help="The evidence log to append to." + default("evidence/cpec.csv or evidence/evidence.csv in the current folder, else the shipped log"))] = None,
     framework: FrameworkOpt = None,
-    priors: Annotated[str, typer.Option(help="Prior set name or path.")] = "baseline",
-    vintages: Annotated[Path, typer.Option(help="Folder of saved vintages.")] = VINTAGES,
-    previous: Annotated[Optional[Path], typer.Option(help="Result to reweight from [default: the newest vintage of the log before this update].")] = None,
-    method: Annotated[str, typer.Option(help="auto (PSIS fast path if k-hat < 0.7, else refit), psis (fail instead of refitting) or refit.")] = "auto",
-    seed: SeedOpt = 20260527,
-    draws: Annotated[int, typer.Option(help="Posterior draws per chain (refit).", min=10)] = 1000,
-    tune: Annotated[int, typer.Option(help="Tuning steps per chain (refit).", min=10)] = 1000,
-    chains: Annotated[int, typer.Option(help="Chains (refit).", min=1)] = 4,
-    threshold: ThresholdOpt = 0.5,
-) -> None:
-    """Append NEW rows to the evidence log (atomically; all or nothing), refit, save a new vintage."""
-    from ..workflow.update import update_evidence
-
-    started = time.perf_counter()
-    try:
-        check_range("--threshold", threshold, 0, 1)
-        if method not in ("auto", "psis", "refit"):
-            raise InputError(f"--method: must be 'auto', 'psis' or 'refit'; found {method!r}")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            outcome = update_evidence(new, evidence=evidence, framework=framework, priors=priors,
-                                      vintages=vintages, previous=previous, method=method,
-                                      seed=seed, draws=draws, tune=tune, chains=chains)
-    except BayescpecError as exc:
-        fail(exc)
-    out_console.print(escape(outcome.append.summary()))
-    if outcome.result is None:
-        out_console.print(outcome.reason)
-        return
-    attrs = outcome.result.attrs
-    how = "PSIS fast path (reweighted the previous posterior)" if outcome.method == "psis" else "full refit"
-    out_console.print(f"Method: [bold]{how}[/] — {escape(outcome.reason)}")
-    if outcome.previous is not None:
-        out_console.print(f"Previous result: {outcome.previous}")
-    out_console.print(_headline(outcome.result, threshold))
-    if not attrs["converged"]:
-        out_console.print(f"[bold red]Convergence checks FAILED:[/] {escape(str(attrs['convergence_failures']))}")
-    out_console.print(f"Saved vintage {outcome.vintage} ({outcome.method}, {outcome.seconds:.1f} s to fit; "
-                      f"{time.perf_counter() - started:.1f} s in all)")
-
-
-def history(
-    vintages: Annotated[Path, typer.Option(help="Folder of saved vintages.")] = VINTAGES,
-    threshold: ThresholdOpt = 0.5,
-) -> None:
-    """List the saved vintages with their headline P(converting) per channel."""
-    from ..workflow.vintages import history as vintage_history
-
-    try:
-        check_range("--threshold", threshold, 0, 1)
-        table = vintage_history(vintages, threshold=threshold)
-    except BayescpecError as exc:
-        fail(exc)
-    if table.empty:
-        out_console.print(f"No vintages under {vintages} yet (`bayescpec update NEW.csv` makes them).")
-        return
-    channels = [c for c in table.columns if c.startswith("p_")]
-    out = Table(title=f"Vintages under {vintages} — P(θ > {threshold:g}) per channel")
-    for col in ["vintage", "as of", "evidence", "prior set", "rows", "method"] + [c[2:] for c in channels]:
-        out.add_column(col, justify="right" if col in ("rows",) or f"p_{col}" in channels else "left")
-    for r in table.to_dict("records"):
-        method = r["method"] + (f" (k̂ {r['pareto_khat']:.2f})" if r["method"] == "psis" else "")
-        out.add_row(r["vintage"], str(r["as_of"]), r["evidence_sha256"], str(r["prior_set"]), str(r["rows"]),
-                    method, *[f"{r[c]:.2f}" for c in channels])
-    out_console.print(out)
-
-
-def diff(
-    a: Annotated[str, typer.Argument(help="Vintage A: name, unique prefix, evidence-hash prefix, 'previous', 'latest' or a path.")],
-    b: Annotated[str, typer.Argument(help="Vintage B (as A).")],
-    vintages: Annotated[Path, typer.Option(help="Folder of saved vintages.")] = VINTAGES,
-    threshold: ThresholdOpt = 0.5,
-    ci_prob: CiProbOpt = 0.90,
-    ci_kind: CiKindOpt = "eti",
-    csv: Annotated[Optional[Path], typer.Option(help="Also write the change table to this CSV file.")] = None,
-) -> None:
-    """What changed from vintage A to vintage B: means, intervals, P(converting), IPCC terms, rows."""
-    from ..workflow.vintages import diff as vintage_diff
-
-    try:
-        check_interval_options(threshold, ci_kind, ci_prob)
-        d = vintage_diff(a, b, root=vintages, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
-    except BayescpecError as exc:
-        fail(exc)
-    label = d.table.attrs["interval"]
-    t = Table(title=f"{d.a} → {d.b}: posterior mean, {label}, P(θ > {threshold:g}) / proposition probability")
-    for col in ("", "name", "mean A → B", f"{label} A", f"{label} B", "P A → B", "change", "IPCC term A → B"):
-        t.add_column(col, justify="left" if col in ("", "name", "IPCC term A → B") else "right")
-    for r in d.table.to_dict("records"):
-        is_channel = r["kind"] == "channel"
-        word = r["likelihood_a"] if not r["word_changed"] else f"[bold]{r['likelihood_a']} → {r['likelihood_b']}[/]"
-        t.add_row("*" if r["word_changed"] else "", r["name"],
-                  f"{r['mean_a']:.2f} → {r['mean_b']:.2f}" if is_channel else "",
-                  f"[{r['lower_a']:.2f}, {r['upper_a']:.2f}]" if is_channel else "",
-                  f"[{r['lower_b']:.2f}, {r['upper_b']:.2f}]" if is_channel else "",
-                  f"{r['p_a']:.2f} → {r['p_b']:.2f}", f"{r['p_change']:+.2f}", word)
-    out_console.print(t)
-    out_console.print("* the IPCC likelihood term changed")
-    for title, frame in (("in B, not in A", d.added), ("in A, not in B", d.removed), ("changed content", d.changed)):
-        if frame.empty:
-            out_console.print(f"Evidence rows {title}: none")
-            continue
-        rows = Table(title=f"Evidence rows {title} ({len(frame)})")
-        cols = [c for c in ("id", "observed", "target", "tier", "kind", "source") if c in frame.columns]
-        for col in cols:
-            rows.add_column(col)
-        for r in frame.to_dict("records"):
-            rows.add_row(*[escape(str(r[c])) for c in cols])
-        out_console.print(rows)
-    if csv is not None:
-        d.table.to_csv(csv, index=False)
-        out_console.print(f"Wrote {csv}")
-
-
-def trajectory(
-    dates: Annotated[Optional[str], typer.Option(help="Comma-separated YYYY-MM-DD dates [default: every distinct evidence date].")] = None,
-    priors: Annotated[str, typer.Option(help="Prior set name or path.")] = "baseline",
-    evidence: EvidenceOpt = None,
-    framework: FrameworkOpt = None,
-    out: Annotated[Path, typer.Option(help="Folder for trajectory.csv and trajectory.png.")] = Path("results") / "trajectory",
+    priors: PriorsOpt = "baseline",
+    vintages: VintagesOpt = VINTAGES,
+    previous: Annotated[Optional[Path], typer.Option(help="Result to reweight from." + default("the newest vintage of the log before this update"))] = None,
+    method: MethodOpt = "auto",
     seed: SeedOpt = 20260527,
     draws: DrawsOpt = 1000,
     tune: TuneOpt = 1000,
     chains: ChainsOpt = 4,
     threshold: ThresholdOpt = 0.5,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the rows and say what would be appended and whether the "
+                                                             "model would be reweighted or refitted; write nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm appending rows marked hypothetical or synthetic to a "
+                                                          "log that has none.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Append NEW rows to the evidence log (atomically; all or nothing), refit or reweight, save a vintage."""
+    from ..workflow.update import update_evidence
+
+    started = time.perf_counter()
+    ui = Reporter(quiet)
+    try:
+        check_range("--threshold", threshold, 0, 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            step = "Checking the new rows and deciding how to fold them in" if dry_run else \
+                "Appending the rows, then reweighting or refitting"
+            with ui.step(step):
+                outcome = update_evidence(new, evidence=evidence, framework=framework, priors=priors,
+                                          vintages=vintages, previous=previous, method=method, dry_run=dry_run,
+                                          allow_hypothetical=yes or dry_run,
+                                          seed=seed, draws=draws, tune=tune, chains=chains)
+    except BayescpecError as exc:
+        from ..inputs.append import HypotheticalRowsError
+
+        if isinstance(exc, HypotheticalRowsError):
+            ui.warn("these rows are marked hypothetical (or synthetic) and the log holds real evidence only.")
+        fail(exc)
+    report = outcome.append
+    if dry_run:
+        out_console.print("[bold]DRY RUN[/]: nothing was written (log, results and vintages are untouched).")
+    out_console.print(escape(report.summary()), highlight=False)
+    if outcome.rows:
+        print_fitting(*_rows_table(outcome.rows, "Rows appended" if not dry_run else "Rows that would be appended"))
+    if report.hypothetical:
+        mark = ", ".join(report.hypothetical)
+        if dry_run and report.needs_confirmation:
+            ui.warn(f"{len(report.hypothetical)} row(s) are marked hypothetical or synthetic ({mark}) and the log has "
+                    "none: `update` would refuse them without --yes.")
+        elif not dry_run:
+            ui.warn(f"{len(report.hypothetical)} hypothetical/synthetic row(s) appended ({mark}).")
+    if not report.added:
+        out_console.print(outcome.reason)
+        return
+    if dry_run:
+        out_console.print(f"Decision: {escape(outcome.summary)}.", highlight=False)
+        if outcome.previous is not None:
+            out_console.print(f"Previous result: {outcome.previous}", highlight=False)
+        if outcome.result is not None:
+            from ..workflow.vintages import load_vintage
+
+            out_console.print(_headline(outcome.result, threshold, before=load_vintage(outcome.previous)))
+        return
+    attrs = outcome.result.attrs
+    how = "reweighted the previous fit" if outcome.method == "psis" else "refitted the model"
+    out_console.print(f"How: [bold]{how}[/] — {escape(outcome.summary)}.", highlight=False)
+    if outcome.previous is not None:
+        out_console.print(f"Previous result: {outcome.previous}", highlight=False)
+    before = None
+    if outcome.previous is not None:
+        from ..workflow.vintages import load_vintage
+
+        before = load_vintage(outcome.previous)
+    print_banners(attrs)
+    out_console.print(_headline(outcome.result, threshold, before=before))
+    if divergence_note(attrs):
+        out_console.print(divergence_note(attrs), highlight=False)
+    print_banners(attrs, prior_only=False)
+    saved = "Reused vintage" if outcome.reused else "Saved vintage"
+    out_console.print(f"{saved} {outcome.vintage} ({outcome.method}, {outcome.seconds:.1f} s to fit; "
+                      f"{time.perf_counter() - started:.1f} s in all)", highlight=False)
+
+
+def trajectory(
+    dates: Annotated[Optional[str], typer.Option(metavar="DATE,DATE,...", help="Comma-separated YYYY-MM-DD dates." + default("every distinct evidence date"))] = None,
+    priors: PriorsOpt = "baseline",
+    evidence: EvidenceOpt = None,
+    framework: FrameworkOpt = None,
+    out: Annotated[Path, typer.Option(help="Folder for trajectory.csv, .png and .pdf.")] = Path("results") / "trajectory",
+    seed: SeedOpt = 20260527,
+    draws: DrawsOpt = 1000,
+    tune: TuneOpt = 1000,
+    chains: ChainsOpt = 4,
+    threshold: ThresholdOpt = 0.5,
+    quiet: QuietOpt = False,
 ) -> None:
     """Fit the evidence as of each date and plot how each channel's P(converting) evolved."""
     import datetime as dt
 
+    ui = Reporter(quiet)
     try:
         check_range("--threshold", threshold, 0, 1)
         wanted = None
@@ -201,39 +194,47 @@ def trajectory(
             raise InputError(f"--dates: {max(wanted)} is in the future (today is {study.as_of})")
     except BayescpecError as exc:
         fail(exc)
+    import shutil
+
     import matplotlib
 
     matplotlib.use("Agg")
+    from .._fs import publish_directory, staged_folder
     from ..engine.sampling import ConvergenceWarning
-    from ..outputs.figures import plot_trajectory
+    from ..outputs.figures import plot_trajectory, save_figure
     from ..workflow.trajectory import evidence_dates, evidence_trajectory
 
     todo = wanted or evidence_dates(study)
-    err_console.print(f"bayescpec: {len(todo)} fits ({chains} chains x {draws} draws each), prior set '{study.prior_set}'")
-
-    def progress(date, frame):
-        err_console.print(f"  {date}: {frame['rows'].iloc[0]} rows — " +
-                          ", ".join(f"{c} {p:.2f}" for c, p in zip(frame["channel"], frame["p_converting"])))
-
-    with warnings.catch_warnings():
+    ui.info(f"bayescpec: {len(todo)} fits ({chains} chains x {draws} draws each), prior set '{study.prior_set}'",
+            markup=False)
+    with warnings.catch_warnings(), ui.bar("Fitting the evidence as of each date", len(todo)) as advance:
         warnings.simplefilter("ignore", ConvergenceWarning)
-        table = evidence_trajectory(study, dates=wanted, threshold=threshold, progress=progress,
-                                    seed=seed, draws=draws, tune=tune, chains=chains)
-    out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "trajectory.csv", index=False)
-    fig = plot_trajectory(table)
-    fig.savefig(out / "trajectory.png", dpi=150)
+        table = evidence_trajectory(
+            study, dates=wanted, threshold=threshold, seed=seed, draws=draws, tune=tune, chains=chains,
+            progress=lambda date, frame: advance(f"{date}: {frame['rows'].iloc[0]} rows — " + ", ".join(
+                f"{c} {prob(p)}" for c, p in zip(frame["channel"], frame["p_converting"]))))
+    staging = staged_folder(out)
+    try:
+        table.to_csv(staging / "trajectory.csv", index=False)
+        fig = plot_trajectory(table)
+        for suffix in ("png", "pdf"):
+            save_figure(fig, staging / f"trajectory.{suffix}", title=fig._suptitle.get_text(), dpi=150)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    publish_directory(staging, out)
     failed = table.loc[~table["converged"], "date"].unique()
     if len(failed):
-        out_console.print(f"[bold red]Convergence checks failed[/] as of: {', '.join(map(str, failed))}")
+        out_console.print(f"[bold red]Convergence checks FAILED[/] as of: {', '.join(map(str, failed))} "
+                          "(do not publish those points; refit with more draws)")
     wide = table.pivot(index="date", columns="channel", values="p_converting")[table["channel"].unique()]
     t = Table(title=f"P(θ > {threshold:g}) as evidence arrived")
     t.add_column("as of")
     t.add_column("rows", justify="right")
     for c in wide.columns:
-        t.add_column(c, justify="right")
+        t.add_column(c, justify="right", overflow="fold")
     rows = table.groupby("date")["rows"].first()
     for date, r in wide.iterrows():
-        t.add_row(str(date), str(rows[date]), *[f"{v:.2f}" for v in r])
+        t.add_row(str(date), str(rows[date]), *[prob(v) for v in r])
     out_console.print(t)
-    out_console.print(f"Wrote {out}/trajectory.csv and trajectory.png")
+    out_console.print(f"Wrote {out}/trajectory.csv, trajectory.png and trajectory.pdf", highlight=False)

@@ -17,17 +17,34 @@ from .evidence import read_evidence, read_sources, validate_evidence
 from .files import sha256_file
 from .spec import Framework, PriorSet, load_framework, load_priors
 
-__all__ = ["Study", "load_study", "shipped_path", "resolve_priors", "prior_set_names", "input_path_problems"]
+__all__ = ["Study", "load_study", "shipped_path", "default_evidence", "resolve_priors", "prior_set_names",
+           "input_path_problems"]
 
 DEFAULT_PRIORS = "baseline"
+#: the evidence log a study folder may hold, looked for in this order (``bayescpec init`` writes the second)
+EVIDENCE_NAMES = ("cpec.csv", "evidence.csv")
 
 
 def shipped_path(*parts: str) -> Path:
-    """A path to the shipped data: the current folder's copy if it has one, else the package's."""
+    """A path to the shipped data: the current folder's copy if it has one, else the installed
+    package's (``bayescpec/_shipped/``, package data of a wheel), else the source checkout's."""
     here = Path.cwd().joinpath(*parts)
     if here.exists():
         return here
+    packaged = Path(__file__).resolve().parents[1].joinpath("_shipped", *parts)
+    if packaged.exists():
+        return packaged
     return Path(__file__).resolve().parents[2].joinpath(*parts)
+
+
+def default_evidence() -> Path:
+    """The evidence log used when none is given: ``evidence/cpec.csv`` or ``evidence/evidence.csv``
+    in the current folder, else the shipped CPEC log."""
+    for name in EVIDENCE_NAMES:
+        here = Path.cwd() / "evidence" / name
+        if here.exists():
+            return here
+    return shipped_path("evidence", EVIDENCE_NAMES[0])
 
 
 def resolve_priors(priors: str | Path, framework_path: Path) -> Path:
@@ -146,15 +163,16 @@ def load_study(
 ) -> Study:
     """Load and validate every input file of a study.
 
-    Defaults are the shipped files (``priors/framework.toml``, ``priors/baseline.toml``,
-    ``evidence/cpec.csv`` and the ``sources.csv`` beside it). ``as_of`` keeps only the evidence
+    Defaults are the current folder's files if it has them, else the shipped ones
+    (``priors/framework.toml``, ``priors/baseline.toml``, ``evidence/cpec.csv`` -- or
+    ``evidence/evidence.csv`` -- and the ``sources.csv`` beside it). ``as_of`` keeps only the evidence
     observed on or before that date. Raises :class:`~bayescpec.errors.InputError` (a
     ``ValueError``) listing every problem in every file.
     """
     today = today or dt.date.today()
     framework_path = Path(framework) if framework is not None else shipped_path("priors", "framework.toml")
     priors_path = resolve_priors(priors, framework_path)
-    evidence_path = Path(evidence) if evidence is not None else shipped_path("evidence", "cpec.csv")
+    evidence_path = Path(evidence) if evidence is not None else default_evidence()
     sources_path = Path(sources) if sources is not None else evidence_path.parent / "sources.csv"
     if isinstance(as_of, str):
         try:

@@ -88,8 +88,10 @@ def write_tables(
     threshold: float,
     ci_kind: str,
     ci_prob: float,
+    on_file=None,
 ) -> list[Path]:
-    """Write each table in each format into ``folder`` (which must exist); return the paths."""
+    """Write each table in each format into ``folder`` (which must exist); return the paths.
+    ``on_file(path)`` is called after each file (progress)."""
     written = []
     for name, table in tables.items():
         laid_out = layout(name, table, digits=digits, ci_kind=ci_kind, ci_prob=ci_prob, threshold=threshold)
@@ -101,6 +103,8 @@ def write_tables(
                 text = {"md": render_markdown, "latex": render_latex, "html": render_html}[fmt](laid_out)
             path.write_text(text, encoding="utf-8")
             written.append(path)
+            if on_file is not None:
+                on_file(path)
     return written
 
 
@@ -150,7 +154,12 @@ def _provenance_lines(table: pd.DataFrame) -> list[str]:
         lines.append(f"# interval: {table.attrs['interval']}")
     if "threshold" in table.attrs:
         lines.append(f"# threshold tau: {table.attrs['threshold']}")
-    for key, value in table.attrs.get("provenance", {}).items():
+    prov = table.attrs.get("provenance", {})
+    if str(prov.get("evidence_rows", "")) == "0":
+        from .layout import PRIOR_ONLY_NOTE
+
+        lines.append(f"# {PRIOR_ONLY_NOTE}")
+    for key, value in prov.items():
         lines.append(f"# {key}: {value}")
     return lines
 

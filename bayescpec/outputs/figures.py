@@ -9,6 +9,12 @@ kinds are stated exactly and the figures' structure can be tested.
 * :func:`plot_evidence_ladder` -- evidence rows per channel and tier (and per constraint, context tier).
 * :func:`plot_constraint_effects` -- severity of each constraint and its reduction of each linked
   channel's conversion probability.
+* :func:`plot_trajectory` -- P(theta > tau) per channel against the evidence date (a broken time
+  axis when one early row would squeeze the rest).
+
+Every figure carries its provenance: a caption line at the bottom (prior set, evidence hash, as-of
+date, draws x chains, seed, bayescpec version, and a warning for a failed or prior-only fit), and
+the same text in the PNG and PDF metadata (:func:`save_figure`).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ if TYPE_CHECKING:
 
 from .._fs import publish_directory, staged_folder
 from ..errors import InputError
+from .captions import provenance_caption, save_figure, stamp as _stamp
 from .summary import (
     CI_KIND,
     CI_PROB,
@@ -47,7 +54,9 @@ __all__ = [
     "plot_constraint_effects",
     "plot_stages",
     "save_figures",
+    "save_figure",
     "plot_trajectory",
+    "provenance_caption",
 ]
 
 #: figure file stems, in the order :func:`save_figures` writes them
@@ -132,7 +141,7 @@ def plot_forest(
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=5, fontsize=7, frameon=False)
     ax.grid(axis="x", alpha=0.3)
     fig.get_layout_engine().set(w_pad=0.1)
-    return fig
+    return _stamp(fig, provenance_caption(result.attrs))
 
 
 def _density(result: xr.DataTree, group: str, var: str) -> xr.DataArray:
@@ -174,7 +183,7 @@ def plot_prior_posterior(result: xr.DataTree, *, threshold: float = THRESHOLD):
     fig.legend(*flat[0].get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle("Prior and posterior density of the conversion probability θ per channel "
                  f"(kernel density estimates; dotted line: threshold τ = {threshold:g})", fontsize=10)
-    return fig
+    return _stamp(fig, provenance_caption(result.attrs))
 
 
 def plot_evidence_ladder(result: xr.DataTree):
@@ -229,7 +238,7 @@ def plot_evidence_ladder(result: xr.DataTree):
                   frameon=False)
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(f"Evidence ladder: {total} evidence rows used (as of {result.attrs.get('as_of', '?')})", fontsize=10)
-    return fig
+    return _stamp(fig, provenance_caption(result.attrs))
 
 
 def plot_constraint_effects(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_prob: float = CI_PROB):
@@ -249,7 +258,7 @@ def plot_constraint_effects(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_p
             ax.text(0.5, 0.5, "the framework has no constraints", ha="center", va="center", transform=ax.transAxes)
             ax.set_axis_off()
         fig.suptitle("Constraint effects: none to show", fontsize=10)
-        return fig
+        return _stamp(fig, provenance_caption(result.attrs))
     post, prior = result["posterior"]["severity"], result["prior"]["severity"]
     post_iv = credible_interval(post, ci_kind, ci_prob).sel(constraint=constraints)
     prior_iv = credible_interval(prior, ci_kind, ci_prob).sel(constraint=constraints)
@@ -290,7 +299,7 @@ def plot_constraint_effects(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_p
     right.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2)
     right.grid(axis="x", alpha=0.3)
     fig.suptitle(f"Constraint effects (posterior; {_kind_words(ci_kind, ci_prob)})", fontsize=10)
-    return fig
+    return _stamp(fig, provenance_caption(result.attrs))
 
 
 def plot_stages(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_prob: float = CI_PROB):
@@ -353,9 +362,11 @@ def save_figures(
     ci_kind: str = CI_KIND,
     ci_prob: float = CI_PROB,
     dpi: int = 200,
+    on_file=None,
 ) -> list[Path]:
     """Draw every figure (:data:`FIGURES`) and save each in each format into ``out``; return the
-    paths. Nothing is written unless all of them are (staged, then moved)."""
+    paths. Nothing is written unless all of them are (staged, then moved). ``on_file(path)`` is
+    called after each file (progress)."""
     formats = tuple(dict.fromkeys(formats))
     bad = [f for f in formats if f not in FIGURE_FORMATS]
     if bad or not formats:
@@ -375,11 +386,11 @@ def save_figures(
         ):
             fig = draw()
             try:
+                title = fig._suptitle.get_text() if fig._suptitle is not None else fig.axes[0].get_title()
                 for fmt in formats:
-                    path = staging / f"{stem}.{fmt}"
-                    metadata = {"Creator": f"bayescpec {result.attrs.get('bayescpec_version', '')}"}
-                    fig.savefig(path, dpi=dpi, metadata=metadata if fmt == "pdf" else {"Software": metadata["Creator"]})
-                    written.append(path)
+                    written.append(save_figure(fig, staging / f"{stem}.{fmt}", title=title, dpi=dpi))
+                    if on_file is not None:
+                        on_file(Path(out) / written[-1].name)
             finally:
                 plt.close(fig)
     except BaseException:
@@ -389,31 +400,86 @@ def save_figures(
     return [Path(out) / p.name for p in written]
 
 
+def _time_break(dates: list) -> int:
+    """Index of the first date after a gap so long that the dates before it (say one 2015 row)
+    would squeeze the rest into a sliver of the axis; 0 when there is no such gap."""
+    if len(dates) < 3:
+        return 0
+    gaps = [(dates[i] - dates[i - 1], i) for i in range(1, len(dates))]
+    gap, index = max(gaps)
+    rest = dates[-1] - dates[index]
+    early = dates[index - 1] - dates[0]
+    return index if gap > 1.5 * max(rest, early) else 0
+
+
 def plot_trajectory(table: pd.DataFrame, *, ax=None, title: str | None = None):
-    """Step plot of each channel's P(converting) against the evidence date, with the IPCC
-    boundaries (0.33, 0.66, 0.90) as guides and each channel's prior as a dotted line.
-    Returns the matplotlib Figure."""
+    """Step plot of each channel's P(theta > tau) against the evidence date, with the IPCC
+    boundaries (0.33, 0.66, 0.90) as guides and each channel's prior P as a dotted line. When one
+    early stretch of dates is far from the rest, the time axis is broken in two panels (the early
+    dates narrow at the left) so that the recent updates stay readable. Returns the Figure, with a
+    provenance caption when ``table.attrs`` carry the fit's settings."""
+    import matplotlib.dates as mdates
     import pandas as pd
+    from matplotlib.lines import Line2D
 
     plt = _pyplot()
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(8, 4.5))
+    threshold = table.attrs.get("threshold", 0.5)
+    dates = sorted(pd.to_datetime(table["date"]).unique())
+    split = _time_break(dates) if ax is None else 0
+    if ax is not None:
+        fig, axes = ax.figure, [ax]
+    elif split:
+        fig, (early, ax) = plt.subplots(1, 2, sharey=True, figsize=(9.5, 4.8),
+                                        gridspec_kw={"width_ratios": [1, 5], "wspace": 0.06})
+        axes = [early, ax]
     else:
-        fig = ax.figure
+        fig, ax = plt.subplots(figsize=(9.5, 4.8))
+        axes = [ax]
+    labels = dict(zip(table["channel"], table["label"])) if "label" in table.columns else {}
+    handles = []
+    for a in axes:
+        for level in (0.33, 0.66, 0.90):
+            a.axhline(level, color="0.85", lw=0.8, zorder=0)
+        for i, (channel, rows) in enumerate(table.groupby("channel", sort=False)):
+            rows = rows.sort_values("date")
+            color = f"C{i % 10}"
+            line, = a.step(pd.to_datetime(rows["date"]), rows["p_converting"], where="post", marker="o", ms=3,
+                           color=color, label=f"{labels.get(channel, channel)} ({channel})" if labels else channel)
+            a.axhline(rows["prior_p_converting"].iloc[0], color=color, ls=":", lw=0.8)
+            if a is ax:
+                handles.append(line)
+        a.set_ylim(0, 1)
+        a.xaxis.set_major_formatter(mdates.ConciseDateFormatter(a.xaxis.get_major_locator()))
+        a.tick_params(labelsize=8)
     for level, word in ((0.33, "unlikely / as likely as not"), (0.66, "likely"), (0.90, "very likely")):
-        ax.axhline(level, color="0.85", lw=0.8, zorder=0)
         ax.text(1.0, level, f" {level:g} {word}", transform=ax.get_yaxis_transform(), va="center",
                 ha="left", fontsize=7, color="0.45")
-    for channel, rows in table.groupby("channel", sort=False):
-        rows = rows.sort_values("date")
-        line, = ax.step(pd.to_datetime(rows["date"]), rows["p_converting"], where="post", marker="o",
-                        ms=3, label=channel)
-        ax.axhline(rows["prior_p_converting"].iloc[0], color=line.get_color(), ls=":", lw=0.8)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("evidence observed by")
-    threshold = table.attrs.get("threshold", 0.5)
-    ax.set_ylabel(f"P(θ > {threshold:g})")
-    ax.set_title(title or table.attrs.get("title", "P(converting) as evidence arrived"), fontsize=10)
-    ax.legend(fontsize=8, loc="upper left", frameon=False)
-    fig.tight_layout()
+    if split:
+        early = axes[0]
+        pad = pd.Timedelta(days=60)
+        early.set_xlim(dates[0] - pad, dates[split - 1] + pad)
+        early.set_xticks(dates[:split])
+        early.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
+        span = dates[-1] - dates[split]
+        ax.set_xlim(dates[split] - span * 0.04 - pd.Timedelta(days=5), dates[-1] + span * 0.04 + pd.Timedelta(days=5))
+        early.spines["right"].set_visible(False)
+        ax.spines["left"].set_visible(False)
+        ax.tick_params(left=False)
+        marks = dict(marker=[(-1, -1.5), (1, 1.5)], markersize=10, linestyle="none", color="0.3", mec="0.3",
+                     mew=1, clip_on=False)
+        early.plot([1, 1], [0, 1], transform=early.transAxes, **marks)
+        ax.plot([0, 0], [0, 1], transform=ax.transAxes, **marks)
+        early.set_ylabel(f"P(θ > {threshold:g})")
+        early.set_title(f"{len(dates[:split])} early date(s)", fontsize=8, color="0.3")
+        ax.set_title(f"from {dates[split]:%Y-%m-%d} (time axis broken)", fontsize=8, color="0.3")
+    else:
+        ax.set_ylabel(f"P(θ > {threshold:g})")
+    ax.set_xlabel("evidence observed by (date)", fontsize=9)
+    fig.suptitle(title or f"P(θ > {threshold:g}) per channel as evidence arrived", fontsize=10)
+    handles.append(Line2D([], [], color="0.4", ls=":", lw=0.8, label="prior P(θ > τ) (same colour)"))
+    fig.legend(handles=handles, fontsize=7, loc="lower center", ncol=min(3, len(handles)), frameon=False,
+               bbox_to_anchor=(0.5, 0.0))
+    fig.subplots_adjust(left=0.08, right=0.83, top=0.88, bottom=0.27)
+    if any(key in table.attrs for key in ("draws", "bayescpec_version")):
+        _stamp(fig, provenance_caption(table.attrs))
     return fig

@@ -19,7 +19,7 @@ from ..errors import InputError
 from .summary import interval_label
 
 __all__ = ["DIGITS", "MISSING", "Layout", "LAYOUTS", "layout", "fmt_number", "fmt_probability", "fmt_interval",
-           "footnote_lines", "round_frame"]
+           "footnote_lines", "round_frame", "banner_text", "PRIOR_ONLY_NOTE"]
 
 #: decimals of every number in the exported tables (one rounding for all tables and formats)
 DIGITS = 2
@@ -83,6 +83,7 @@ class Layout:
     spanners: list[tuple[str, list[str]]] = field(default_factory=list)
     wrap: dict[str, str] = field(default_factory=dict)  # column -> LaTeX width, e.g. "6cm"
     code: tuple[str, ...] = ()  # columns shown as code (queries)
+    banner: str = ""  # shown above the table in every format (a failed fit); "" for none
 
 
 def _interval_sentence(ci_kind: str, ci_prob: float) -> str:
@@ -97,7 +98,8 @@ def footnote_lines(prov: Mapping, *, digits: int = DIGITS) -> list[str]:
                               key=lambda kv: ["evidence", "sources", "framework", "priors"].index(kv[0])
                               if kv[0] in ("evidence", "sources", "framework", "priors") else 9))
     rows = prov.get("evidence_rows")
-    lines = [
+    lines = [PRIOR_ONLY_NOTE] if _is_prior_only(prov) else []
+    lines += [
         f"Prior set: {prov.get('prior_set')}. Evidence as of {prov.get('as_of')}"
         + (f" ({rows} rows)" if rows not in (None, "") else "") + "."
         + (f" Input files (SHA-256, first 12 hex digits): {hashes}." if hashes else ""),
@@ -114,6 +116,27 @@ def footnote_lines(prov: Mapping, *, digits: int = DIGITS) -> list[str]:
     lines.append(f"All numbers rounded to {digits} decimals; probabilities that would round to 0 or 1 without "
                  f"being exactly 0 or 1 are shown as <{step:.{digits}f} or >{1 - step:.{digits}f}.")
     return lines
+
+
+#: the footnote of a result fitted without any evidence row
+PRIOR_ONLY_NOTE = ("PRIOR ONLY: no evidence rows were used, so every 'posterior' number is what the prior set "
+                   "alone says.")
+
+
+def _is_prior_only(prov: Mapping) -> bool:
+    rows = prov.get("evidence_rows")
+    try:
+        return rows not in (None, "") and int(rows) == 0
+    except (TypeError, ValueError):
+        return False
+
+
+def banner_text(prov: Mapping) -> str:
+    """The warning shown above a table whose result failed its convergence checks ('' otherwise)."""
+    if not prov or prov.get("converged", True):
+        return ""
+    failures = prov.get("convergence_failures") or "see the footnote"
+    return f"CONVERGENCE CHECKS FAILED ({failures}): do not publish these numbers; refit with more draws."
 
 
 def _int_text(value) -> str:
@@ -232,7 +255,7 @@ def _constraints(ctx: _Context) -> _Parts:
         headers = {"constraint": "Constraint"}
     else:
         cells = pd.DataFrame({
-            "constraint": table["constraint"].astype(str),
+            "constraint": (table["label"] if "label" in table.columns else table["constraint"]).astype(str),
             "binds": table["binds"].astype(str),
             **({"loops": table["loops"].astype(str)} if "loops" in table.columns and table["loops"].astype(bool).any()
                else {}),
@@ -248,7 +271,7 @@ def _constraints(ctx: _Context) -> _Parts:
                    "posterior_mean": "Posterior mean", "posterior_sd": "Posterior sd", "interval": label,
                    "p_binding": "P(severity > 0)", "rows_context": "Context rows"}
         spanners = [("Posterior severity", ["posterior_mean", "posterior_sd", "interval", "p_binding"])]
-        wrap = {"binds": "3.2cm"}
+        wrap = {"constraint": "4.2cm", "binds": "3.2cm"}
     title = "Constraint severity (logit scale; 0 = typical, > 0 = more binding than typical)"
     notes.append(_interval_sentence(ci_kind, ci_prob))
     return _Parts(title, cells, headers, notes, spanners, wrap, code)
@@ -262,8 +285,9 @@ def _constraint_effects(ctx: _Context) -> _Parts:
     code: tuple[str, ...] = ()
     delta = table.attrs.get("delta", 0.05)
     optional = [c for c in ("stage", "p_loading_positive", "p_material") if c in table.columns]
+    names = table.attrs.get("constraint_labels", {})  # ids stay in the table (and the CSV); papers show labels
     cells = pd.DataFrame({
-        "constraint": table["constraint"].astype(str),
+        "constraint": [str(names.get(k, k)) for k in table["constraint"]],
         "channel": table["channel"].astype(str),
         **({"stage": table["stage"].astype(str)} if "stage" in optional else {}),
         "loading_mean": ctx.num("loading_mean"),
@@ -280,6 +304,7 @@ def _constraint_effects(ctx: _Context) -> _Parts:
                "p_material": f"P(reduction > {delta:g})"}
     spanners = [("Reduction of θ", [c for c in ("prior_reduction_mean", "reduction_mean", "interval", "p_reduces",
                                                 "p_material") if c in cells.columns])]
+    wrap = {"constraint": "4.2cm"}
     title = "Constraint effects: reduction of each linked channel's conversion probability θ"
     notes.append("Reduction = θ with the constraint's severity at typical (0) − θ with its estimated severity, per "
                  "draw, where the constraint acts on the stage shown; on the probability scale (0.10 = 10 percentage "
@@ -407,6 +432,7 @@ def layout(name: str, table: pd.DataFrame, *, digits: int, ci_kind: str, ci_prob
     ctx = _Context(table, digits, ci_kind, ci_prob, threshold)
     title, cells, headers, notes, spanners, wrap, code = LAYOUTS[name](ctx)
     align = {c: "l" if c in _LEFT or c.endswith(":likelihood") else "r" for c in cells.columns}
-    notes = list(notes) + footnote_lines(table.attrs.get("provenance", {}), digits=digits)
+    prov = table.attrs.get("provenance", {})
+    notes = list(notes) + footnote_lines(prov, digits=digits)
     return Layout(name=name, title=title, cells=cells.reset_index(drop=True), headers=headers, align=align,
-                  notes=notes, spanners=spanners, wrap=wrap, code=code)
+                  notes=notes, spanners=spanners, wrap=wrap, code=code, banner=banner_text(prov))

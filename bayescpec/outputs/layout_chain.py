@@ -13,7 +13,7 @@ __all__ = ["CHAIN_LAYOUTS"]
 
 
 def _stages(ctx: _Context) -> _Parts:
-    table, label, threshold = ctx.table, ctx.label, ctx.threshold
+    table, label = ctx.table, ctx.label
     cells = pd.DataFrame({
         "channel": table["channel"].astype(str),
         "stage": table["stage"].astype(str),

@@ -5,6 +5,7 @@ they render.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -13,7 +14,12 @@ import pandas as pd
 
 from .layout import Layout, round_frame
 
-__all__ = ["latex_escape", "render_markdown", "render_latex", "render_html", "render_csv"]
+__all__ = ["latex_escape", "render_markdown", "render_latex", "render_html", "render_html_fragment", "render_csv",
+           "BANNER_STYLE"]
+
+#: the style of the failed-fit banner in HTML (the table pages and index.html)
+BANNER_STYLE = ("border:2px solid #b00020;background:#fdecea;color:#7a0015;padding:10px 14px;margin:10px auto;"
+                "max-width:60em;font-family:sans-serif;font-weight:bold")
 
 
 _LATEX_SPECIAL = {
@@ -64,7 +70,8 @@ def _md_cell(text: str, *, code: bool = False) -> str:
 
 def render_markdown(layout: Layout) -> str:
     cols = list(layout.cells.columns)
-    lines = [f"**Table: {layout.title}**", ""]
+    lines = [f"> **WARNING: {_md_cell(layout.banner)}**", ""] if layout.banner else []
+    lines += [f"**Table: {layout.title}**", ""]
     head = []
     for c in cols:
         span = next((s for s, members in layout.spanners if c in members), None)
@@ -150,9 +157,11 @@ def render_latex(layout: Layout) -> str:
         r"\begin{document}",
         r"\fi",
     ]
+    banner = (r"\noindent\fbox{\parbox{\dimexpr\linewidth-2\fboxsep-2\fboxrule\relax}{\textbf{"
+              + latex_escape(layout.banner) + r"}}}\par\smallskip") if layout.banner else ""
     if long:
         span = len(cols)
-        out += [
+        out += ([banner] if banner else []) + [
             r"{\footnotesize\setlength{\tabcolsep}{3pt}",
             f"\\begin{{longtable}}{{{_latex_colspec(layout)}}}",
             f"\\caption{{{latex_escape(layout.title)}}}\\label{{{label}}}\\\\",
@@ -171,6 +180,7 @@ def render_latex(layout: Layout) -> str:
             r"\begin{table}[htbp]",
             r"\centering\small\setlength{\tabcolsep}{4pt}",
             f"\\caption{{{latex_escape(layout.title)}}}\\label{{{label}}}",
+            *([banner] if banner else []),
             r"\sbox0{%",  # shrink to the text width only if wider
             f"\\begin{{tabular}}{{{_latex_colspec(layout)}}}",
             r"\toprule", *header, r"\midrule", *rows, r"\bottomrule",
@@ -186,8 +196,7 @@ def render_latex(layout: Layout) -> str:
     return "\n".join(out)
 
 
-def render_html(layout: Layout) -> str:
-    """A complete HTML page with the table made by great_tables (header, spanners, source notes)."""
+def _gt(layout: Layout):
     from great_tables import GT
 
     cells = layout.cells.copy()
@@ -205,9 +214,29 @@ def render_html(layout: Layout) -> str:
         gt = gt.cols_align(align="right", columns=right)
     for note in layout.notes:
         gt = gt.tab_source_note(note)
-    gt = gt.tab_options(table_font_size="13px", source_notes_font_size="11px")
-    return gt.as_raw_html(make_page=True)
+    return gt.tab_options(table_font_size="13px", source_notes_font_size="11px")
 
+
+def banner_html(text: str) -> str:
+    """The failed-fit banner as an HTML block ('' for no banner)."""
+    if not text:
+        return ""
+    return f'<div class="bayescpec-banner" role="alert" style="{BANNER_STYLE}">WARNING: {html.escape(text)}</div>'
+
+
+def render_html_fragment(layout: Layout) -> str:
+    """The table (made by great_tables, its style scoped to the table) and its banner, to embed in a page."""
+    return banner_html(layout.banner) + _gt(layout).as_raw_html(make_page=False)
+
+
+def render_html(layout: Layout) -> str:
+    """A complete HTML page with the table made by great_tables (header, spanners, source notes), a
+    ``<title>`` and, for a failed fit, a warning banner above the table."""
+    page = _gt(layout).as_raw_html(make_page=True)
+    page = page.replace("<head>", f"<head>\n<title>{html.escape(layout.title)}</title>", 1)
+    if layout.banner:
+        page = page.replace("<body>", "<body>\n" + banner_html(layout.banner), 1)
+    return page
 
 
 def render_csv(table: pd.DataFrame, layout: Layout, *, digits: int) -> str:

@@ -115,6 +115,7 @@ def provenance(result: xr.DataTree) -> dict:
         "min_ess_bulk": round(float(attrs.get("min_ess_bulk", np.nan))),
         "divergences": attrs.get("divergences"),
         "converged": bool(attrs.get("converged")),
+        "convergence_failures": str(attrs.get("convergence_failures", "") or ""),
         **{f"sha256_{role}": digest[:12] for role, digest in hashes.items()},
     }
 
@@ -229,6 +230,6 @@ def constraint_table(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_prob: fl
         "p_binding": (post > 0).mean(("chain", "draw")).values,
         "rows_context": [int(context_rows.get(k, 0)) for k in fw["constraints"]],
     })
-    table.attrs = {"interval": label, "title": "Constraint severity (logit scale, 0 = typical; P(binding) = P(severity > 0))",
+    table.attrs = {"interval": label, "title": "Constraint severity (logit scale, 0 = typical; P(binding) = P(severity > 0): more binding than typical)",
                    "provenance": provenance(result)}
     return table

@@ -80,8 +80,9 @@ def constraint_effect_table(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_p
             "p_material": (post > delta).mean(("chain", "draw")).sel(link=names).values,
         })
     table.attrs = {"interval": label, "delta": float(fw.get("materiality", 0.05)),
+                   "constraint_labels": dict(fw["constraints"]),
                    "title": "Constraint effects: reduction of each linked channel's conversion probability "
-                            "θ (θ without the constraint − θ with it; probability scale)",
+                            "θ (θ with the constraint's severity at typical − θ; probability scale)",
                    "provenance": provenance(result)}
     return table
 

@@ -127,6 +127,8 @@ def _combined_provenance(results: Mapping[str, xr.DataTree]) -> dict:
         "min_ess_bulk": min(p["min_ess_bulk"] for p in provs.values()),
         "divergences": int(sum(int(p["divergences"] or 0) for p in provs.values())),
         "converged": all(p["converged"] for p in provs.values()),
+        "convergence_failures": "; ".join(f"{n}: {p.get('convergence_failures')}" for n, p in provs.items()
+                                          if not p["converged"]),
         "sha256_priors": ", ".join(f"{n} {p.get('sha256_priors', '?')}" for n, p in provs.items()),
         "per_prior_set": [f"{n} R-hat {p['max_rhat']:.3f}, ESS {p['min_ess_bulk']}, {p['divergences']} divergences"
                           for n, p in provs.items()],

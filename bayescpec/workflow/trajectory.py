@@ -56,6 +56,7 @@ def evidence_trajectory(
     label = interval_label(ci_kind, ci_prob)
     model = build_model(study)
     frames = []
+    last = None
     for date in wanted:
         sub = as_of_study(study, date)
         result = fit(sub, model=model, **fit_kwargs)
@@ -64,6 +65,7 @@ def evidence_trajectory(
             "date": date,
             "rows": len(observation_rows(sub.evidence)),
             "channel": table["channel"],
+            "label": table["label"],
             "prior_p_converting": table["prior_p_converting"],
             "p_converting": table["p_converting"],
             "posterior_mean": table["posterior_mean"],
@@ -73,12 +75,18 @@ def evidence_trajectory(
             "converged": bool(result.attrs["converged"]),
         })
         frames.append(frame)
+        last = result
         if progress is not None:
             progress(date, frame)
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["date", "rows", "channel", "prior_p_converting", "p_converting", "posterior_mean",
+        columns=["date", "rows", "channel", "label", "prior_p_converting", "p_converting", "posterior_mean",
                  "lower", "upper", "likelihood", "converged"])
     out.attrs = {"title": f"P(converting) = P(theta > {threshold:g}) as evidence arrived",
                  "interval": label, "threshold": threshold, "prior_set": study.prior_set,
-                 "evidence_sha256": study.hashes.get("evidence", "")[:12]}
+                 "evidence_sha256": study.hashes.get("evidence", "")[:12],
+                 "as_of": str(wanted[-1]) if wanted else str(study.as_of),
+                 "converged": bool(out["converged"].all()) if len(out) else True}
+    if last is not None:
+        out.attrs.update({key: last.attrs.get(key) for key in ("draws", "chains", "tune", "seed", "sampler",
+                                                               "bayescpec_version")})
     return out

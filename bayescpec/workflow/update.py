@@ -3,20 +3,26 @@
 ``update_evidence`` appends new rows with :func:`bayescpec.inputs.append.append_evidence`, then fits
 the updated log (the PSIS fast path when a previous vintage of the same inputs exists and the Pareto
 k-hat diagnostic allows it, a full refit otherwise) and saves the result as a new vintage (see
-:mod:`bayescpec.workflow.vintages`).
+:mod:`bayescpec.workflow.vintages`). With ``dry_run=True`` it checks the rows, decides between the
+fast path and a refit on a temporary copy of the updated log, and writes nothing.
+
+:func:`plain_summary` says in plain words how the new rows were taken in (for a policy reader); the
+technical figures (k-hat, importance ESS, the sampler's reason) stay in the result's attrs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
-from ..inputs.append import AppendReport, append_evidence
+from ..inputs.append import AppendReport, append_evidence, confirm_hypothetical, plan_append
 
-__all__ = ["UpdateOutcome", "update_evidence", "update_result"]
+__all__ = ["UpdateOutcome", "update_evidence", "update_result", "plain_summary"]
 
 
 def update_result(previous, study, *, method: str = "auto", khat_threshold: float = 0.7, **fit_kwargs):
@@ -25,29 +31,21 @@ def update_result(previous, study, *, method: str = "auto", khat_threshold: floa
     ``method="auto"`` tries the PSIS fast path and falls back to a full refit when it is not
     applicable or its Pareto k-hat is not below ``khat_threshold``; ``"psis"`` raises
     :class:`~bayescpec.errors.BayescpecError` instead of falling back; ``"refit"`` always refits.
-    The result's attrs say which was used (``update_method``), the k-hat and why.
+    The result's attrs say which was used (``update_method``), the k-hat and why
+    (``update_reason``, technical; ``update_summary``, in plain words).
     """
-    from ..engine.fastpath import psis_update
     from ..engine.sampling import fit
     from ..errors import BayescpecError
 
     if method not in ("auto", "psis", "refit"):
         raise InputError(f"method: must be 'auto', 'psis' or 'refit'; found {method!r}")
     started = time.perf_counter()
-    attempt = None
-    if method != "refit":
-        if previous is None:
-            reason = "no previous result of these inputs to reweight"
-        else:
-            attempt = psis_update(previous, study, khat_threshold=khat_threshold,
-                                  seed=fit_kwargs.get("seed"))
-            reason = attempt.reason
-            if attempt.accepted:
-                return attempt.result
-        if method == "psis":
-            raise BayescpecError(f"fast path refused: {reason}")
-    else:
-        reason = "refit requested"
+    attempt, reason = _try_fast_path(previous, study, method, khat_threshold, fit_kwargs.get("seed"))
+    if attempt is not None and attempt.accepted:
+        attempt.result.attrs["update_summary"] = plain_summary(attempt.result.attrs)
+        return attempt.result
+    if method == "psis":
+        raise BayescpecError(f"fast path refused: {reason}")
     result = fit(study, **fit_kwargs)
     result.attrs.update({
         "update_method": "refit",
@@ -55,12 +53,60 @@ def update_result(previous, study, *, method: str = "auto", khat_threshold: floa
         "update_reason": reason,
         "update_seconds": round(time.perf_counter() - started, 3),
     })
+    result.attrs["update_summary"] = plain_summary(result.attrs)
     return result
+
+
+def _try_fast_path(previous, study, method: str, khat_threshold: float, seed):
+    """(the PSIS attempt or None, the technical reason)."""
+    from ..engine.fastpath import psis_update
+
+    if method == "refit":
+        return None, "refit requested"
+    if previous is None:
+        return None, "no previous result of these inputs to reweight"
+    attempt = psis_update(previous, study, khat_threshold=khat_threshold, seed=seed)
+    return attempt, attempt.reason
+
+
+def _plain_reason(reason: str) -> str:
+    """Why the quick reweighting was not used, in plain words (the technical reason as a fallback)."""
+    text = reason.lower()
+    if "refit requested" in text:
+        return "a full refit was asked for (--method refit), so the model was refitted"
+    if "no previous result" in text:
+        return ("there was no earlier fit of this evidence log with these inputs to build on, "
+                "so the model was fitted from scratch")
+    if "k-hat" in text or "too little left" in text or "too far" in text or "zero likelihood" in text \
+            or "no importance weight" in text:
+        return ("the new rows changed the picture too much for a quick reweighting of the previous fit, "
+                "so the model was refitted")
+    if "convergence" in text:
+        return "the previous fit failed its convergence checks, so it could not be reused; the model was refitted"
+    if "changed" in text or "prior set" in text or "not in the new evidence" in text:
+        return f"the earlier fit no longer matches the inputs ({reason}), so the model was refitted"
+    return f"the quick reweighting could not be used ({reason}), so the model was refitted"
+
+
+def plain_summary(attrs) -> str:
+    """How an updated result took in its new rows, for a policy reader (from its attrs)."""
+    method = attrs.get("update_method")
+    if method == "psis":
+        size = int(attrs.get("chains", 0)) * int(attrs.get("draws", 0))
+        ess = float(attrs.get("min_ess_bulk", float("nan")))
+        return ("the new rows were folded into the previous fit by reweighting its draws "
+                f"(reliable: the reweighted draws are worth about {ess:,.0f} independent draws of the "
+                f"{size:,} kept, 400 are needed; no refit was necessary)")
+    if method == "refit":
+        return _plain_reason(str(attrs.get("update_reason", "")))
+    return "a fresh fit of the whole evidence log"
 
 
 @dataclass
 class UpdateOutcome:
-    """What :func:`update_evidence` did: the append, the method used, the new vintage."""
+    """What :func:`update_evidence` did (or, with ``dry_run``, would do): the append, the method, the
+    new vintage. ``summary`` says in plain words how the rows were taken in; ``result`` of a dry run
+    is the reweighted preview when the fast path would be used (None when a refit would be needed)."""
 
     append: AppendReport
     result: object = None           # xarray.DataTree, or None when nothing was appended
@@ -71,6 +117,10 @@ class UpdateOutcome:
     reason: str = ""
     seconds: float = 0.0
     extra: dict = field(default_factory=dict)
+    dry_run: bool = False
+    summary: str = ""
+    rows: tuple[dict, ...] = ()     # the raw fields of the rows appended (or that would be)
+    reused: bool = False            # the same fit was already a vintage: nothing new was saved
 
 
 def update_evidence(
@@ -84,6 +134,8 @@ def update_evidence(
     method: str = "auto",
     khat_threshold: float = 0.7,
     today: dt.date | None = None,
+    allow_hypothetical: bool = True,
+    dry_run: bool = False,
     **fit_kwargs,
 ) -> UpdateOutcome:
     """Append ``new`` to the evidence log, refit (or reweight) and save the result as a new vintage.
@@ -91,6 +143,9 @@ def update_evidence(
     ``previous`` is a saved result to start the fast path from; by default the newest vintage in
     ``vintages`` fitted on exactly the log as it was before this update (same framework, prior
     set and sources). Nothing is fitted or saved when every new row was already in the log.
+    ``allow_hypothetical=False`` refuses rows marked hypothetical or synthetic when the log has
+    none (:class:`~bayescpec.inputs.append.HypotheticalRowsError`; what the CLI does without
+    ``--yes``). ``dry_run=True`` checks everything and decides fast path or refit, writing nothing.
     """
     from ..inputs.study import load_study
     from .vintages import DEFAULT_ROOT, find_previous, load_vintage, save_vintage
@@ -98,9 +153,15 @@ def update_evidence(
     if method not in ("auto", "psis", "refit"):
         raise InputError(f"--method: must be 'auto', 'psis' or 'refit'; found {method!r}")
     root = Path(vintages) if vintages is not None else Path(DEFAULT_ROOT)
-    report = append_evidence(new, evidence=evidence, framework=framework, today=today)
+    if dry_run:
+        return _dry_run(new, evidence=evidence, framework=framework, priors=priors, root=root, previous=previous,
+                        method=method, khat_threshold=khat_threshold, today=today,
+                        allow_hypothetical=allow_hypothetical, seed=fit_kwargs.get("seed"))
+    report = append_evidence(new, evidence=evidence, framework=framework, today=today,
+                             allow_hypothetical=allow_hypothetical)
     if not report.changed:
-        return UpdateOutcome(report, reason="no new rows: the log, its fits and its vintages are unchanged")
+        return UpdateOutcome(report, reason="no new rows: the log, its fits and its vintages are unchanged",
+                             summary="no new rows: the log, its fits and its vintages are unchanged")
     started = time.perf_counter()
     study = load_study(framework=framework, priors=priors, evidence=report.log, today=today)
     previous_path = Path(previous) if previous is not None else find_previous(root, study, report.sha256_before)
@@ -109,7 +170,48 @@ def update_evidence(
     result.attrs["previous_result"] = str(previous_path) if previous_path is not None else ""
     seconds = time.perf_counter() - started
     result.attrs["update_seconds"] = round(seconds, 3)
+    from .vintages import find_vintage
+
+    reused = find_vintage(result, root=root) is not None
     path = save_vintage(result, root=root)
     return UpdateOutcome(report, result, path, previous_path, result.attrs["update_method"],
                          float(result.attrs.get("pareto_khat", float("nan"))),
-                         str(result.attrs.get("update_reason", "")), seconds)
+                         str(result.attrs.get("update_reason", "")), seconds,
+                         summary=str(result.attrs.get("update_summary", "")), rows=report.records, reused=reused)
+
+
+def _dry_run(new, *, evidence, framework, priors, root: Path, previous, method, khat_threshold, today,
+             allow_hypothetical: bool, seed) -> UpdateOutcome:
+    """Check the rows and decide fast path or refit on a temporary copy of the updated log."""
+    from ..inputs.study import load_study
+    from .vintages import find_previous, load_vintage
+
+    plan = plan_append(new, evidence=evidence, framework=framework, today=today)
+    if not allow_hypothetical:
+        confirm_hypothetical(plan)
+    report = plan.report(dry_run=True)
+    if not plan.added:
+        return UpdateOutcome(report, reason="no new rows: the log, its fits and its vintages are unchanged",
+                             summary="no new rows: nothing would change", dry_run=True)
+    scratch = Path(tempfile.mkdtemp(prefix="bayescpec-dry-run-"))
+    try:
+        copy = scratch / plan.log.name
+        copy.write_bytes(plan.updated)
+        study = load_study(framework=framework, priors=priors, evidence=copy, sources=plan.log.parent / "sources.csv",
+                           today=today)
+        previous_path = Path(previous) if previous is not None else find_previous(root, study, report.sha256_before)
+        previous_result = load_vintage(previous_path) if previous_path is not None else None
+        attempt, reason = _try_fast_path(previous_result, study, method, khat_threshold, seed)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if attempt is not None and attempt.accepted:
+        preview = attempt.result
+        preview.attrs["update_summary"] = plain_summary(preview.attrs)
+        return UpdateOutcome(report, preview, None, previous_path, "psis", float(attempt.khat), reason,
+                             dry_run=True, summary=preview.attrs["update_summary"], rows=plan.records)
+    summary = _plain_reason(reason).replace("so the model was refitted", "so the model would be refitted") \
+        .replace("so the model was fitted from scratch", "so the model would be fitted from scratch") \
+        .replace("the model was refitted", "the model would be refitted")
+    return UpdateOutcome(report, None, None, previous_path, "refit",
+                         float(attempt.khat) if attempt is not None else float("nan"), reason, dry_run=True,
+                         summary=summary, rows=plan.records)

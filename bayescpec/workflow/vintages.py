@@ -1,18 +1,26 @@
-"""The vintage store: every fit of an evidence log, kept side by side and never overwritten.
+"""The vintage store: every distinct fit of an evidence log, kept side by side and never overwritten.
 
-A vintage is a saved result in ``<root>/<as-of date>-<evidence sha256[:12]>[-<prior set>]/result.nc``
-(the prior set is added to the name only when it is not ``baseline``). The date is the result's
-as-of date (the day of the update, or the replay date) and the hash is the SHA-256 of the evidence
-log's bytes, so a vintage names exactly which evidence it saw. Saving never replaces an existing
-vintage: a second fit of the same log on the same day becomes ``<name>-2``.
+A vintage is a saved result in ``<root>/<as-of date>-<fit key[:10]>[-<prior set>]/result.nc`` (the
+prior set is added to the name only when it is not ``baseline``). The fit key (:func:`fit_key`) is
+the SHA-256 of everything that distinguishes one fit from another: the evidence rows actually used
+(their content), the framework and prior-set files, the prior set, draws, tune, chains, seed,
+sampler, target_accept, how it was made (a fit, or a reweighting of which earlier evidence) and the
+bayescpec version. So two fits with other settings never share a name, and fitting the same
+evidence with the same settings again -- on another day, with another as-of date but the same rows
+-- finds the vintage already saved (:func:`find_vintage`) instead of storing a second copy.
 
-:func:`history` lists the vintages with their headline P(converting) per channel; :func:`diff`
-tabulates what changed between two of them.
+Folders written before the fit key existed (``<as-of>-<evidence sha256[:12]>``) are still listed,
+loaded and compared; they are just never reused. Saving never replaces an existing folder.
+
+:func:`history` lists the vintages with their headline P(converting) per channel and whether each
+passed its convergence checks; :func:`diff` tabulates what changed between two of them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -26,8 +34,8 @@ import xarray as xr
 from ..errors import BayescpecError
 from .store import RESULT_FILE, load_result, save_result
 
-__all__ = ["DEFAULT_ROOT", "Vintage", "ResultDiff", "vintage_name", "save_vintage", "list_vintages",
-           "load_vintage", "find_previous", "history", "diff"]
+__all__ = ["DEFAULT_ROOT", "Vintage", "ResultDiff", "fit_key", "vintage_name", "save_vintage", "find_vintage",
+           "list_vintages", "load_vintage", "find_previous", "history", "diff"]
 
 DEFAULT_ROOT = Path("results") / "vintages"
 
@@ -36,20 +44,68 @@ def _hashes(result: xr.DataTree) -> dict:
     return json.loads(result.attrs.get("input_sha256", "{}"))
 
 
+#: the result attrs that distinguish one fit of the same evidence rows from another
+KEY_ATTRS = ("prior_set", "draws", "tune", "chains", "seed", "sampler", "target_accept", "bayescpec_version")
+
+
+def _rows_digest(result: xr.DataTree) -> str:
+    """SHA-256 of the evidence rows a result used: ids and every ledger field, in order."""
+    digest = hashlib.sha256()
+    if "evidence" not in result.children:
+        return digest.hexdigest()
+    ledger = result["evidence"].to_dataset()
+    digest.update(json.dumps([str(i) for i in ledger["evidence"].values]).encode())
+    for name in sorted(ledger.data_vars):
+        values = ledger[name].values
+        if values.dtype.kind == "f":
+            items = [None if math.isnan(v) else repr(float(v)) for v in values]
+        else:
+            items = [str(v) for v in values]
+        digest.update(name.encode() + json.dumps(items).encode())
+    return digest.hexdigest()
+
+
+def fit_key(result: xr.DataTree) -> str:
+    """SHA-256 (hex) of what distinguishes this fit: the evidence rows used, the framework and prior
+    files, the prior set, the sampler settings, how it was made and the package version."""
+    attrs = result.attrs
+    hashes = _hashes(result)
+    made = "psis from " + str(attrs.get("psis_base_sha256", "")) if attrs.get("update_method") == "psis" else "fit"
+    parts = {name: str(attrs.get(name, "")) for name in KEY_ATTRS}
+    parts.update(framework=hashes.get("framework", ""), priors=hashes.get("priors", ""), made=made,
+                 rows=_rows_digest(result))
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
 def vintage_name(result: xr.DataTree) -> str:
-    """``<as-of>-<evidence sha256[:12]>``, plus ``-<prior set>`` when it is not ``baseline``."""
-    name = f"{result.attrs['as_of']}-{_hashes(result).get('evidence', 'unknown')[:12]}"
+    """``<as-of>-<fit key[:10]>``, plus ``-<prior set>`` when it is not ``baseline``."""
+    name = f"{result.attrs['as_of']}-{fit_key(result)[:10]}"
     prior = result.attrs.get("prior_set", "baseline")
     return name if prior == "baseline" else f"{name}-{prior}"
 
 
-def save_vintage(result: xr.DataTree, *, root: str | Path = DEFAULT_ROOT) -> Path:
+def find_vintage(result: xr.DataTree, *, root: str | Path = DEFAULT_ROOT) -> Path | None:
+    """The saved vintage holding the same fit as ``result`` (same :func:`fit_key`), if any."""
+    key = fit_key(result)
+    for vintage in list_vintages(root):
+        if vintage.attrs.get("fit_key") == key:
+            return vintage.path
+    return None
+
+
+def save_vintage(result: xr.DataTree, *, root: str | Path = DEFAULT_ROOT, reuse: bool = True) -> Path:
     """Save ``result`` as a new vintage folder under ``root``; never overwrites. Returns the folder.
 
-    The folder is written under a temporary name and renamed into place, so a vintage folder is
-    either complete or absent.
+    With ``reuse`` (the default), a vintage holding the same fit (:func:`find_vintage`) is returned
+    instead and nothing is written. The folder is written under a temporary name and renamed into
+    place, so a vintage folder is either complete or absent.
     """
     root = Path(root)
+    if reuse:
+        existing = find_vintage(result, root=root)
+        if existing is not None:
+            result.attrs["vintage"] = existing.name
+            return existing
     root.mkdir(parents=True, exist_ok=True)
     base = vintage_name(result)
     staging = Path(tempfile.mkdtemp(dir=root, prefix=".staging-"))
@@ -60,6 +116,7 @@ def save_vintage(result: xr.DataTree, *, root: str | Path = DEFAULT_ROOT) -> Pat
             if target.exists():
                 continue
             result.attrs["vintage"] = name
+            result.attrs["fit_key"] = fit_key(result)
             save_result(result, staging / RESULT_FILE)
             try:
                 os.rename(staging, target)  # fails if another process made a non-empty `target`
@@ -175,7 +232,9 @@ def find_previous(root: str | Path, study, evidence_sha256: str) -> Path | None:
 
 def history(root: str | Path = DEFAULT_ROOT, *, threshold: float = 0.5) -> pd.DataFrame:
     """One row per vintage (oldest first): name, as-of date, evidence hash, prior set, rows, how it
-    was made (refit / psis and k-hat), and P(theta > threshold) per channel (``p_<channel>``)."""
+    was made (fit / refit / psis and k-hat), sampler settings, whether it passed its convergence
+    checks (``converged``, ``convergence_failures``) and P(theta > threshold) per channel
+    (``p_<channel>``)."""
     from ..outputs.summary import conversion_probability
 
     rows = []
@@ -191,7 +250,11 @@ def history(root: str | Path = DEFAULT_ROOT, *, threshold: float = 0.5) -> pd.Da
             "rows": int(attrs.get("evidence_rows", 0)),
             "method": attrs.get("update_method") or "fit",
             "pareto_khat": float(attrs.get("pareto_khat", np.nan)) if attrs.get("pareto_khat", "") != "" else np.nan,
+            "draws": attrs.get("draws"),
+            "chains": attrs.get("chains"),
+            "seed": attrs.get("seed"),
             "converged": bool(attrs.get("converged")),
+            "convergence_failures": str(attrs.get("convergence_failures", "")),
             "created": attrs.get("created"),
         }
         row.update({f"p_{channel}": float(value) for channel, value in zip(p["channel"].values, p.values)})
