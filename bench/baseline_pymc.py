@@ -68,7 +68,7 @@ def build_model(framework_path, priors_path, evidence_path) -> pm.Model:
     diag_idx = np.array([diags.index(f"test:{t}" if t else f"tier:{r}") for t, r in zip(ev["test"], ev["tier"])])
 
     # stage priors: q0_J ~ Beta(a, b_J), q0_j ~ Beta(a + sum_{i>j} b_i, b_j), b_j = b * share_j
-    a0, b0, cell_a, cell_b = [], [], [], []
+    cell_a, cell_b = [], []
     for c in channels:
         a, b = beta_ab(**pr["channels"][c])
         w = np.array([share.get(s, 1.0) for s in stages]) / sum(share.get(s, 1.0) for s in stages)

@@ -5,7 +5,6 @@ over the stages, the centred parametrisation's log-density, and recovery of simu
 from __future__ import annotations
 
 import textwrap
-import warnings
 
 import numpy as np
 import pytest

@@ -22,7 +22,7 @@ from bayescpec.workflow.vintages import fit_key
 ROOT = Path(__file__).resolve().parent.parent
 HYPOTHETICAL = ROOT / "evidence" / "hypothetical_sez_batch.csv"
 HEADER = ("id,observed,target,indicator,tier,kind,value,k,n,test,sensitivity,false_positive,"
-          "reliability,package,source,note,unit")
+          "reliability,package,source,note")  # a batch without the log's optional last column, unit
 ROW_A = ("new-a,2026-11-15,sez,sez_zone_exports,outcome,signal,1,,,,,,0.9,,hypothetical,"
          '"HYPOTHETICAL: test row, with a comma"')
 ROW_B = "new-b,2026-11-16,digital,network_reliability,mechanism,signal,0,,,,,,0.8,,hypothetical,HYPOTHETICAL test row"
@@ -87,7 +87,7 @@ def test_duplicate_batch_changes_nothing(log, tmp_path, shipped_copy):
 
 
 def test_conflicting_id_is_refused_naming_both_rows(log, tmp_path, shipped_copy):
-    existing = log.read_text().splitlines()[3]            # the log's line 4
+    existing = log.read_text().splitlines()[3].removesuffix(",")  # the log's line 4, without its empty unit
     row_id = existing.split(",")[0]
     changed = existing.replace(",0.95,", ",0.7,", 1)
     assert changed != existing
@@ -160,7 +160,7 @@ def test_cli_conflict_and_duplicate(log, tmp_path, shipped_copy):
     runner = CliRunner()
     common = ["--evidence", str(log), "--framework", str(shipped_copy["framework"]),
               "--vintages", str(tmp_path / "vintages")]
-    existing = log.read_text().splitlines()[1]
+    existing = log.read_text().splitlines()[1].removesuffix(",")  # without its empty unit
     conflict = batch(tmp_path, existing.replace(",1,", ",0,", 1))
     snapshot = log.read_bytes()
     result = runner.invoke(app, ["update", str(conflict), *common])
