@@ -147,6 +147,24 @@ def test_header_only_log_validates_with_a_note_and_loads_with_no_rows(shipped_co
     assert "has a header and no rows" in prior_only_note(early)
 
 
+def test_a_log_of_data_gaps_only_is_prior_only_and_says_so_truthfully(shipped_copy, tmp_path):
+    from bayescpec.cli.run import prior_only_note
+
+    lines = shipped_copy["evidence"].read_text(encoding="utf-8").split("\n")
+    gaps = [line for line in lines if line.startswith("gap-")]
+    assert len(gaps) == 16
+    shipped_copy["evidence"].write_text("\n".join([lines[0], *gaps]) + "\n", encoding="utf-8")
+    study = load(shipped_copy)
+    assert len(study.evidence) == 16
+    note = prior_only_note(study)
+    assert "has only data gaps (16 rows of kind 'gap') and no observations" in note and "prior-only" in note
+    assert "no rows" not in note
+    result = cli("validate", str(shipped_copy["evidence"]), "--framework", str(shipped_copy["framework"]))
+    assert result.exit_code == 0, result.output
+    assert "only data gaps (16 rows of kind 'gap')" in result.output and "prior-only result" in result.output
+    assert "(evidence, only data gaps)" in result.output.replace("\n", "")
+
+
 def test_as_of_before_every_row_is_prior_only_and_says_so(shipped_copy):
     from bayescpec.cli.run import prior_only_note
 
