@@ -147,7 +147,7 @@ def test_header_only_log_validates_with_a_note_and_loads_with_no_rows(shipped_co
     assert "has a header and no rows" in prior_only_note(early)
 
 
-def test_a_log_of_data_gaps_only_is_prior_only_and_says_so_truthfully(shipped_copy, tmp_path):
+def test_a_log_of_data_gaps_only_is_prior_only_and_says_so_truthfully(shipped_copy):
     from bayescpec.cli.run import prior_only_note
 
     lines = shipped_copy["evidence"].read_text(encoding="utf-8").split("\n")
