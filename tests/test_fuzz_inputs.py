@@ -66,7 +66,8 @@ TOML_VALUES = [
     '"channel"', '"constraint"', '"signal"', '["count", "measure"]', '"higher_is_worse"', '"any_channel"',
     '"theta[sez] > tau"', '"not tau"', '"all(theta)"', '"count(theta > tau) >= 0"', "'''multi\nline'''",
     '"firms"', '"welfare"', '["sez.learning"]', '["sez.learnin"]', '"sez.productivity"', "{ mean = 0.8, sd = 0.6 }",
-    "{ mean = 0.8 }", "{ mean = 0.5, concentration = 4 }", '["security", "security"]', '"interruption[security] > delta"',
+    "{ mean = 0.8 }", "{ mean = 0.5, concentration = 4 }", '["security", "security"]',
+    '"interruption[security] > delta"',
     '"implies(nqpf > tau, nqpf > tau)"', '"reach[sez][learning] > tau"',
     '"""\n[channels]\nid = 1\n"""', "[[1], [2]]", '"\\u0000"', "999999999999999999999", "0x10", "1_0",
 ]
