@@ -25,13 +25,15 @@ import bayescpec as bc
 from bayescpec.workflow.vintages import list_vintages
 
 HEADER = ("id,observed,target,indicator,tier,kind,value,k,n,test,sensitivity,false_positive,reliability,"
-          "package,source,note")
+          "package,source,note,unit")
+#: as `update` writes them into the shipped log (17 fields: an empty unit ends the line with a comma)
 ROWS = {
-    "shared": "hyp-shared,2026-03-01,sez,sez_zone_exports,outcome,signal,1,,,,,,0.9,,hypothetical,HYPOTHETICAL shared",
-    "a1": 'hyp-a1,2026-03-02,sez,sez_firm_entry,mechanism,count,,12,40,,,,0.9,,hypothetical,"HYPOTHETICAL a1, comma"',
-    "a2": "hyp-a2,2026-03-03,digital,network_reliability,mechanism,signal,0,,,,,,0.8,,hypothetical,HYPOTHETICAL a2",
-    "b1": "hyp-b1,2026-03-04,green,electricity_reliability,mechanism,signal,1,,,hoop,,,,,hypothetical,HYPOTHETICAL b1",
-    "b2": "hyp-b2,2026-03-05,gwadar,gwadar_cargo_volume,outcome,signal,0,,,,,,0.7,,hypothetical,HYPOTHETICAL b2",
+    "shared": "hyp-shared,2026-03-01,sez,sez_zone_exports,outcome,signal,1,,,,,,0.9,,hypothetical,HYPOTHETICAL shared,",
+    "a1": 'hyp-a1,2026-03-02,sez,sez_firm_entry,mechanism,count,,12,40,,,,0.9,,hypothetical,"HYPOTHETICAL a1, comma",'
+          'zone-a',
+    "a2": "hyp-a2,2026-03-03,digital,network_reliability,mechanism,signal,0,,,,,,0.8,,hypothetical,HYPOTHETICAL a2,",
+    "b1": "hyp-b1,2026-03-04,green,electricity_reliability,mechanism,signal,1,,,hoop,,,,,hypothetical,HYPOTHETICAL b1,",
+    "b2": "hyp-b2,2026-03-05,gwadar,gwadar_cargo_volume,outcome,signal,0,,,,,,0.7,,hypothetical,HYPOTHETICAL b2,",
 }
 TINY = ["--draws", "10", "--tune", "10", "--chains", "1", "--method", "refit"]
 GUARD = 600  # seconds: only so that a hung process fails the test instead of hanging it

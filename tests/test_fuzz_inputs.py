@@ -4,9 +4,10 @@ located problems -- never another exception.
 Each example starts from a shipped file (the evidence log, the sources file, the framework or the
 baseline prior set) and applies 0-3 mutations drawn by hypothesis: a cell or a TOML value replaced
 by a hostile value (``inf``, ``1e400``, ``-5``, quotes, newlines, semicolons, unknown names, random
-text, generated proposition queries), rows/lines deleted, duplicated or inserted, blank lines,
-columns dropped, renamed or duplicated, another separator, a byte-order mark, CRLF, Latin-1, random
-bytes, truncation, a header-only log, or a new valid row of any kind. The mutated file is read the
+text, generated proposition queries over every quantity of the query language), rows/lines deleted,
+duplicated or inserted, blank lines, columns dropped, renamed or duplicated, another separator, a
+byte-order mark, CRLF, Latin-1, random bytes, truncation, a header-only log, or a new valid row of
+any kind (a data gap too, with or without a unit). The mutated file is read the
 way ``bayescpec validate`` and ``load_study`` read it (with the shipped framework parsed once when
 the framework is not the file mutated). The property: the call returns, or raises an
 :class:`~bayescpec.errors.InputError` whose every problem names the file and a line (within the
@@ -56,24 +57,34 @@ HOSTILE = [
     '"', '""', 'a"b', "a,b", "a\nb", "a\r\nb", "a;b", "\t", "\r", "é", "\u2028", "\ufeff", "\u00a0", "x" * 3000,
     "sez", "sezz", "security", "any_channel", "signal", "count", "measure", "potential", "mechanism", "outcome",
     "context", "hoop", "smoking_gun", "tang2026", "hypothetical", "pot-gwadar-003", "=1+1", "@SUM(A1)",
+    "gap", "mech-digital-001", "gap-sez-001", "macro_fiscal", "imf_programme", "firms", "zone-a", "Zone A 2", "-zone",
+    "zone/a",
 ]
 TOML_VALUES = [
     "inf", "-inf", "+inf", "nan", "0", "-1", "1e400", "1e308", "-1e308", "0.5", "2", "1", "0.9999999", "1e-320",
     '"x"', '""', "[]", '["sez"]', '["sezz"]', '["sez", "sez"]', "{}", "{ mean = 0.5 }", "true", "2026-01-01",
     '"channel"', '"constraint"', '"signal"', '["count", "measure"]', '"higher_is_worse"', '"any_channel"',
     '"theta[sez] > tau"', '"not tau"', '"all(theta)"', '"count(theta > tau) >= 0"', "'''multi\nline'''",
+    '"firms"', '"welfare"', '["sez.learning"]', '["sez.learnin"]', '"sez.productivity"', "{ mean = 0.8, sd = 0.6 }",
+    "{ mean = 0.8 }", "{ mean = 0.5, concentration = 4 }", '["security", "security"]',
+    '"interruption[security] > delta"',
+    '"implies(nqpf > tau, nqpf > tau)"', '"reach[sez][learning] > tau"',
     '"""\n[channels]\nid = 1\n"""', "[[1], [2]]", '"\\u0000"', "999999999999999999999", "0x10", "1_0",
 ]
-QUANTITIES = ["theta", "base_theta", "severity", "constraint_effect"]
-ATOMS = ["tau", "0", "1", "-1", "0.5", "1e999", "10**400", "'sez'", "True", "None", "[]", "()", "...", "x",
-         "lambda: 1", "__import__('os')", "theta.values", "f'{tau}'", "theta[sez][0]", *QUANTITIES]
-LABELS = ["sez", "gwadar", "digital", "security", "energy_debt", "sezz", "sez, gwadar", "'sez'", "0", ":", "sez:gwadar"]
+QUANTITIES = ["theta", "base_theta", "reach", "severity", "constraint_effect", "interruption", "nqpf_dimension", "nqpf"]
+ATOMS = ["tau", "delta", "0", "1", "-1", "0.5", "1e999", "10**400", "'sez'", "True", "None", "[]", "()", "...", "x",
+         "lambda: 1", "__import__('os')", "theta.values", "f'{tau}'", "theta[sez][0]", "reach[sez][learning]",
+         "reach[sez][learning][sez]", "reach[learning][sez]", "reach[sez, gwadar][welfare, firms]", *QUANTITIES]
+LABELS = ["sez", "gwadar", "digital", "security", "energy_debt", "macro_fiscal", "firms", "productivity", "inclusion",
+          "sezz", "sez, gwadar", "'sez'", "0", ":", "sez:gwadar"]
 
 
 def query_strategy():
     atom = st.one_of(
         st.sampled_from(ATOMS),
         st.builds(lambda q, label: f"{q}[{label}]", st.sampled_from(QUANTITIES + ["tau", "x"]), st.sampled_from(LABELS)),
+        st.builds(lambda q, a, b: f"{q}[{a}][{b}]", st.sampled_from(QUANTITIES), st.sampled_from(LABELS),
+                  st.sampled_from(LABELS)),
         st.floats().map(repr),
     )
     return st.recursive(atom, lambda inner: st.one_of(
@@ -81,8 +92,9 @@ def query_strategy():
                   st.sampled_from([">", "<", ">=", "<=", "==", "!=", "+", "-", "*", "/", "**", "%", "and", "or",
                                    "&", "|", "in", "is"]), inner),
         st.builds(lambda op, a: f"{op}({a})", st.sampled_from(["not ", "-", "+", "~", "all", "any", "count", "mean",
-                                                               "max", "sum", "len", "theta"]), inner),
-        st.builds(lambda f, a, b: f"{f}({a}, {b})", st.sampled_from(["all", "count", "mean"]), inner, inner),
+                                                               "max", "min", "implies", "sum", "len", "theta",
+                                                               "nqpf"]), inner),
+        st.builds(lambda f, a, b: f"{f}({a}, {b})", st.sampled_from(["all", "count", "mean", "implies"]), inner, inner),
     ), max_leaves=8)
 
 
@@ -92,15 +104,20 @@ def cell_value():
 
 
 def valid_row(draw, number: int) -> list[str]:
-    """A new evidence row that is valid for the shipped framework (any indicator, tier and kind)."""
+    """A new evidence row that is valid for the shipped framework (any indicator, tier and kind; any
+    indicator may be recorded as a data gap; a channel row may name a unit)."""
     indicator = draw(st.sampled_from(FW.indicators))
     tier = draw(st.sampled_from(indicator.tiers))
-    kind = draw(st.sampled_from(indicator.kinds))
+    kind = draw(st.sampled_from([*indicator.kinds, "gap"]))
     target = indicator.target if indicator.target != "any_channel" else draw(st.sampled_from(FW.channel_ids))
     row = dict.fromkeys(EVIDENCE_COLUMNS, "")
     row.update(id=f"fuzz-{number}", observed="2026-01-15", target=target, indicator=indicator.id, tier=tier,
                kind=kind, source="tang2026", note="fuzz row, with a comma")
-    if kind == "signal":
+    if target in FW.channel_ids and draw(st.booleans()):
+        row["unit"] = draw(st.sampled_from(["zone-a", "Zone B", "Punjab", "1"]))
+    if kind == "gap":
+        pass  # a data gap takes no value, k, n, test, sensitivity or false_positive
+    elif kind == "signal":
         row["value"] = draw(st.sampled_from(["0", "1"]))
         if draw(st.booleans()):
             row["test"] = draw(st.sampled_from(FW.test_ids))
@@ -201,7 +218,10 @@ def mutate_toml(draw, role: str) -> bytes:
         elif op == "insert":
             lines.insert(draw(st.integers(0, len(lines))), draw(st.sampled_from(
                 ["[channels.new]", "[[channels]]", "[[tiers]]", "x = 1", "[framework]", "= 1", "[", "]]", "'", "\"\"\"",
-                "rank = 2", "mean = 0.5", "[diagnosticity.tiers.new]", "id = \"sez\"", "#", "\t", "\ufeff"])))
+                "rank = 2", "mean = 0.5", "[diagnosticity.tiers.new]", "id = \"sez\"", "#", "\t", "\ufeff",
+                "[[stages]]", "[[links]]", "[[loops]]", "[[dimensions]]", "stage = \"firms\"", "stage = \"firmz\"",
+                "constraint = \"macro_fiscal\"", "materiality = 2", "[loadings]", "[loop_loadings]",
+                "[constraints.macro_fiscal]", "measures = [\"sez.welfare\"]"])))
         elif op == "block":
             starts = [i for i, line in enumerate(lines) if line.startswith("[")]
             if starts:

@@ -25,7 +25,7 @@ from conftest import replace_in
 
 runner = CliRunner()
 HEADER = ("id,observed,target,indicator,tier,kind,value,k,n,test,sensitivity,false_positive,reliability,"
-          "package,source,note")
+          "package,source,note,unit")
 BOM = b"\xef\xbb\xbf"
 
 
@@ -93,7 +93,7 @@ def _measure_row(value):
 
 def _count_row(k, n):
     return lambda p: append_line(p["evidence"], f"cnt-1,2026-01-01,sez,sez_firm_entry,mechanism,count,,{k},{n},,,,,,"
-                                                f"tang2026,a count")
+                                                f"tang2026,a count,")
 
 
 INFINITE = [
@@ -121,8 +121,8 @@ def test_infinite_numbers_are_refused(shipped_copy, tmp_path, case, modify, colu
 @pytest.mark.parametrize("role,old,new,fragment", [
     ("priors", "concentration = 4 ", "concentration = inf ", "channels.sez.concentration: Input should be a finite number"),
     ("priors", "sd = 1.0 ", "sd = nan ", "constraints.security.sd: Input should be a finite number"),
-    ("framework", "scale = 0.15", "scale = inf", "indicators.2.scale: Input should be a finite number"),
-    ("framework", "baseline = 0.2", "baseline = -inf", "indicators.2.baseline: Input should be a finite number"),
+    ("framework", "scale = 0.15", "scale = inf", "indicators.5.scale: Input should be a finite number"),
+    ("framework", "baseline = 0.2", "baseline = -inf", "indicators.5.baseline: Input should be a finite number"),
 ])
 def test_infinite_numbers_in_toml_are_refused(shipped_copy, role, old, new, fragment):
     replace_in(shipped_copy[role], old, new)
@@ -147,13 +147,31 @@ def test_header_only_log_validates_with_a_note_and_loads_with_no_rows(shipped_co
     assert "has a header and no rows" in prior_only_note(early)
 
 
+def test_a_log_of_data_gaps_only_is_prior_only_and_says_so_truthfully(shipped_copy):
+    from bayescpec.cli.run import prior_only_note
+
+    lines = shipped_copy["evidence"].read_text(encoding="utf-8").split("\n")
+    gaps = [line for line in lines if line.startswith("gap-")]
+    assert len(gaps) == 16
+    shipped_copy["evidence"].write_text("\n".join([lines[0], *gaps]) + "\n", encoding="utf-8")
+    study = load(shipped_copy)
+    assert len(study.evidence) == 16
+    note = prior_only_note(study)
+    assert "has only data gaps (16 rows of kind 'gap') and no observations" in note and "prior-only" in note
+    assert "no rows" not in note
+    result = cli("validate", str(shipped_copy["evidence"]), "--framework", str(shipped_copy["framework"]))
+    assert result.exit_code == 0, result.output
+    assert "only data gaps (16 rows of kind 'gap')" in result.output and "prior-only result" in result.output
+    assert "(evidence, only data gaps)" in result.output.replace("\n", "")
+
+
 def test_as_of_before_every_row_is_prior_only_and_says_so(shipped_copy):
     from bayescpec.cli.run import prior_only_note
 
     assert prior_only_note(load(shipped_copy)) == ""
     early = bc.load_study(framework=shipped_copy["framework"], priors=shipped_copy["priors"],
                           evidence=shipped_copy["evidence"], as_of="2000-01-01")
-    assert prior_only_note(early).startswith("no evidence was observed by 2000-01-01 (32 later rows left out)")
+    assert prior_only_note(early).startswith("no evidence was observed by 2000-01-01 (48 later rows left out)")
 
 
 def test_run_on_a_header_only_log_gives_a_prior_only_result_that_says_so(shipped_copy, tmp_path):
@@ -176,11 +194,13 @@ def test_an_empty_file_is_refused(shipped_copy, tmp_path):
 
 # ------------------------------------------------------------------------------------- line numbers
 def _bad_row_after(prefix: str):
-    """Rows 1-2 as shipped, then ``prefix`` (lines that shift the editor's numbering), then a row with a bad target."""
+    """Rows 1-2 as shipped, then ``prefix`` (lines that shift the editor's numbering), then mech-digital-001
+    with a bad target."""
     def modify(paths):
         lines = paths["evidence"].read_text(encoding="utf-8").split("\n")
-        bad = lines[3].replace(",digital,", ",digitl,", 1)
-        assert bad != lines[3]
+        row = next(line for line in lines if line.startswith("mech-digital-001,"))
+        bad = row.replace(",digital,", ",digitl,", 1)
+        assert bad != row and row not in lines[:3]
         text = "\n".join(lines[:3]) + "\n" + prefix + bad + "\n"
         paths["evidence"].write_text(text, encoding="utf-8")
         return text.count("\n")  # the bad row is the last line
@@ -191,9 +211,9 @@ LINES = [
     ("after-a-blank-line", _bad_row_after("\n")),
     ("after-two-blank-lines", _bad_row_after("\n\n")),
     ("after-a-two-line-note", _bad_row_after('extra-1,2025-01-01,sez,policy_commitment,potential,signal,1,,,,,,,,'
-                                              'tang2026,"a note\nspanning two lines"\n')),
+                                              'tang2026,"a note\nspanning two lines",\n')),
     ("after-a-note-with-a-blank-line", _bad_row_after('extra-1,2025-01-01,sez,policy_commitment,potential,signal,1,,,'
-                                                      ',,,,,tang2026,"a note\n\nwith a blank line"\n\n')),
+                                                      ',,,,,tang2026,"a note\n\nwith a blank line",\n\n')),
 ]
 
 
@@ -207,10 +227,11 @@ def test_line_numbers_are_the_lines_an_editor_shows(shipped_copy, tmp_path, case
 
 def test_line_numbers_with_crlf_and_a_multiline_note(shipped_copy):
     lines = shipped_copy["evidence"].read_text(encoding="utf-8").split("\n")
-    lines[2] = lines[2].replace('Paper 6.2:', 'Paper\r\n6.2:', 1)  # a note over two lines
-    lines[3] = lines[3].replace(",digital,", ",digitl,", 1)
+    assert lines[5].startswith("ctx-reg-001,") and lines[6].startswith("mech-digital-001,")  # lines 6 and 7
+    lines[5] = lines[5].replace('Paper 6.2:', 'Paper\r\n6.2:', 1)  # a note over two lines
+    lines[6] = lines[6].replace(",digital,", ",digitl,", 1)
     shipped_copy["evidence"].write_bytes("\r\n".join(lines).encode("utf-8"))
-    assert "line 5 (id 'mech-digital-001'), target" in refused(shipped_copy)
+    assert "line 8 (id 'mech-digital-001'), target" in refused(shipped_copy)
 
 
 def test_duplicated_id_names_both_editor_lines(shipped_copy):
@@ -228,28 +249,30 @@ def test_update_conflict_names_the_editor_lines(shipped_copy, tmp_path):
     from bayescpec.inputs.append import append_evidence
 
     log_lines = shipped_copy["evidence"].read_text(encoding="utf-8").split("\n")
-    changed = log_lines[4].replace(",0.65,", ",0.6,", 1)  # ctx-reg-001 (line 5) with other content
-    assert changed != log_lines[4]
+    assert log_lines[5].startswith("ctx-reg-001,")
+    changed = log_lines[5].replace(",0.65,", ",0.6,", 1)  # ctx-reg-001 (line 6) with other content
+    assert changed != log_lines[5]
     batch = tmp_path / "batch.csv"
     batch.write_text(HEADER + "\n\n" + 'new-1,2025-01-01,sez,policy_commitment,potential,signal,1,,,,,,,,tang2026,'
-                     '"two\nlines"\n' + changed + "\n", encoding="utf-8")
+                     '"two\nlines",\n' + changed + "\n", encoding="utf-8")
     with pytest.raises(InputError) as raised:
         append_evidence(batch, evidence=shipped_copy["evidence"], framework=shipped_copy["framework"])
     assert "batch.csv, line 5 (id 'ctx-reg-001'), id" in str(raised.value)
-    assert "cpec.csv, line 5) with different content" in str(raised.value)
+    assert "cpec.csv, line 6) with different content" in str(raised.value)
 
 
 # ------------------------------------------------------------------------------------- encoding
 def test_bytes_that_are_not_utf8_are_located_with_the_fix(shipped_copy, tmp_path):
     text = shipped_copy["evidence"].read_text(encoding="utf-8")
-    line_text = text.split("\n")[2]
+    line_text = text.split("\n")[4]
+    assert "Paper 6.2" not in "\n".join(text.split("\n")[:4])  # its first occurrence is on line 5
     column = line_text.index("Paper 6.2") + 4  # the é of Papér, 1-based
     shipped_copy["evidence"].write_bytes(text.replace("Paper 6.2", "Papér 6.2", 1).encode("latin-1", "replace"))
     message = refused(shipped_copy)
-    assert f"cpec.csv, line 3, column {column}: found byte 0xe9, which is not UTF-8" in message, message
+    assert f"cpec.csv, line 5, column {column}: found byte 0xe9, which is not UTF-8" in message, message
     assert "'é'" in message and "save the file as UTF-8" in message and "CSV UTF-8" in message
     assert "codec" not in message and "position" not in message
-    assert_cli_refuses_run(shipped_copy, tmp_path, "line 3, column", "save the file as UTF-8")
+    assert_cli_refuses_run(shipped_copy, tmp_path, "line 5, column", "save the file as UTF-8")
 
 
 def test_every_line_with_bad_bytes_is_reported(shipped_copy):
@@ -288,24 +311,30 @@ STRUCTURE = [
     ("semicolon-sources", lambda p: write_rows(p["sources"], rows_of(p["sources"]), delimiter=";"),
      "sources.csv, line 1: the columns are separated by semicolons (';')"),
     ("one-row-with-semicolons", lambda p: append_line(p["evidence"], "x-1;2025-01-01;sez;policy_commitment;potential;"
-                                                      "signal;1;;;;;;;;tang2026;note"),
-     "cpec.csv, line 34: found 1 fields; allowed: 16, one per column of the header (line 1); the fields of this "
+                                                      "signal;1;;;;;;;;tang2026;note;"),
+     "cpec.csv, line 50: found 1 fields; allowed: 17, one per column of the header (line 1); the fields of this "
      "line look separated by another character than commas"),
     ("unquoted-comma", lambda p: append_line(p["evidence"], "x-1,2025-01-01,sez,policy_commitment,potential,signal,1,"
-                                             ",,,,,,,tang2026,a note, with a comma"),
-     "cpec.csv, line 34: found 17 fields; allowed: 16, one per column of the header (line 1); a value that "
+                                             ",,,,,,,tang2026,a note, with a comma,zone-1"),
+     "cpec.csv, line 50: found 18 fields; allowed: 17, one per column of the header (line 1); a value that "
      "contains a comma must be in double quotes"),
+    # the usual case: an empty unit, so the line ends with a comma; the comma in the note must not
+    # be taken for a stray one at the end (the tail of the note would become the unit)
+    ("unquoted-comma-empty-unit", lambda p: append_line(p["evidence"], "x-1,2025-01-01,sez,policy_commitment,"
+                                                        "potential,signal,1,,,,,,,,tang2026,a note, with a comma,"),
+     "cpec.csv, line 50: found 18 fields; allowed: 17, one per column of the header (line 1); a value that "
+     "contains a comma must be in double quotes (or, if the line ends with a stray comma, remove it)"),
     ("unclosed-quote", lambda p: append_line(p["evidence"], 'x-1,2025-01-01,sez,policy_commitment,potential,signal,1,'
-                                             ',,,,,,,tang2026,"a note never closed'),
-     "cpec.csv, line 34: found a double quote (\") that opens a quoted value and is never closed"),
+                                             ',,,,,,,tang2026,"a note never closed,'),
+     "cpec.csv, line 50: found a double quote (\") that opens a quoted value and is never closed"),
     ("text-after-quote", lambda p: append_line(p["evidence"], 'x-1,2025-01-01,sez,policy_commitment,potential,signal,'
-                                               '1,,,,,,,,tang2026,"a note" and more'),
-     "cpec.csv, line 34: found text after the closing quote of a quoted value"),
+                                               '1,,,,,,,,tang2026,"a note" and more,'),
+     "cpec.csv, line 50: found text after the closing quote of a quoted value"),
     ("duplicated-column", lambda p: write_rows(p["evidence"], [r + [r[0]] for r in rows_of(p["evidence"])]),
-     "cpec.csv, line 1, id: found the column twice (fields 1 and 17); allowed: each column once"),
+     "cpec.csv, line 1, id: found the column twice (fields 1 and 18); allowed: each column once"),
     ("unnamed-column", lambda p: write_rows(p["evidence"], [r + ["x" if i else ""] for i, r in
                                                             enumerate(rows_of(p["evidence"]))]),
-     "cpec.csv, line 1, column 17: found a column with no name"),
+     "cpec.csv, line 1, column 18: found a column with no name"),
 ]
 
 
@@ -320,7 +349,7 @@ def test_structure_problems_are_named(shipped_copy, tmp_path, case, modify, frag
 
 def test_trailing_empty_fields_are_harmless(shipped_copy):
     write_rows(shipped_copy["evidence"], [r + ([""] if i else []) for i, r in enumerate(rows_of(shipped_copy["evidence"]))])
-    assert len(load(shipped_copy).evidence) == 32
+    assert len(load(shipped_copy).evidence) == 48
 
 
 # ------------------------------------------------------------------------------------- byte-order marks
@@ -329,7 +358,7 @@ def test_byte_order_marks_are_accepted(shipped_copy, roles):
     for role in roles:
         shipped_copy[role].write_bytes(BOM + shipped_copy[role].read_bytes())
     study = load(shipped_copy)
-    assert len(study.evidence) == 32 and "tang2026" in set(study.sources["key"])
+    assert len(study.evidence) == 48 and "tang2026" in set(study.sources["key"])
     args = [str(shipped_copy[role]) for role in ("framework", "priors", "sources", "evidence")]
     result = cli("validate", *args)
     assert result.exit_code == 0, result.output
@@ -445,6 +474,9 @@ def test_compare_priors_refuses_unknown_prior_sets_before_announcing_fits(shippe
 # ------------------------------------------------------------------------------------- queries
 CHANNELS = ["sez", "digital", "green", "agriculture", "gwadar"]
 CONSTRAINTS = ["security", "energy_debt"]
+STAGES = ["firms", "linkages", "learning", "productivity", "welfare"]
+DIMENSIONS = ["innovation", "upgrading", "green", "digital", "inclusion"]
+NAMES = dict(channels=CHANNELS, constraints=CONSTRAINTS, stages=STAGES, dimensions=DIMENSIONS)
 BAD_QUERIES = [
     ("not tau", "'not' takes a true/false statement such as theta[sez] > tau; found 'tau', a number"),
     ("theta[sez] > tau and 1", "'and' takes a true/false statement such as theta[sez] > tau; found '1', a number"),
@@ -459,6 +491,14 @@ BAD_QUERIES = [
     ("(theta[sez] > tau) > 0", "a comparison takes numbers; found 'theta[sez] > tau', a true/false statement"),
     ("-(theta[sez] > tau) < 0", "'-' takes numbers"),
     ("(theta[sez] > tau) + 1 > 0", "'+' takes numbers"),
+    ("mean(theta > tau) > 0.5", "mean() takes numbers; found 'theta > tau', a true/false statement"),
+    ("max(reach[sez] > tau) > 0", "max() takes numbers"),
+    ("implies(nqpf, tau)", "implies() takes a true/false statement such as theta[sez] > tau; found 'nqpf', a number"),
+    ("implies(nqpf > tau, nqpf > tau)", "is true whatever the values"),
+    ("all(reach[sez] > tau) or not all(reach[sez] > tau)", "is true whatever the values"),
+    ("interruption[security] > 1", "is false whatever the values"),
+    ("reach[sez][productivity] > 1", "is false whatever the values"),
+    ("nqpf < 0", "is false whatever the values"),
     ("theta[sez] > 1" + "0" * 400, "is too large"),
     ("not " * 5000 + "theta[sez] > tau", "cannot parse query 'not not not"),
     ("(" * 300 + "theta[sez] > tau" + ")" * 300, "too many nested parentheses"),
@@ -467,14 +507,19 @@ BAD_QUERIES = [
 ]
 GOOD_QUERIES = ["theta[sez] > tau", "all(constraint_effect > 0)", "count(theta > tau) >= 3", "mean(theta) > 0.6",
                 "theta[sez] > 0.3 and theta[sez] < 0.31", "theta[sez] - theta[gwadar] > 0.99", "any(theta > 0.01)",
-                "all(theta > 0.99)", "not theta[sez] > tau", "mean(theta > tau) > 0.5", "severity[security] > 1",
-                "theta[sez] * theta[gwadar] > 0.81", "-theta[sez] < -tau", "theta[sez] > 0.9999"]
+                "all(theta > 0.99)", "not theta[sez] > tau", "mean(reach[sez]) > 0.5", "severity[security] > 1",
+                "theta[sez] * theta[gwadar] > 0.81", "-theta[sez] < -tau", "theta[sez] > 0.9999",
+                # the chain quantities of issue 11, at the edges of their ranges too
+                "reach[sez][productivity] > tau", "interruption[security] > delta", "interruption[security] > 0.99",
+                "implies(nqpf > tau, reach[sez][learning] > tau)", "constraint_effect[sez] < -0.5",
+                "count(reach[sez, gwadar][welfare] > tau) >= 2", "min(nqpf_dimension) > tau", "max(interruption) > 0.5",
+                "nqpf_dimension[inclusion] > nqpf"]
 
 
 @pytest.mark.parametrize("query,fragment", BAD_QUERIES, ids=[q[:30] for q, _ in BAD_QUERIES])
 def test_bad_queries_are_query_errors(query, fragment):
     with pytest.raises(QueryError) as raised:
-        check_query(query, channels=CHANNELS, constraints=CONSTRAINTS)
+        check_query(query, **NAMES)
     assert fragment in str(raised.value)
     assert len(str(raised.value)) < 400, "a long query is shortened in the message"
     assert isinstance(raised.value, BayescpecError) and isinstance(raised.value, ValueError)
@@ -482,14 +527,14 @@ def test_bad_queries_are_query_errors(query, fragment):
 
 @pytest.mark.parametrize("query", GOOD_QUERIES)
 def test_informative_queries_are_accepted(query):
-    check_query(query, channels=CHANNELS, constraints=CONSTRAINTS)
+    check_query(query, **NAMES)
 
 
 @pytest.mark.parametrize("query,fragment", [q for q in BAD_QUERIES if q[1]][:6], ids=[q[0] for q in BAD_QUERIES[:6]])
 def test_bad_queries_in_a_framework_are_located(shipped_copy, tmp_path, query, fragment):
     text = shipped_copy["framework"].read_text(encoding="utf-8")
-    line = text.split("\n").index('query = "theta[sez] > tau"') + 1
-    replace_in(shipped_copy["framework"], 'query = "theta[sez] > tau"', f'query = "{query}"')
+    line = text.split("\n").index('query = "reach[sez][productivity] > tau"') + 1
+    replace_in(shipped_copy["framework"], 'query = "reach[sez][productivity] > tau"', f'query = "{query}"')
     message = refused(shipped_copy)
     assert f"framework.toml, line {line}, propositions.1.query: " in message and fragment in message, message
     assert_cli_refuses_run(shipped_copy, tmp_path, "propositions.1.query")

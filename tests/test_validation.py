@@ -121,7 +121,7 @@ def test_bad_input_is_reported_with_location(shipped_copy, case, modify, role, f
     assert isinstance(raised.value, ValueError)
 
 
-COUNT_HEADER = "id,observed,target,indicator,tier,kind,value,k,n,test,sensitivity,false_positive,reliability,package,source,note"
+COUNT_HEADER = "id,observed,target,indicator,tier,kind,value,k,n,test,sensitivity,false_positive,reliability,package,source,note,unit"
 
 
 @pytest.mark.parametrize("k,n,fragment", [("70", "60", "k (70) is larger than n (60)"),
@@ -129,7 +129,7 @@ COUNT_HEADER = "id,observed,target,indicator,tier,kind,value,k,n,test,sensitivit
                                            ("2.5", "60", "k must be a whole number")])
 def test_bad_counts(shipped_copy, k, n, fragment):
     with shipped_copy["evidence"].open("a") as handle:
-        handle.write(f"cnt-1,2026-01-01,sez,sez_firm_entry,mechanism,count,,{k},{n},,,,,,tang2026,test\n")
+        handle.write(f"cnt-1,2026-01-01,sez,sez_firm_entry,mechanism,count,,{k},{n},,,,,,tang2026,test,\n")
     with pytest.raises(InputError, match="k") as raised:
         bc.load_study(framework=shipped_copy["framework"], priors=shipped_copy["priors"],
                       evidence=shipped_copy["evidence"])

@@ -124,6 +124,9 @@ def prior_only_note(study) -> str:
     if study.excluded_after_as_of:
         return (f"no evidence was observed by {study.as_of} ({study.excluded_after_as_of} later rows left out), "
                 "so this is a prior-only result: the posterior is the prior")
+    if len(study.evidence):  # data gaps record that no public data exist: nothing to fit
+        return (f"the evidence log {study.files['evidence']} has only data gaps ({len(study.evidence)} rows of kind "
+                "'gap') and no observations, so the posterior is the prior: this is a prior-only result")
     return (f"the evidence log {study.files['evidence']} has a header and no rows, so the posterior is the prior: "
             "this is a prior-only result")
 
@@ -308,6 +311,10 @@ def validate(
                     kind = "evidence, no rows"
                     notes.append(f"{path} has a header and no evidence rows: `bayescpec run` on it gives a "
                                  "prior-only result (the posterior is the prior)")
+                elif (rows["kind"] == "gap").all():
+                    kind = "evidence, only data gaps"
+                    notes.append(f"{path} has only data gaps ({len(rows)} rows of kind 'gap') and no observations: "
+                                 "`bayescpec run` on it gives a prior-only result (the posterior is the prior)")
             elif kind == "unknown":
                 problems.append(Problem(str(path), None, None, "not a .toml or .csv file"))
                 continue

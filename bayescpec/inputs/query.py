@@ -72,7 +72,9 @@ def _parse(query: str) -> ast.Expression:
     try:
         return ast.parse(query, mode="eval")
     except SyntaxError as exc:
-        raise QueryError(f"cannot parse query {query!r}: {exc.msg}") from None
+        raise QueryError(f"cannot parse query {_shown(query)}: {exc.msg}") from None
+    except (ValueError, RecursionError, MemoryError):  # NUL characters; absurd nesting
+        raise QueryError(f"cannot parse query {_shown(query)}: nested too deeply") from None
 
 
 def _labels(node: ast.expr) -> list[str]:

@@ -207,14 +207,19 @@ def parse_csv(text: str, file: str, *, columns: tuple[str, ...], skip_initial_sp
     width = len(header)
     rows, lines = [], []
     for line, fields in records[1:]:
-        if len(fields) > width and not any(f.strip() for f in fields[width:]):
-            fields = fields[:width]  # trailing empty fields (stray commas) carry nothing
+        if len(fields) > width and not any(f.strip() for f in fields[width - 1:]):
+            # stray commas after an empty last value carry nothing; after a non-empty one they cannot be
+            # told from a comma inside an unquoted value that shifted the later values right (the tail
+            # of a note would become the unit), so such a line is refused below
+            fields = fields[:width]
         if len(fields) != width:
             hint = ""
             if len(fields) < width and any(s in f for f in fields for s in _SEPARATORS):
                 hint = "; the fields of this line look separated by another character than commas"
             elif len(fields) > width:
                 hint = "; a value that contains a comma must be in double quotes"
+                if not any(f.strip() for f in fields[width:]):
+                    hint += " (or, if the line ends with a stray comma, remove it)"
             problems.append(Problem(file, f"line {line}", None,
                                     f"found {len(fields)} fields; allowed: {width}, one per column of the header "
                                     f"(line {header_line}){hint}"))
