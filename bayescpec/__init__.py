@@ -22,7 +22,7 @@ _EXPORTS: dict[str, str] = {
     "ResultMismatchError": "errors", "ConvergenceError": "errors",
     # files -> study -> model -> fit
     "load_study": "inputs.study", "Study": "inputs.study",
-    "build_model": "engine.model",
+    "build_model": "engine.model", "compile_model": "engine.compiled", "CompiledModel": "engine.compiled",
     "fit": "engine.sampling", "ConvergenceWarning": "engine.sampling", "evidence_ledger": "engine.sampling",
     # tables
     "channel_table": "outputs.summary", "proposition_table": "outputs.summary", "constraint_table": "outputs.summary",

@@ -17,7 +17,7 @@ runner = CliRunner()
 GROUP = get_command(app)
 COMMANDS = sorted(GROUP.commands)
 #: options whose choices --help must list, and the choices
-CHOICES = {"--ci-kind": "[eti|hdi]", "--sampler": "[pymc|nutpie]", "--method": "[auto|psis|refit]",
+CHOICES = {"--ci-kind": "[eti|hdi]", "--sampler": "[auto|pymc|nutpie]", "--method": "[auto|psis|refit]",
            "--format": "[csv|md|latex|html|all]"}
 #: flags that are off unless given: nothing to show as a default
 PLAIN_FLAGS = {"--help", "--quiet", "--json", "--yes", "--dry-run", "--version"}
@@ -94,7 +94,7 @@ def test_app_help_lists_every_command_and_version():
 
 @pytest.mark.parametrize("args, message", [
     (["run", "--ci-kind", "hpd"], "--ci-kind: must be 'eti' or 'hdi'; found 'hpd'"),
-    (["run", "--sampler", "stan"], "--sampler: must be 'pymc' or 'nutpie'; found 'stan'"),
+    (["run", "--sampler", "stan"], "--sampler: must be one of 'auto', 'pymc' or 'nutpie'; found 'stan'"),
     (["update", "x.csv", "--method", "fast"], "--method: must be one of 'auto', 'psis' or 'refit'; found 'fast'"),
     (["report", "r", "-f", "md", "-f", "docx"], "--format: must be one of 'csv', 'md', 'latex', 'html' or 'all'; "
                                                 "found 'docx'"),

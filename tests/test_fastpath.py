@@ -99,7 +99,10 @@ def test_psis_result_is_shaped_like_a_fit_and_carries_new_provenance(base, tmp_p
     for group in ("posterior", "prior", "sample_stats"):
         assert dict(result[group].sizes) == dict(base[group].sizes)
         assert set(result[group].data_vars) == set(base[group].data_vars)
-    assert set(base.attrs) <= set(result.attrs)
+    # every attr of a fit, except what describes only the base fit's sampling (not this result)
+    assert set(base.attrs) - {"sampling_seconds", "compile_seconds"} <= set(result.attrs)
+    assert "sampling_seconds" not in result.attrs and "vintage" not in result.attrs
+    assert result.attrs["psis_description"].startswith("PSIS reweighting of ")
     assert json.loads(result.attrs["input_sha256"]) == study.hashes
     assert json.loads(result.attrs["input_sha256"])["evidence"] != json.loads(base.attrs["input_sha256"])["evidence"]
     assert result.attrs["update_method"] == "psis" and result.attrs["pareto_khat"] == fast.khat
@@ -108,10 +111,11 @@ def test_psis_result_is_shaped_like_a_fit_and_carries_new_provenance(base, tmp_p
     assert list(result["evidence"]["evidence"].values) == observed
     assert list(result["log_likelihood"]["evidence"].values) == observed
     assert list(result["gaps"]["gap"].values) == list(study.evidence.loc[study.evidence["kind"] == "gap", "id"])
-    # the stored log-likelihood is that of the resampled draws
+    # the stored log-likelihood is that of the resampled draws: unweighted, with the weights beside it
     data = aggregate_evidence(study.evidence, study.framework, study.priors)
     expected = pointwise_log_likelihood(data.rows, posterior_draws(result, LIKELIHOOD_VARIABLES))
-    np.testing.assert_allclose(result["log_likelihood"]["rows"].values.reshape(expected.shape), expected)
+    stored = result["log_likelihood"]["rows"] * result["log_likelihood"]["weight"]
+    np.testing.assert_allclose(stored.values.reshape(expected.shape), expected)
     # every draw is one of the previous draws (resampled, not invented)
     old = set(np.round(base["posterior"]["theta"].values.reshape(-1, 5), 12).view([("", float)] * 5).ravel().tolist())
     new = set(np.round(result["posterior"]["theta"].values.reshape(-1, 5), 12).view([("", float)] * 5).ravel().tolist())

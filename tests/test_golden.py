@@ -46,7 +46,9 @@ PROBABILITY_COLUMNS = {"prior_p_converting", "p_converting", "prior_probability"
 #: numbers that do not depend on the random stream: compared exactly (to the stored rounding)
 EXACT_COLUMNS = {"rows_potential", "rows_mechanism", "rows_outcome", "rows_context", "weight", "rows", "gaps"}
 GOLDEN_COLUMNS = {  # what each golden keeps (None: every column but the label)
-    "channels": None,
+    "channels": ["channel", "prior_mean", "posterior_mean", "posterior_sd", "90% ETI lower", "90% ETI upper",
+                 "prior_p_converting", "p_converting", "likelihood", "rows_potential", "rows_mechanism",
+                 "rows_outcome"],
     "propositions": ["proposition", "prior_probability", "posterior_probability", "change", "likelihood"],
     "stages": ["channel", "stage", "prior_pass", "posterior_pass", "reach_mean", "90% ETI lower", "90% ETI upper",
                "p_reach", "prior_break_first", "break_first", "rows", "gaps", "weakest"],

@@ -491,7 +491,7 @@ BAD_QUERIES = [
     ("(theta[sez] > tau) > 0", "a comparison takes numbers; found 'theta[sez] > tau', a true/false statement"),
     ("-(theta[sez] > tau) < 0", "'-' takes numbers"),
     ("(theta[sez] > tau) + 1 > 0", "'+' takes numbers"),
-    ("mean(theta > tau) > 0.5", "mean() takes numbers; found 'theta > tau', a true/false statement"),
+    ("mean(theta > tau) > 1", "is false whatever the values"),  # the share of channels is at most 1
     ("max(reach[sez] > tau) > 0", "max() takes numbers"),
     ("implies(nqpf, tau)", "implies() takes a true/false statement such as theta[sez] > tau; found 'nqpf', a number"),
     ("implies(nqpf > tau, nqpf > tau)", "is true whatever the values"),
@@ -513,7 +513,7 @@ GOOD_QUERIES = ["theta[sez] > tau", "all(constraint_effect > 0)", "count(theta >
                 "reach[sez][productivity] > tau", "interruption[security] > delta", "interruption[security] > 0.99",
                 "implies(nqpf > tau, reach[sez][learning] > tau)", "constraint_effect[sez] < -0.5",
                 "count(reach[sez, gwadar][welfare] > tau) >= 2", "min(nqpf_dimension) > tau", "max(interruption) > 0.5",
-                "nqpf_dimension[inclusion] > nqpf"]
+                "nqpf_dimension[inclusion] > nqpf", "mean(theta > tau) > 0.5"]
 
 
 @pytest.mark.parametrize("query,fragment", BAD_QUERIES, ids=[q[:30] for q, _ in BAD_QUERIES])

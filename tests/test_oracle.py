@@ -86,13 +86,16 @@ def test_prior_group_is_the_beta_prior(fitted):
 def test_pointwise_log_likelihood_matches_scipy(fitted):
     theta = fitted["posterior"]["theta"].sel(channel="a").values.ravel()[:50]
     ll = fitted["log_likelihood"]["rows"].stack(s=("chain", "draw")).transpose("s", "evidence").values[:50]
+    # the group holds each row's unweighted log-likelihood (what ArviZ's LOO expects) and its weight
     expected_count = stats.binom.logpmf(9, 20, 0.2 + theta * 0.5)
-    expected_measure = 0.8 * stats.norm.logpdf(0.75, loc=0.6 * logit(theta), scale=1)
-    expected_s4 = 0.5 * np.log(0.9 * (0.1 + theta * 0.5) + 0.05)
+    expected_measure = stats.norm.logpdf(0.75, loc=0.6 * logit(theta), scale=1)
+    expected_s4 = np.log(0.9 * (0.1 + theta * 0.5) + 0.05)
     ids = list(fitted["log_likelihood"]["evidence"].values)
     np.testing.assert_allclose(ll[:, ids.index("c1")], expected_count, rtol=1e-9)
     np.testing.assert_allclose(ll[:, ids.index("m1")], expected_measure, rtol=1e-9)
     np.testing.assert_allclose(ll[:, ids.index("s4")], expected_s4, rtol=1e-9)
+    weight = fitted["log_likelihood"]["weight"].to_series()
+    assert weight["m1"] == 0.8 and weight["s4"] == weight["s5"] == 0.5 and weight["c1"] == 1.0  # reliability, package
 
 
 def test_result_records_provenance(fitted):

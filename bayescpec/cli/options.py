@@ -30,7 +30,7 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 EXIT_INPUT = 2
 CI_KINDS = ("eti", "hdi")
-SAMPLERS = ("pymc", "nutpie")
+SAMPLERS = ("auto", "pymc", "nutpie")
 METHODS = ("auto", "psis", "refit")
 FORMATS = ("csv", "md", "latex", "html", "all")
 
@@ -66,7 +66,7 @@ def check_interval_options(threshold: float, ci_kind: str, ci_prob: float) -> No
 
 def check_sampler(sampler: str) -> None:
     if sampler not in SAMPLERS:
-        raise InputError(f"--sampler: must be 'pymc' or 'nutpie'; found {sampler!r}")
+        raise InputError(f"--sampler: must be one of {', '.join(SAMPLERS)}; found {sampler!r}")
 
 
 def _choices_text(choices: tuple[str, ...]) -> str:
@@ -132,7 +132,9 @@ CiProbOpt = Annotated[float, typer.Option("--ci-prob", help="Credible-interval p
 CiKindOpt = Annotated[str, typer.Option("--ci-kind", metavar=choice_label(CI_KINDS), callback=_one_of("--ci-kind", CI_KINDS),
                                         help="Credible-interval kind: equal-tailed (eti) or highest-density (hdi).")]
 SamplerOpt = Annotated[str, typer.Option(metavar=choice_label(SAMPLERS), callback=_one_of("--sampler", SAMPLERS),
-                                         help="NUTS backend.")]
+                                         help="NUTS backend: pymc (PyMC's sampler; no compilation to pay: best "
+                                              "for one fit), nutpie (compiled once per process, then fast: "
+                                              "best for many fits), or auto (choose by the number of fits).")]
 MethodOpt = Annotated[str, typer.Option(metavar=choice_label(METHODS), callback=_one_of("--method", METHODS),
                                         help="auto: reweight the previous fit when that is reliable, else refit; "
                                              "psis: reweight or fail; refit: always refit.")]

@@ -136,7 +136,7 @@ def compare_priors_command(
     ci_prob: CiProbOpt = 0.90,
     ci_kind: CiKindOpt = "eti",
     digits: DigitsOpt = 2,
-    sampler: SamplerOpt = "pymc",
+    sampler: SamplerOpt = "auto",
     quiet: QuietOpt = False,
 ) -> None:
     """Fit the same evidence under every prior set and tabulate P(converting) side by side."""

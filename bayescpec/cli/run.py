@@ -145,7 +145,7 @@ def run(
     threshold: ThresholdOpt = 0.5,
     ci_prob: CiProbOpt = 0.90,
     ci_kind: CiKindOpt = "eti",
-    sampler: SamplerOpt = "pymc",
+    sampler: SamplerOpt = "auto",
     quiet: QuietOpt = False,
     json: JsonOpt = False,
 ) -> None:
@@ -222,8 +222,6 @@ def run(
                       f"{attrs['divergences']} divergences")
     if divergence_note(attrs):
         out_console.print(divergence_note(attrs), highlight=False)
-    if prior_only:
-        out_console.print(f"[bold yellow]Note:[/] {escape(prior_only)}")
     print_banners(attrs, prior_only=False)  # a failure once more, below the tables
     reused = (f" (the same fit -- same evidence rows and settings -- was saved there on "
               f"{str(existing.name)[:10]}; reused, nothing new stored)" if existing is not None else "")

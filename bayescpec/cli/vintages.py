@@ -99,7 +99,9 @@ def _diff_layouts(d, threshold: float) -> tuple[Table, Table]:
                            overflow="fold", no_wrap=col in ("P A → B", "change", f"{label} B"))
     for r in d.table.to_dict("records"):
         channel = r["kind"] == "channel"
-        word = r["likelihood_a"] if not r["word_changed"] else f"[bold]{r['likelihood_a']} → {r['likelihood_b']}[/]"
+        word = (f"[bold]{r['likelihood_a']} → {r['likelihood_b']}[/]" if r["word_changed"] else
+                f"{r['likelihood_a']} ≈ {r['likelihood_b']} (within Monte Carlo noise)" if r.get("word_within_noise")
+                else r["likelihood_a"])
         star = "*" if r["word_changed"] else ""
         p = f"{prob(r['p_a'])} → {prob(r['p_b'])}"
         change = num(r["p_change"], signed=True)

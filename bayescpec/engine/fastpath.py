@@ -31,19 +31,22 @@ import xarray as xr
 from ..inputs.study import Study
 from .aggregate import evidence_data, observation_rows, row_weights
 from .likelihood import pointwise_log_likelihood
+from .sampling import POINTWISE_ROW_LIMIT
 from .structure import structure_of
-from .sampling import (
-    CONVERGENCE_RULES,
-    LIKELIHOOD_VARIABLES,
-    evidence_ledger,
-    gap_ledger,
-    posterior_draws,
-)
+from .assemble import LIKELIHOOD_VARIABLES, evidence_ledger, gap_ledger, log_likelihood_group, posterior_draws
+from .diagnostics import CONVERGENCE_RULES
 
-__all__ = ["KHAT_THRESHOLD", "PsisUpdate", "psis_update", "importance_log_ratios"]
+__all__ = ["KHAT_THRESHOLD", "PsisUpdate", "psis_update", "importance_log_ratios", "khat_threshold_for",
+           "psis_description"]
 
-#: accept the fast path only when the Pareto k-hat is below this (Vehtari et al. 2024)
+#: accept the fast path only when the Pareto k-hat is below this (Vehtari et al. 2024); with S draws the
+#: threshold is min(1 - 1 / log10 S, 0.7) (see :func:`khat_threshold_for`)
 KHAT_THRESHOLD = 0.7
+
+
+def khat_threshold_for(draws: int) -> float:
+    """The largest Pareto k-hat for which PSIS estimates with ``draws`` draws are reliable."""
+    return float(min(1.0 - 1.0 / np.log10(max(draws, 11)), KHAT_THRESHOLD))
 #: ledger fields that must agree between the previous result and the new study for shared rows
 _SAME_FIELDS = ("observed", "target", "indicator", "tier", "kind", "value", "k", "n", "test",
                 "reliability", "package", "source", "note")
@@ -77,6 +80,9 @@ def _applicable(previous: xr.DataTree, study: Study) -> str:
             return f"the {role} file changed since the previous result"
     if not bool(attrs.get("converged")):
         return "the previous result failed its convergence checks"
+    if attrs.get("update_method") == "psis":
+        return ("the previous result is itself a reweighting; reweighting its resampled draws again would "
+                "compound their duplication -- start from a sampled fit")
     units = set(json.loads(attrs.get("framework", "{}")).get("units", []))
     new_units = [u for u in structure_of(study).unit_names if u not in units]
     if new_units:
@@ -141,22 +147,30 @@ def _systematic(weights: np.ndarray, size: int, rng: np.random.Generator) -> np.
 
 
 def _resample(ds: xr.Dataset, flat: np.ndarray, chains: int, draws: int) -> xr.Dataset:
-    """Take the (chain-major) flattened draws ``flat`` (shape chains x draws) of every variable."""
+    """Take the (chain-major) flattened draws ``flat`` (length chains x draws) of every variable."""
     out = {}
     for name, var in ds.data_vars.items():
         if var.dims[:2] != ("chain", "draw"):
             out[name] = var
             continue
-        values = var.values.reshape((chains * draws,) + var.shape[2:])[flat.ravel()]
+        values = var.values.reshape((chains * draws,) + var.shape[2:])[flat]
         out[name] = (var.dims, values.reshape((chains, draws) + var.shape[2:]), var.attrs)
     return xr.Dataset(out, coords=ds.coords, attrs=ds.attrs)
+
+
+def psis_description(attrs) -> str:
+    """What a reweighted result is, in one sentence for footnotes and printed tables."""
+    base = attrs.get("psis_base_vintage") or f"the fit of evidence {str(attrs.get('psis_base_sha256', ''))[:12]}"
+    return (f"PSIS reweighting of {base} by {len(json.loads(attrs.get('psis_rows_added', '[]')))} new row(s) "
+            f"(k̂ = {float(attrs.get('pareto_khat', np.nan)):.2f}, effective draws = "
+            f"{float(attrs.get('min_ess_bulk', np.nan)):.0f})")
 
 
 def psis_update(
     previous: xr.DataTree,
     study: Study,
     *,
-    khat_threshold: float = KHAT_THRESHOLD,
+    khat_threshold: float | None = None,
     min_ess: float = CONVERGENCE_RULES["min_ess_bulk"],
     seed: int | None = None,
 ) -> PsisUpdate:
@@ -164,7 +178,8 @@ def psis_update(
 
     Accepted only when the previous result is applicable (same framework, prior set and sources;
     every one of its rows still in the study, unchanged; converged), the Pareto k-hat of the
-    importance weights is below ``khat_threshold``, and enough draws are left: the previous bulk
+    importance weights is below ``khat_threshold`` (default :func:`khat_threshold_for` the number of
+    draws), and enough draws are left: the previous bulk
     ESS times the importance efficiency (ESS of the weights / draws) must reach ``min_ess`` (the
     400 a fit must reach). k-hat alone is not enough here: a row's likelihood is bounded, so its
     weights have a light tail (k-hat < 0) even when a very informative row (say 310 of 1 200)
@@ -178,6 +193,8 @@ def psis_update(
         return _refuse(why)
     log_ratio, added = importance_log_ratios(previous, study)
     chains, draws = previous["posterior"].sizes["chain"], previous["posterior"].sizes["draw"]
+    if khat_threshold is None:
+        khat_threshold = khat_threshold_for(chains * draws)
     if not np.all(np.isfinite(log_ratio)):
         return _refuse("the new rows have zero likelihood at some previous draws", new_rows=tuple(added))
     if np.ptp(log_ratio) == 0:
@@ -197,14 +214,12 @@ def psis_update(
         return _refuse(f"Pareto k-hat {khat:.2f} >= {khat_threshold}: the new rows move the posterior "
                        f"too far for importance reweighting", **common)
 
+    # one systematic resample of every draw by the weights normalised over all draws (not per chain:
+    # a chain whose draws the new rows disfavour must lose them); the chain and draw labels of the
+    # resampled draws are only positions -- R-hat on them means nothing, the effective draws below do
     rng = np.random.default_rng(seed if seed is not None else int(previous.attrs.get("seed", 0)) + 7)
-    by_chain = weights.reshape(chains, draws)
-    flat = np.empty((chains, draws), dtype=int)
-    for c in range(chains):
-        w = by_chain[c]
-        if w.sum() <= 0:
-            return _refuse(f"chain {c} has no importance weight left", **common)
-        flat[c] = c * draws + _systematic(w / w.sum(), draws, rng)
+    flat = _systematic(weights, weights.size, rng)
+    rng.shuffle(flat)
 
     result = previous.copy(deep=True)
     result["posterior"] = _resample(previous["posterior"].to_dataset(), flat, chains, draws)
@@ -213,13 +228,8 @@ def psis_update(
     data = evidence_data(study)
     if "log_likelihood" in result.children:
         del result["log_likelihood"]
-    if data.n_rows:
-        values = pointwise_log_likelihood(data.rows, posterior_draws(result, LIKELIHOOD_VARIABLES))
-        post = result["posterior"]
-        result["log_likelihood"] = xr.Dataset(
-            {"rows": (("chain", "draw", "evidence"), values.reshape(chains, draws, data.n_rows))},
-            coords={"chain": post["chain"].values, "draw": post["draw"].values,
-                    "evidence": data.rows["id"].to_numpy(str)})
+    if data.n_rows and data.n_rows <= POINTWISE_ROW_LIMIT:  # the same limit as a fit's
+        result["log_likelihood"] = log_likelihood_group(result, data)
     del result["evidence"]
     result["evidence"] = evidence_ledger(study, data)
     if "gaps" in result.children:
@@ -244,6 +254,8 @@ def psis_update(
     if failures and bool(previous.attrs.get("converged")):
         return _refuse(f"too little left after reweighting: {'; '.join(failures)}", **common)
     seconds = time.perf_counter() - started
+    for stale in ("sampling_seconds", "compile_seconds", "vintage", "fit_key", "update_summary"):
+        result.attrs.pop(stale, None)  # they describe the base fit or its vintage, not this result
     result.attrs.update({
         "input_files": json.dumps(study.files),
         "input_sha256": json.dumps(study.hashes),
@@ -257,9 +269,12 @@ def psis_update(
         "psis_ess": round(ess, 1),
         "psis_rows_added": json.dumps(added),
         "psis_base_sha256": json.loads(previous.attrs.get("input_sha256", "{}")).get("evidence", ""),
-        "psis_resampling": "systematic, within each chain, PSIS weights",
+        "psis_base_vintage": str(previous.attrs.get("vintage", "")),
+        "psis_base_draws": int(chains * draws),
+        "psis_resampling": "systematic, over all draws, PSIS weights normalised over all draws",
         "update_reason": f"Pareto k-hat {khat:.2f} < {khat_threshold}: {len(added)} new row(s) "
                          f"reweighted (importance ESS {ess:.0f} of {weights.size})",
         "update_seconds": round(seconds, 3),
     })
+    result.attrs["psis_description"] = psis_description(result.attrs)
     return PsisUpdate(True, khat, result.attrs["update_reason"], result, ess, seconds, tuple(added))

@@ -31,7 +31,8 @@ def _latent(draws: dict[str, np.ndarray]) -> np.ndarray:
     return np.concatenate(parts, axis=-1)
 
 
-def pointwise_log_likelihood(rows: pd.DataFrame, draws: dict[str, np.ndarray], *, dtype=np.float64) -> np.ndarray:
+def pointwise_log_likelihood(rows: pd.DataFrame, draws: dict[str, np.ndarray], *, dtype=np.float64,
+                             weighted: bool = True) -> np.ndarray:
     """Log-likelihood of every row at every draw: array of shape (n_draws, n_rows).
 
     ``rows`` is :attr:`EvidenceData.rows`; ``draws`` maps ``reach`` (S, C, J), ``unit_reach`` (S, U, J)
@@ -47,7 +48,8 @@ def pointwise_log_likelihood(rows: pd.DataFrame, draws: dict[str, np.ndarray], *
     out = np.zeros((n_draws, len(rows)), dtype=dtype)
     kind = rows["kind"].to_numpy()
     target = rows["target"].to_numpy(int)
-    weight = rows["weight"].to_numpy(float)
+    # the package/reliability tempering weight of each row (1 everywhere for the unweighted values)
+    weight = rows["weight"].to_numpy(float) if weighted else np.ones(len(rows))
     explicit = rows["explicit"].to_numpy(bool)
     diag = rows["diag"].to_numpy(int)
 

@@ -30,23 +30,45 @@ clue can never count against conversion, and E[s] is the prior set's sensitivity
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from scipy.special import betaln
 
 from ..inputs.spec import BetaPrior, Diagnosticity
 from ..inputs.study import Study
 from .aggregate import EvidenceData, evidence_data
 from .structure import Structure, structure_of
 
-__all__ = ["build_model", "set_evidence", "model_coords", "PARAMETRISATIONS"]
+__all__ = ["build_model", "set_evidence", "set_priors", "prior_data", "model_origin", "model_coords",
+           "PARAMETRISATIONS"]
 
 PARAMETRISATIONS = ("identified", "centred")
 
 
 def model_coords(study: Study) -> dict[str, list[str]]:
     return structure_of(study).coords()
+
+
+def prior_data(structure: Structure, priors) -> dict[str, np.ndarray]:
+    """The prior set's hyper-parameters as the model's data arrays (``prior_*``): a compiled model of a
+    framework serves every prior set of the same shape (signed or half-normal loadings)."""
+    s, table = structure, priors.diagnosticity
+    out = {
+        "prior_cell_alpha": s.cell_alpha, "prior_cell_beta": s.cell_beta,
+        "prior_severity_mean": s.severity_mean, "prior_severity_sd": s.severity_sd,
+        "prior_loading": np.array([s.loading_mean, s.loading_sd]),
+        "prior_loop": np.array([s.loop_alpha, s.loop_beta]), "prior_unit_sd": np.array([s.unit_sd]),
+    }
+    for name, order, group in (("tier", s.tiers, table.tiers), ("test", s.tests, table.tests)):
+        if not order:
+            continue
+        gaps = [_gap_prior(group[i]) for i in order]
+        out[f"prior_fpr_{name}"] = np.array([[group[i].false_positive.alpha for i in order],
+                                             [group[i].false_positive.beta for i in order]])
+        out[f"prior_gap_{name}"] = np.array([[a for a, _ in gaps], [b for _, b in gaps]])
+    return {k: np.asarray(v, dtype=float) for k, v in out.items()}
 
 
 def _gap_prior(diag: Diagnosticity) -> tuple[float, float]:
@@ -56,27 +78,25 @@ def _gap_prior(diag: Diagnosticity) -> tuple[float, float]:
     return gap.alpha, gap.beta
 
 
-def _diagnosticity(name: str, dim: str, table: dict[str, Diagnosticity], order: list[str]):
-    f = pm.Beta(f"false_positive_{name}",
-                alpha=np.array([table[i].false_positive.alpha for i in order]),
-                beta=np.array([table[i].false_positive.beta for i in order]), dims=dim)
-    gaps = [_gap_prior(table[i]) for i in order]
-    g = pm.Beta(f"sensitivity_gap_{name}", alpha=np.array([a for a, _ in gaps]),
-                beta=np.array([b for _, b in gaps]), dims=dim)
+def _diagnosticity(name: str, dim: str, p: dict):
+    fpr, gap = p[f"prior_fpr_{name}"], p[f"prior_gap_{name}"]
+    f = pm.Beta(f"false_positive_{name}", alpha=fpr[0], beta=fpr[1], dims=dim)
+    g = pm.Beta(f"sensitivity_gap_{name}", alpha=gap[0], beta=gap[1], dims=dim)
     s = pm.Deterministic(f"sensitivity_{name}", f + (1 - f) * g, dims=dim)
     return s, f
 
 
-def _severity(s: Structure):
+def _severity(s: Structure, p: dict):
     z = pm.Normal("severity_z", 0.0, 1.0, dims="constraint")
+    mean, sd = p["prior_severity_mean"], p["prior_severity_sd"]
     if not s.loop_members:
-        return s.severity_mean + s.severity_sd * z
+        return mean + sd * z
     factor = pm.Normal("loop_factor", 0.0, 1.0, dims="loop")
-    rho = pm.Beta("loop_loading", alpha=s.loop_alpha, beta=s.loop_beta, dims="loop_member") * s.member_scale
+    rho = pm.Beta("loop_loading", alpha=p["prior_loop"][0], beta=p["prior_loop"][1], dims="loop_member") * s.member_scale
     shared = pt.zeros(len(s.constraints))
     shared = pt.inc_subtensor(shared[s.member_constraint], rho * factor[s.member_loop])
     rho2 = pt.inc_subtensor(pt.zeros(len(s.constraints))[s.member_constraint], rho**2)
-    return s.severity_mean + s.severity_sd * (shared + pt.sqrt(1.0 - rho2) * z)
+    return mean + sd * (shared + pt.sqrt(1.0 - rho2) * z)
 
 
 def _log_sigmoid(x):
@@ -96,26 +116,27 @@ def build_model(study: Study, *, evidence: EvidenceData | None = None,
     if parametrisation not in PARAMETRISATIONS:
         raise ValueError(f"parametrisation must be one of {PARAMETRISATIONS}; found {parametrisation!r}")
     s = structure_of(study)
-    pr = study.priors
     data = evidence if evidence is not None else evidence_data(study)
     n_cells, n_channels, n_stages = len(s.cells), len(s.channels), len(s.stages)
 
     with pm.Model(coords=s.coords()) as model:
-        severity = _severity(s) if s.constraints else pt.zeros(0)
+        p = {name: pm.Data(name, values) for name, values in prior_data(s, study.priors).items()}
+        severity = _severity(s, p) if s.constraints else pt.zeros(0)
         effect = pt.zeros(n_cells)
         if s.links:
             if s.loading_signed:
-                loading = pm.Normal("loading", mu=s.loading_mean, sigma=s.loading_sd, dims="link")
+                loading = pm.Normal("loading", mu=p["prior_loading"][0], sigma=p["prior_loading"][1], dims="link")
             else:
-                loading = pm.HalfNormal("loading", sigma=s.loading_sd, dims="link")
+                loading = pm.HalfNormal("loading", sigma=p["prior_loading"][1], dims="link")
             effect = pt.inc_subtensor(effect[s.link_cell], loading * severity[s.link_constraint])
+        a, b = p["prior_cell_alpha"], p["prior_cell_beta"]
         if parametrisation == "identified":
             eta = pm.Flat("stage_logit", dims="chain_stage")
             base = eta + effect
-            pm.Potential("stage_prior", pt.sum(s.cell_alpha * _log_sigmoid(base) + s.cell_beta * _log_sigmoid(-base))
-                         - float(np.sum(betaln(s.cell_alpha, s.cell_beta))))
+            log_beta_fn = pt.gammaln(a) + pt.gammaln(b) - pt.gammaln(a + b)
+            pm.Potential("stage_prior", pt.sum(a * _log_sigmoid(base) + b * _log_sigmoid(-base) - log_beta_fn))
         else:
-            q0 = pm.Beta("base_stage_probability", alpha=s.cell_alpha, beta=s.cell_beta, dims="chain_stage")
+            q0 = pm.Beta("base_stage_probability", alpha=a, beta=b, dims="chain_stage")
             eta = pt.log(q0) - pt.log1p(-q0) - effect
 
         # log reach on the (channel x stage) grid: stages outside a chain are passed with probability 1
@@ -124,7 +145,7 @@ def build_model(study: Study, *, evidence: EvidenceData | None = None,
         log_reach = pt.cumsum(log_q.reshape((n_channels, n_stages)), axis=1).reshape((-1,))
         parts = [_logit_from_log(log_reach)]
         if s.units:
-            unit_sd = pm.HalfNormal("unit_sd", sigma=s.unit_sd, dims="channel")
+            unit_sd = pm.HalfNormal("unit_sd", sigma=p["prior_unit_sd"][0], dims="channel")
             unit_z = pm.Normal("unit_z", 0.0, 1.0, dims="unit")
             offset = unit_sd[s.unit_channel] * unit_z
             unit_log_q = pt.zeros((len(s.units), n_stages))
@@ -135,9 +156,9 @@ def build_model(study: Study, *, evidence: EvidenceData | None = None,
             parts.append(_logit_from_log(pt.cumsum(unit_log_q, axis=1).reshape((-1,))))
         latent = pt.concatenate(parts + [severity])
 
-        sens_tier, fpr_tier = _diagnosticity("tier", "tier", pr.diagnosticity.tiers, s.tiers)
+        sens_tier, fpr_tier = _diagnosticity("tier", "tier", p)
         if s.tests:
-            sens_test, fpr_test = _diagnosticity("test", "test", pr.diagnosticity.tests, s.tests)
+            sens_test, fpr_test = _diagnosticity("test", "test", p)
             sens_all = pt.concatenate([sens_tier, sens_test])
             fpr_all = pt.concatenate([fpr_tier, fpr_test])
         else:
@@ -165,7 +186,22 @@ def build_model(study: Study, *, evidence: EvidenceData | None = None,
         pm.Potential("measure_evidence", pt.sum(-0.5 * d["measure_wz2"] + mu * d["measure_wz"]
                                                 - 0.5 * mu**2 * d["measure_weight"]
                                                 - 0.5 * np.log(2 * np.pi) * d["measure_weight"]))
+    _ORIGIN[model] = _origin(study)
     return model
+
+
+#: what each model built here was built for: its structure, framework file and prior set
+_ORIGIN: "weakref.WeakKeyDictionary[pm.Model, dict]" = weakref.WeakKeyDictionary()
+
+
+def _origin(study: Study) -> dict:
+    return {"key": structure_of(study).key(), "framework": study.hashes.get("framework", ""),
+            "prior_set": study.prior_set, "priors": study.hashes.get("priors", "")}
+
+
+def model_origin(model: pm.Model) -> dict | None:
+    """What :func:`build_model` built ``model`` for (None for a model built elsewhere)."""
+    return _ORIGIN.get(model)
 
 
 def set_evidence(model: pm.Model, evidence: EvidenceData) -> None:
@@ -173,3 +209,9 @@ def set_evidence(model: pm.Model, evidence: EvidenceData) -> None:
     arrays = {name: np.asarray(values, dtype=model[name].dtype) for name, values in evidence.data_arrays().items()}
     with model:
         pm.set_data(arrays)
+
+
+def set_priors(model: pm.Model, study: Study) -> None:
+    """Replace the model's prior hyper-parameters with ``study``'s prior set in place (same structure)."""
+    with model:
+        pm.set_data(prior_data(structure_of(study), study.priors))

@@ -207,6 +207,8 @@ class _Evaluator:
         if name in ("all", "any", "count"):
             _statement(value, node.args[0], f"{name}()")
             return {"all": value.all, "any": value.any, "count": value.sum}[name](dims)
+        if name == "mean" and _is_boolean(value):
+            return value.astype(float).mean(dims)  # the share of labels for which a statement holds
         _number(value, node.args[0], f"{name}()")
         return {"mean": value.mean, "max": value.max, "min": value.min}[name](dims)
 

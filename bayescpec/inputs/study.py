@@ -147,9 +147,27 @@ class Study:
         return self.priors.name
 
     def with_evidence(self, evidence: pd.DataFrame, *, files: dict | None = None, hashes: dict | None = None) -> "Study":
-        """A copy of this study with other (already validated) evidence rows."""
+        """A copy of this study with other (already validated) evidence rows. Unless ``hashes`` are
+        given, the evidence hash is recomputed from the rows themselves (a result fitted on them must
+        not claim the file's hash) and the evidence file is marked as rows in memory."""
+        if hashes is None:
+            hashes = {**self.hashes, "evidence": evidence_rows_hash(evidence)}
+        if files is None:
+            files = {**self.files, "evidence": f"{self.files.get('evidence', '')} (rows in memory)"}
         return Study(self.framework, self.priors, evidence.reset_index(drop=True), self.sources,
-                     files or self.files, hashes or self.hashes, self.as_of, 0, evidence)
+                     files, hashes, self.as_of, 0, evidence)
+
+
+def evidence_rows_hash(evidence: pd.DataFrame) -> str:
+    """SHA-256 of evidence rows as canonical CSV text (columns in the log's order): rows in memory get
+    a hash of their content, as a file gets the hash of its bytes."""
+    import hashlib
+
+    from .evidence import EVIDENCE_COLUMNS
+
+    columns = [c for c in EVIDENCE_COLUMNS if c in evidence.columns]
+    text = evidence[columns].astype(str).to_csv(index=False, lineterminator="\n")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def load_study(

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from ..errors import InputError
@@ -103,10 +104,16 @@ def footnote_lines(prov: Mapping, *, digits: int = DIGITS) -> list[str]:
         f"Prior set: {prov.get('prior_set')}. Evidence as of {prov.get('as_of')}"
         + (f" ({rows} rows)" if rows not in (None, "") else "") + "."
         + (f" Input files (SHA-256, first 12 hex digits): {hashes}." if hashes else ""),
-        f"Sampling: seed {prov.get('seed')}, {prov.get('draws')} draws × {prov.get('chains')} chains"
+        (f"Draws: {prov['psis']}; the base fit: seed {prov.get('seed')}, {prov.get('draws')} draws × "
+         f"{prov.get('chains')} chains" if prov.get("psis") else
+         f"Sampling: seed {prov.get('seed')}, {prov.get('draws')} draws × {prov.get('chains')} chains")
         + (f" ({prov.get('sampler')})" if prov.get("sampler") else "")
-        + f"; max R-hat {float(prov.get('max_rhat', float('nan'))):.3f}, min bulk ESS {_int_text(prov.get('min_ess_bulk'))}, "
-        f"{prov.get('divergences')} divergences"
+        + f"; max R-hat {float(prov.get('max_rhat', float('nan'))):.3f}, min bulk ESS {_int_text(prov.get('min_ess_bulk'))}"
+        + (f", min tail ESS {_int_text(prov.get('min_ess_tail'))}" if prov.get("min_ess_tail") is not None else "")
+        + f", {prov.get('divergences')} divergences"
+        + (f", {float(prov['treedepth_share']):.1%} at maximum tree depth" if prov.get("treedepth_share") else "")
+        + (f", min E-BFMI {float(prov['min_bfmi']):.2f}" if prov.get("min_bfmi") is not None else "")
+        + (f"; {prov['divergence_retry']}" if prov.get("divergence_retry") else "")
         + ("; convergence checks passed." if prov.get("converged") else "; CONVERGENCE CHECKS FAILED: do not publish these numbers.")
         + f" bayescpec {prov.get('bayescpec_version')}.",
     ]
@@ -179,6 +186,10 @@ class _Context:
     def prob(self, column: str) -> list[str]:
         return [fmt_probability(v, self.digits) for v in self.table[column]]
 
+    def mcse(self, column: str) -> list[str]:
+        """An MCSE as text: three decimals (one more than a probability), '<0.001' when smaller."""
+        return ["–" if not np.isfinite(v) else ("<0.001" if v < 0.0005 else f"{v:.3f}") for v in self.table[column]]
+
     def interval(self) -> list[str]:
         return [fmt_interval(lo, hi, self.digits) for lo, hi in
                 zip(self.table[f"{self.label} lower"], self.table[f"{self.label} upper"])]
@@ -198,21 +209,44 @@ def _channels(ctx: _Context) -> _Parts:
         "posterior_sd": ctx.num("posterior_sd"),
         "interval": ctx.interval(),
         "p_converting": ctx.prob("p_converting"),
-        "likelihood": table["likelihood"].astype(str),
+        **({"p_converting_mcse": ctx.mcse("p_converting_mcse")} if "p_converting_mcse" in table.columns else {}),
+        "likelihood": _words(table),
         **{c: table[c].astype(int).astype(str) for c in tiers},
     })
     headers = {"channel": "Channel", "prior_mean": "Prior mean θ", "posterior_mean": "Posterior mean θ",
                "posterior_sd": "Posterior sd", "interval": label, "p_converting": f"P(θ > {threshold:g})",
-               "likelihood": "IPCC likelihood", **{c: c.removeprefix("rows_") for c in tiers}}
+               "p_converting_mcse": "MCSE", "likelihood": "IPCC likelihood",
+               **{c: c.removeprefix("rows_") for c in tiers}}
     spanners = [("Posterior θ", ["posterior_mean", "posterior_sd", "interval"]),
-                ("Converting", ["p_converting", "likelihood"])]
+                ("Converting", [c for c in ("p_converting", "p_converting_mcse", "likelihood") if c in cells.columns])]
     if tiers:
         spanners.append(("Evidence rows per tier", tiers))
     title = f"Conversion probability θ per channel; P(converting) = P(θ > τ), τ = {threshold:g}"
     notes.append(_interval_sentence(ci_kind, ci_prob) + f" P(converting) is the posterior probability that θ > τ = {threshold:g}; "
                  "IPCC likelihood terms after Mastrandrea et al. (2010).")
     notes.append("Channels: " + "; ".join(f"{c} = {lab}" for c, lab in zip(table["channel"], table["label"])) + ".")
+    notes += _mcse_notes(table, "posterior_mean_mcse", "posterior mean of θ")
     return _Parts(title, cells, headers, notes, spanners, wrap, code)
+
+
+#: the mark of an IPCC word whose probability lies within 2 MCSE of a boundary of the scale
+NEAR_BOUNDARY_MARK = "≈"
+
+
+def _words(table: pd.DataFrame) -> list[str]:
+    near = table["likelihood_near_boundary"] if "likelihood_near_boundary" in table.columns else [False] * len(table)
+    return [f"{w} {NEAR_BOUNDARY_MARK}" if flag else str(w) for w, flag in zip(table["likelihood"], near)]
+
+
+def _mcse_notes(table: pd.DataFrame, mean_column: str | None, what: str) -> list[str]:
+    notes = []
+    if mean_column and mean_column in table.columns and len(table):
+        notes.append(f"Monte Carlo standard error (MCSE) of the {what}: at most {float(table[mean_column].max()):.3f}. "
+                     "MCSE: the Monte Carlo error of a probability, from the draws' autocorrelation.")
+    if "likelihood_near_boundary" in table.columns and table["likelihood_near_boundary"].any():
+        notes.append(f"{NEAR_BOUNDARY_MARK}: the probability lies within 2 MCSE of a boundary of the IPCC scale; its "
+                     "word could change with more draws (sample more before quoting it).")
+    return notes
 
 
 def _propositions(ctx: _Context) -> _Parts:
@@ -227,11 +261,14 @@ def _propositions(ctx: _Context) -> _Parts:
         "query": table["query"].astype(str),
         "prior_probability": ctx.prob("prior_probability"),
         "posterior_probability": ctx.prob("posterior_probability"),
+        **({"posterior_probability_mcse": ctx.mcse("posterior_probability_mcse")}
+           if "posterior_probability_mcse" in table.columns else {}),
         "change": [fmt_number(v, digits, signed=True) for v in table["change"]],
-        "likelihood": table["likelihood"].astype(str),
+        "likelihood": _words(table),
     })
     headers = {"proposition": "", "statement": "Statement", "query": "Query", "prior_probability": "Prior P",
-               "posterior_probability": "Posterior P", "change": "Change", "likelihood": "IPCC likelihood"}
+               "posterior_probability": "Posterior P", "posterior_probability_mcse": "MCSE", "change": "Change",
+               "likelihood": "IPCC likelihood"}
     wrap = {"statement": "7cm", "query": "3.6cm"}
     code = ("query",)
     delta = table.attrs.get("delta")
@@ -241,6 +278,7 @@ def _propositions(ctx: _Context) -> _Parts:
                  + (f", δ = {delta:g} (materiality)" if delta is not None else "") + ". Change = posterior − prior.")
     if "reading" in table.columns:
         notes += [f"{p}: {r}" for p, r in zip(table["proposition"], table["reading"]) if r]
+    notes += _mcse_notes(table, None, "")
     return _Parts(title, cells, headers, notes, spanners, wrap, code)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-import arviz as az
+import arviz_stats as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -32,6 +32,9 @@ __all__ = [
     "check_options",
     "credible_interval",
     "framework_info",
+    "monte_carlo_error",
+    "near_boundary",
+    "word_change_is_real",
 ]
 
 CI_KIND = "eti"
@@ -113,11 +116,54 @@ def provenance(result: xr.DataTree) -> dict:
         "evidence_rows": attrs.get("evidence_rows"),
         "max_rhat": round(float(attrs.get("max_rhat", np.nan)), 4),
         "min_ess_bulk": round(float(attrs.get("min_ess_bulk", np.nan))),
+        "min_ess_tail": _rounded(attrs.get("min_ess_tail")),
+        "treedepth_share": _rounded(attrs.get("treedepth_share"), 4),
+        "min_bfmi": _rounded(attrs.get("min_bfmi"), 3),
         "divergences": attrs.get("divergences"),
+        "divergence_retry": str(attrs.get("divergence_retry", "") or ""),
+        "psis": str(attrs.get("psis_description", "") or "") if attrs.get("update_method") == "psis" else "",
         "converged": bool(attrs.get("converged")),
         "convergence_failures": str(attrs.get("convergence_failures", "") or ""),
         **{f"sha256_{role}": digest[:12] for role, digest in hashes.items()},
     }
+
+
+def _rounded(value, digits: int = 0):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if np.isnan(value) else (round(value) if digits == 0 else round(value, digits))
+
+
+def monte_carlo_error(values: xr.DataArray, result: xr.DataTree) -> xr.DataArray:
+    """The Monte Carlo standard error of the posterior mean of ``values`` (dims chain, draw, ...): from
+    the draws' autocorrelation (ArviZ) for a sampled fit; for a PSIS reweighting, whose resampled draws
+    repeat, sd / sqrt(effective draws) with the effective draws the reweighting kept."""
+    values = values.astype(float)
+    if result.attrs.get("update_method") == "psis":
+        effective = max(float(result.attrs.get("min_ess_bulk", np.nan)), 1.0)
+        return values.std(("chain", "draw")) / np.sqrt(effective)
+    if values.sizes.get("chain", 1) * values.sizes.get("draw", 1) < 4:
+        return xr.full_like(values.isel(chain=0, draw=0, drop=True), np.nan)
+    return az.mcse(values, method="mean")
+
+
+def near_boundary(probability: float, mcse: float, *, width: float = 2.0) -> bool:
+    """True when ``probability`` lies within ``width`` MCSE of a boundary of the IPCC scale: its
+    likelihood word could change with more draws."""
+    if not np.isfinite(mcse):
+        return False
+    return any(abs(probability - edge) <= width * mcse for edge, _ in IPCC_SCALE if 0 < edge < 1)
+
+
+def word_change_is_real(p_a: float, mcse_a: float, p_b: float, mcse_b: float, *, width: float = 2.0) -> bool:
+    """Whether a change of IPCC word from ``p_a`` to ``p_b`` is more than Monte Carlo noise: the words
+    differ and the probabilities differ by more than ``width`` MCSE of the difference."""
+    if ipcc_likelihood(p_a) == ipcc_likelihood(p_b):
+        return False
+    noise = np.hypot(np.nan_to_num(mcse_a), np.nan_to_num(mcse_b))
+    return abs(p_b - p_a) > width * noise
 
 
 def _quantities(result: xr.DataTree, group: str) -> dict[str, xr.DataArray]:
@@ -170,7 +216,11 @@ def channel_table(
         "prior_p_converting": p_prior.values,
         "p_converting": p_post.values,
         "likelihood": [ipcc_likelihood(p) for p in p_post.values],
+        "posterior_mean_mcse": monte_carlo_error(post, result).values,
+        "p_converting_mcse": monte_carlo_error(post > threshold, result).values,
     })
+    table["likelihood_near_boundary"] = [near_boundary(p, m) for p, m in zip(table["p_converting"],
+                                                                          table["p_converting_mcse"])]
     table = table.join(_tier_counts(result), on="channel")
     table.attrs = {"interval": label, "threshold": threshold,
                    "title": f"Conversion probability theta per channel; P(converting) = P(theta > {threshold:g})",
@@ -187,13 +237,16 @@ def proposition_table(result: xr.DataTree, *, threshold: float = THRESHOLD) -> p
     prior, posterior = _quantities(result, "prior"), _quantities(result, "posterior")
     for prop in fw["propositions"]:
         p_prior = float(evaluate_query(prop["query"], prior, tau=threshold, delta=delta).mean())
-        p_post = float(evaluate_query(prop["query"], posterior, tau=threshold, delta=delta).mean())
+        holds = evaluate_query(prop["query"], posterior, tau=threshold, delta=delta)
+        p_post, mcse = float(holds.mean()), float(monte_carlo_error(holds, result))
         rows.append({"proposition": prop["id"], "statement": prop["statement"], "query": prop["query"],
                      "reading": prop.get("reading", ""),
                      "prior_probability": p_prior, "posterior_probability": p_post,
-                     "change": p_post - p_prior, "likelihood": ipcc_likelihood(p_post)})
+                     "change": p_post - p_prior, "likelihood": ipcc_likelihood(p_post),
+                     "posterior_probability_mcse": mcse, "likelihood_near_boundary": near_boundary(p_post, mcse)})
     table = pd.DataFrame(rows, columns=["proposition", "statement", "query", "reading", "prior_probability",
-                                        "posterior_probability", "change", "likelihood"])
+                                        "posterior_probability", "change", "likelihood",
+                                        "posterior_probability_mcse", "likelihood_near_boundary"])
     table.attrs = {"threshold": threshold, "delta": delta,
                    "title": f"Propositions (tau = {threshold:g}, delta = {delta:g})",
                    "provenance": provenance(result)}

@@ -100,7 +100,8 @@ def evidence_table(result: xr.DataTree) -> pd.DataFrame:
             values = ledger[name].values
             frame[name] = values.astype(float) if values.dtype.kind == "f" else values.astype(str)
     if "log_likelihood" in result.children and "rows" in result["log_likelihood"].data_vars:
-        rows = result["log_likelihood"]["rows"]
+        group = result["log_likelihood"].to_dataset()
+        rows = group["rows"] * group["weight"] if "weight" in group else group["rows"]  # what the fit used
         mean = rows.mean(("chain", "draw")).to_series()
         sd = rows.std(("chain", "draw")).to_series()
         frame["loglik_mean"] = frame["evidence"].map(mean).astype(float)

@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -25,6 +26,7 @@ from ..outputs.summary import (
     interval_label,
     proposition_table,
     provenance,
+    word_change_is_real,
 )
 
 __all__ = [
@@ -73,7 +75,7 @@ def fit_prior_sets(
     tune: int = 1000,
     chains: int = 4,
     seed: int | None = None,
-    sampler: str = "pymc",
+    sampler: str = "auto",
     on_fit: Callable[[str, xr.DataTree], None] | None = None,
 ) -> dict[str, xr.DataTree]:
     """Fit the same evidence under each prior set (default: :func:`available_prior_sets`), with the
@@ -99,11 +101,14 @@ def fit_prior_sets(
         studies[study.prior_set] = study
     if problems:
         raise InputError(problems)
+    from ..engine.compiled import choose_backend
+
+    backend = choose_backend(sampler, fits=len(studies))  # one compiled model serves every prior set
     results = {}
     for name, study in studies.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # recorded in the result's attrs
-            results[name] = fit(study, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler)
+            results[name] = fit(study, draws=draws, tune=tune, chains=chains, seed=seed, sampler=backend)
         if on_fit is not None:
             on_fit(name, results[name])
     return results
@@ -136,6 +141,17 @@ def _combined_provenance(results: Mapping[str, xr.DataTree]) -> dict:
     return combined
 
 
+def _real_changes(tables: Mapping[str, pd.DataFrame], p: str, mcse: str) -> list[bool]:
+    """Per row: whether the IPCC word differs between two prior sets by more than Monte Carlo noise."""
+    names = list(tables)
+    flags = []
+    for i in range(len(next(iter(tables.values())))):
+        values = [(tables[n][p].iloc[i], tables[n][mcse].iloc[i] if mcse in tables[n] else np.nan) for n in names]
+        flags.append(any(word_change_is_real(pa, ma, pb, mb) for k, (pa, ma) in enumerate(values)
+                         for pb, mb in values[k + 1:]))
+    return flags
+
+
 def prior_comparison_table(
     results: Mapping[str, xr.DataTree],
     *,
@@ -163,8 +179,7 @@ def prior_comparison_table(
         out[f"{name} {label} lower"] = table[f"{label} lower"].values
         out[f"{name} {label} upper"] = table[f"{label} upper"].values
         out[f"{name} likelihood"] = table["likelihood"].values
-    words = out[[f"{n} likelihood" for n in tables]]
-    out["likelihood_changes"] = words.nunique(axis=1).values > 1
+    out["likelihood_changes"] = _real_changes(tables, "p_converting", "p_converting_mcse")
     probs = out[[f"{n} p_converting" for n in tables]]
     out["p_range"] = (probs.max(axis=1) - probs.min(axis=1)).values
     out.attrs = {"interval": label, "threshold": threshold, "prior_sets": list(tables),
@@ -187,7 +202,7 @@ def prior_comparison_propositions(results: Mapping[str, xr.DataTree], *, thresho
         out[f"{name} prior_probability"] = table["prior_probability"].values
         out[f"{name} posterior_probability"] = table["posterior_probability"].values
         out[f"{name} likelihood"] = table["likelihood"].values
-    out["likelihood_changes"] = out[[f"{n} likelihood" for n in tables]].nunique(axis=1).values > 1
+    out["likelihood_changes"] = _real_changes(tables, "posterior_probability", "posterior_probability_mcse")
     out.attrs = {"threshold": threshold, "prior_sets": list(tables),
                  "title": f"Prior sensitivity of the propositions (tau = {threshold:g})",
                  "provenance": _combined_provenance(results)}
@@ -205,7 +220,7 @@ def compare_priors(
     tune: int = 1000,
     chains: int = 4,
     seed: int | None = None,
-    sampler: str = "pymc",
+    sampler: str = "auto",
     threshold: float = THRESHOLD,
     ci_kind: str = CI_KIND,
     ci_prob: float = CI_PROB,

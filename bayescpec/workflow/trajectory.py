@@ -45,21 +45,22 @@ def evidence_trajectory(
 ) -> pd.DataFrame:
     """Fit the study as of each date (default: every distinct evidence date) and tabulate, per date
     and channel: rows used, prior and posterior P(theta > threshold), posterior mean, interval and
-    IPCC term. ``fit_kwargs`` go to :func:`bayescpec.fit` (the model is built once and reused)."""
+    IPCC term. ``fit_kwargs`` go to :func:`bayescpec.fit` (the model is compiled once and reused)."""
     from ..engine.aggregate import observation_rows
-    from ..engine.model import build_model
     from ..engine.sampling import fit
     from ..outputs.summary import channel_table, interval_label
 
     wanted = sorted({dt.date.fromisoformat(d) if isinstance(d, str) else d for d in dates}) if dates is not None \
         else evidence_dates(study)
     label = interval_label(ci_kind, ci_prob)
-    model = build_model(study)
+    from ..engine.compiled import choose_backend
+
+    fit_kwargs["sampler"] = choose_backend(fit_kwargs.get("sampler", "auto"), fits=len(wanted))
     frames = []
     last = None
     for date in wanted:
         sub = as_of_study(study, date)
-        result = fit(sub, model=model, **fit_kwargs)
+        result = fit(sub, **fit_kwargs)  # one compiled model serves every date
         table = channel_table(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
         frame = pd.DataFrame({
             "date": date,

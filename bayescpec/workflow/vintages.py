@@ -307,7 +307,7 @@ def diff(
     ci_prob: float = 0.90,
 ) -> ResultDiff:
     """Tabulate the change from result ``a`` to result ``b`` (DataTrees, paths or vintage names)."""
-    from ..outputs.summary import channel_table, interval_label, proposition_table
+    from ..outputs.summary import channel_table, interval_label, proposition_table, word_change_is_real
 
     ra, rb = load_vintage(a, root=root), load_vintage(b, root=root)
     label = interval_label(ci_kind, ci_prob)
@@ -326,6 +326,7 @@ def diff(
             "width_change": (y[f"{label} upper"] - y[f"{label} lower"]) - (x[f"{label} upper"] - x[f"{label} lower"]),
             "p_a": x["p_converting"], "p_b": y["p_converting"], "p_change": y["p_converting"] - x["p_converting"],
             "likelihood_a": x["likelihood"], "likelihood_b": y["likelihood"],
+            "mcse_a": x.get("p_converting_mcse", np.nan), "mcse_b": y.get("p_converting_mcse", np.nan),
         })
     pa = proposition_table(ra, threshold=threshold).set_index("proposition")
     pb = proposition_table(rb, threshold=threshold).set_index("proposition")
@@ -336,11 +337,16 @@ def diff(
             "p_a": x["posterior_probability"], "p_b": y["posterior_probability"],
             "p_change": y["posterior_probability"] - x["posterior_probability"],
             "likelihood_a": x["likelihood"], "likelihood_b": y["likelihood"],
+            "mcse_a": x.get("posterior_probability_mcse", np.nan), "mcse_b": y.get("posterior_probability_mcse", np.nan),
         })
     columns = ["kind", "name", "mean_a", "mean_b", "mean_change", "lower_a", "upper_a", "lower_b", "upper_b",
-               "width_change", "p_a", "p_b", "p_change", "likelihood_a", "likelihood_b"]
+               "width_change", "p_a", "p_b", "p_change", "likelihood_a", "likelihood_b", "mcse_a", "mcse_b"]
     table = pd.DataFrame(rows).reindex(columns=columns)
-    table["word_changed"] = table["likelihood_a"] != table["likelihood_b"]
+    # a change of IPCC word counts only when Monte Carlo noise does not explain it
+    differs = table["likelihood_a"] != table["likelihood_b"]
+    table["word_changed"] = [word_change_is_real(pa, ma, pb, mb) for pa, ma, pb, mb in
+                             zip(table["p_a"], table["mcse_a"], table["p_b"], table["mcse_b"])]
+    table["word_within_noise"] = differs & ~table["word_changed"]
     name_a, name_b = _label(ra, str(a) if not isinstance(a, xr.DataTree) else "A"), \
         _label(rb, str(b) if not isinstance(b, xr.DataTree) else "B")
     table.attrs = {"title": f"Change from {name_a} to {name_b}: posterior mean, {label}, "
