@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from .. import __version__
 from ..errors import BayescpecError
-from . import report, run, update, vintages
+from . import calibrate, report, run, update, vintages
 from .help import Command, Group
 from .options import EXIT_INPUT, configure_consoles, err_console
 
@@ -51,6 +51,7 @@ app.command(cls=Command)(update.update)
 app.command(cls=Command)(vintages.history)
 app.command(cls=Command)(vintages.diff)
 app.command(cls=Command)(update.trajectory)
+app.command("calibrate", cls=Command)(calibrate.calibrate_command)
 
 
 def main() -> None:

@@ -143,5 +143,11 @@ FormatOpt = Annotated[Optional[list[str]], typer.Option("--format", "-f", metava
                                                         help="Table format; repeat for several." + default("all"))]
 DigitsOpt = Annotated[int, typer.Option(help="Decimals of every number in the tables.")]
 VintagesOpt = Annotated[Path, typer.Option(help="Folder of saved vintages.")]
+WorkersOpt = Annotated[Optional[int], typer.Option(
+    help="Run the fits on a local Dask cluster of this many worker processes (1: one after another in "
+         "this process)." + default("local processes, one per core, when there are more than 8 fits"),
+    callback=_at_least("--workers", 1))]
+SchedulerOpt = Annotated[Optional[str], typer.Option(
+    metavar="tcp://HOST:PORT", help="Run the fits on the Dask cluster whose scheduler is at this address.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no notes on standard error; results and errors only.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as one JSON document instead of tables.")]

@@ -1,0 +1,137 @@
+"""Running many independent fits: in this process, in local worker processes, or on a Dask cluster.
+
+Every many-fit job (calibration, prior grids, trajectories) is a list of *tasks* -- picklable
+arguments of one top-level function -- whose results come back in task order. Each task carries its
+own seeds, so the results do not depend on where or in which order the tasks ran: the serial run, a
+process pool and a Dask cluster give the same numbers (``tests/test_executor.py`` checks it).
+
+Where the tasks run:
+
+* ``executor="serial"`` -- one after another in this process (its compiled models are reused);
+* ``executor="processes"`` -- a local pool of ``workers`` processes (default: one per core), started
+  with ``spawn`` (forking a process that has started sampler threads is unsafe); each worker compiles
+  the model once and serves all its tasks with it;
+* ``executor="dask"`` -- a Dask ``distributed`` cluster: the one at ``scheduler`` (``tcp://host:8786``)
+  or, without one, a ``LocalCluster`` of ``workers`` single-threaded worker processes started for
+  the job and shut down after it.
+
+``executor=None`` picks: ``dask`` when a scheduler is given, else ``processes`` when there are more
+tasks than :data:`SERIAL_UP_TO` and more than one worker, else ``serial`` (a worker process pays the
+model's compilation again, which a handful of fits does not earn back).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any
+
+__all__ = ["EXECUTORS", "SERIAL_UP_TO", "choose_executor", "run_tasks"]
+
+EXECUTORS = ("serial", "processes", "dask")
+#: up to this many tasks run in this process by default
+SERIAL_UP_TO = 8
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def choose_executor(tasks: int, *, executor: str | None = None, workers: int | None = None,
+                    scheduler: str | None = None) -> str:
+    """The executor a job of ``tasks`` tasks runs on (see the module notes)."""
+    if executor is not None:
+        if executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}; found {executor!r}")
+        if scheduler and executor != "dask":
+            raise ValueError(f"a scheduler address ({scheduler}) needs executor 'dask'; found {executor!r}")
+        return executor
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1; found {workers}")
+    if scheduler:
+        return "dask"
+    if workers is not None:  # an explicit worker count asks for a local Dask cluster of that size
+        return "dask" if workers > 1 else "serial"
+    return "processes" if tasks > SERIAL_UP_TO and _cores() > 1 else "serial"
+
+
+def run_tasks(
+    function: Callable[[Any], Any],
+    tasks: Sequence[Any],
+    *,
+    executor: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    on_result: Callable[[int, Any], None] | None = None,
+) -> list:
+    """``[function(task) for task in tasks]``, run where :func:`choose_executor` says. ``function``
+    must be importable (a module-level function) and each task picklable when it runs elsewhere.
+    ``on_result(index, result)`` is called in this process as each task finishes (in completion
+    order: a progress bar); the returned list is in task order. The first failing task's exception
+    is raised after the others are cancelled."""
+    kind = choose_executor(len(tasks), executor=executor, workers=workers, scheduler=scheduler)
+    if kind == "serial" or not tasks:
+        results = []
+        for i, task in enumerate(tasks):
+            results.append(function(task))
+            if on_result is not None:
+                on_result(i, results[-1])
+        return results
+    if kind == "processes":
+        return _run_processes(function, tasks, workers or min(_cores(), len(tasks)), on_result)
+    return _run_dask(function, tasks, workers, scheduler, on_result)
+
+
+def _run_processes(function, tasks, workers: int, on_result) -> list:
+    results: list = [None] * len(tasks)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(function, task): i for i, task in enumerate(tasks)}
+        try:
+            for future in as_completed(futures):
+                i = futures[future]
+                results[i] = future.result()
+                if on_result is not None:
+                    on_result(i, results[i])
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return results
+
+
+def _run_dask(function, tasks, workers: int | None, scheduler: str | None, on_result) -> list:
+    try:
+        from distributed import Client, LocalCluster, as_completed as dask_completed
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise RuntimeError("the Dask executor needs the 'distributed' package") from exc
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(n_workers=workers or _cores(), threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    try:
+        futures = client.map(function, list(tasks), pure=False)
+        index = {future.key: i for i, future in enumerate(futures)}
+        results: list = [None] * len(tasks)
+        try:
+            for future in dask_completed(futures):
+                i = index[future.key]
+                results[i] = future.result()
+                if on_result is not None:
+                    on_result(i, results[i])
+        except BaseException:
+            client.cancel(futures)
+            raise
+        return results
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

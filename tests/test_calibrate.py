@@ -1,0 +1,184 @@
+"""Simulation-based calibration and the executor.
+
+Layers: the rank statistics on synthetic ranks (no sampling); the evidence simulator against its
+closed-form probabilities; bad input; the same sweep serially, in local processes and on a local
+Dask cluster (identical numbers for the same seeds); and (slow) a small calibration that passes on
+the model as it is and fails when the truths come from another prior than the one fitted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from typer.testing import CliRunner
+
+from bayescpec.cli import app
+from bayescpec.engine.simulate import simulate_evidence
+from bayescpec.engine.structure import structure_of
+from bayescpec.errors import InputError
+from bayescpec.inputs.study import load_study
+from bayescpec.outputs.calibration import calibration_table, calibration_verdict, plot_calibration, rank_bins
+from bayescpec.workflow.calibrate import calibrate
+from bayescpec.workflow.executor import choose_executor, run_tasks
+from conftest import write_mini_study
+
+MINI_ROWS = [
+    "s1,2025-01-01,a,clue,mechanism,signal,1,,,,,,0.9,,test,",
+    "s2,2025-01-02,a,clue,mechanism,signal,0,,,,,,0.8,,test,",
+    "s3,2025-01-03,a,clue,mechanism,signal,1,,,,0.8,0.3,1.0,,test,",
+    "c1,2025-01-04,a,units,mechanism,count,,3,8,,,,1.0,,test,",
+    "m1,2025-01-05,a,level,mechanism,measure,11.0,,,,,,1.0,,test,",
+]
+
+
+def _synthetic_ranks(ranks: np.ndarray, parameter: str = "theta[a]", rank_draws: int = 99) -> pd.DataFrame:
+    return pd.DataFrame({"simulation": np.arange(len(ranks)), "parameter": parameter, "variable": "theta",
+                         "rank": ranks, "truth": 0.5,
+                         "inside_50": (ranks >= 25) & (ranks <= 75), "inside_90": (ranks >= 5) & (ranks <= 95)})
+
+
+def test_uniform_ranks_pass_and_skewed_ranks_fail():
+    rng = np.random.default_rng(3)
+    uniform = _synthetic_ranks(rng.integers(0, 100, 400))
+    table = calibration_table(uniform, rank_draws=99)
+    assert not table["flagged"].any()
+    assert abs(table["coverage_50"].iloc[0] - 0.5) < 4 * table["coverage_50_se"].iloc[0]
+    # posteriors too narrow: truths pile up in the tails (a U), and too wide: a hump
+    narrow = _synthetic_ranks(np.clip((rng.beta(0.5, 0.5, 400) * 100).astype(int), 0, 99))
+    wide = _synthetic_ranks((rng.beta(3, 3, 400) * 100).astype(int))
+    for bad in (narrow, wide):
+        table = calibration_table(bad, rank_draws=99)
+        assert table["flagged"].all()
+        assert table["p_value_chi_square"].iloc[0] < 1e-4 and table["p_value_ecdf_pit"].iloc[0] < 1e-4
+    assert calibration_verdict(calibration_table(wide, rank_draws=99)).startswith("NOT calibrated")
+    assert calibration_table(wide, rank_draws=99)["coverage_50"].iloc[0] > 0.6  # too wide: over-covers
+
+
+def test_rank_bins_hold_whole_ranks_and_five_simulations():
+    assert rank_bins(200, 99) == 10 and rank_bins(30, 99) == 5 and rank_bins(12, 99) == 2
+    assert (99 + 1) % rank_bins(60, 99) == 0
+
+
+def test_chi_square_matches_a_hand_count():
+    ranks = np.repeat(np.arange(10) * 10, 5)  # 50 simulations, 5 in each of the 10 bins
+    ranks[:5] = 95  # move one bin's five into the last bin
+    table = calibration_table(_synthetic_ranks(ranks), rank_draws=99)
+    expected = stats.chisquare([0, 5, 5, 5, 5, 5, 5, 5, 5, 10])
+    assert table["chi_square"].iloc[0] == pytest.approx(expected.statistic)
+    assert table["p_value_chi_square"].iloc[0] == pytest.approx(expected.pvalue)
+
+
+def test_calibration_figure_draws_every_variable():
+    rng = np.random.default_rng(0)
+    ranks = pd.concat([_synthetic_ranks(rng.integers(0, 100, 50), f"theta[{c}]") for c in "ab"]
+                      + [_synthetic_ranks(rng.integers(0, 100, 50), "severity[x]").assign(variable="severity")])
+    fig = plot_calibration(ranks, rank_draws=99, band_simulations=200)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles == ["theta", "severity"]
+    assert len(fig.axes[0].lines) == 3  # two parameters and the zero line
+
+
+def test_simulated_evidence_follows_the_likelihood(tmp_path):
+    """Each simulated row against its closed-form distribution at fixed parameters."""
+    paths = write_mini_study(tmp_path, MINI_ROWS)
+    study = load_study(**paths)
+    structure = structure_of(study)
+    theta, sens, fpr = 0.3, 0.72, 0.25
+    n = 3000
+    params = {"reach": np.full((n, 1, len(structure.stages)), theta ** (1 / len(structure.stages))),
+              "severity": np.zeros((n, 0)),
+              "sensitivity_tier": np.full((n, 1), sens), "false_positive_tier": np.full((n, 1), fpr)}
+    # reach is per stage; the target of a channel row is its last stage's reach, here theta ** (1/J)
+    reach = params["reach"][0, 0, -1]
+    rng = np.random.default_rng(11)
+    sims = simulate_evidence(study, params, rng)
+    value = pd.DataFrame([s.set_index("id")["value"] for s in sims])
+    k = pd.Series([s.set_index("id").loc["c1", "k"] for s in sims])
+    expected = {"s1": 0.9 * (fpr + reach * (sens - fpr)) + 0.05,
+                "s2": 0.8 * (fpr + reach * (sens - fpr)) + 0.1,
+                "s3": 0.3 + reach * (0.8 - 0.3)}
+    for row, p in expected.items():
+        assert abs(value[row].mean() - p) < 4 * np.sqrt(p * (1 - p) / len(sims)), row
+    p_count = 0.2 + reach * (0.7 - 0.2)
+    assert abs(k.mean() - 8 * p_count) < 4 * np.sqrt(8 * p_count * (1 - p_count) / len(sims))
+    # the measure: z = (value - baseline) / scale ~ Normal(loading * logit(reach), 1)
+    z = (value["m1"] - 10.0) / 2.0
+    mean = 0.6 * np.log(reach / (1 - reach))
+    assert abs(z.mean() - mean) < 4 / np.sqrt(len(sims))
+    assert stats.kstest(z - mean, "norm").pvalue > 1e-3
+    assert (sims[0]["package"] == "").all() and len(sims[0]) == len(MINI_ROWS)
+
+
+def test_bad_calibration_input_is_refused(tmp_path):
+    paths = write_mini_study(tmp_path, MINI_ROWS)
+    study = load_study(**paths)
+    with pytest.raises(InputError, match="at least 1 simulation"):
+        calibrate(study, simulations=0)
+    gaps = write_mini_study(tmp_path / "gaps", [])
+    with pytest.raises(InputError, match="no evidence rows to simulate"):
+        calibrate(load_study(**gaps), simulations=3)
+    runner = CliRunner()
+    out = tmp_path / "out"
+    for args in (["--simulations", "0"], ["--simulations", "2", "--evidence", str(gaps["evidence"]),
+                                            "--framework", str(gaps["framework"]), "--priors", str(gaps["priors"])]):
+        result = runner.invoke(app, ["calibrate", *args, "--out", str(out)])
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_executor_choice():
+    assert choose_executor(3) == "serial"
+    assert choose_executor(100, scheduler="tcp://localhost:8786") == "dask"
+    assert choose_executor(100, workers=1) == "serial" and choose_executor(2, workers=2) == "dask"
+    with pytest.raises(ValueError, match="executor must be one of"):
+        choose_executor(3, executor="threads")
+    with pytest.raises(ValueError, match="at least 1"):
+        choose_executor(3, workers=0)
+
+
+def _square(x):
+    return x * x
+
+
+def test_process_pool_returns_results_in_task_order():
+    seen = []
+    assert run_tasks(_square, list(range(6)), executor="processes", workers=2,
+                     on_result=lambda i, r: seen.append(i)) == [0, 1, 4, 9, 16, 25]
+    assert sorted(seen) == list(range(6))
+
+
+@pytest.mark.slow
+def test_a_sweep_on_a_local_dask_cluster_equals_the_serial_run(tmp_path):
+    study = load_study(**write_mini_study(tmp_path, MINI_ROWS))
+    options = dict(simulations=3, draws=200, tune=200, chains=2, ranks=49, sampler="pymc", seed=5)
+    serial = calibrate(study, executor="serial", **options)
+    on_dask = calibrate(study, workers=2, **options)
+    assert on_dask.attrs["sampler"] == "pymc"
+    pd.testing.assert_frame_equal(serial.ranks, on_dask.ranks)
+    pd.testing.assert_frame_equal(serial.simulations.drop(columns="seconds"),
+                                  on_dask.simulations.drop(columns="seconds"))
+
+
+@pytest.mark.slow
+def test_calibration_passes_on_the_model_and_fails_on_a_wrong_prior(tmp_path):
+    """80 simulations of the one-channel study: ranks uniform when the truths come from the fitted
+    prior; clearly not when they come from a prior concentrated near theta = 0.9."""
+    from bayescpec.inputs.spec import load_priors
+
+    paths = write_mini_study(tmp_path, MINI_ROWS, mean=0.5, concentration=2.0)
+    study = load_study(**paths)
+    good = calibrate(study, simulations=80, draws=300, tune=300, chains=2, ranks=49, seed=1)
+    table = calibration_table(good.ranks, rank_draws=49)
+    assert not table["flagged"].any(), table.to_string()
+    assert ((table["coverage_90"] - 0.9).abs() < 4 * table["coverage_90_se"]).all()
+    wrong_path = tmp_path / "wrong" / "mini.toml"
+    wrong_path.parent.mkdir()
+    wrong_path.write_text(paths["priors"].read_text().replace("mean = 0.5", "mean = 0.9")
+                          .replace("concentration = 2.0", "concentration = 40"))
+    wrong = load_priors(wrong_path, study.framework)
+    bad = calibrate(study, simulations=80, draws=300, tune=300, chains=2, ranks=49, seed=1, generating_priors=wrong)
+    table = calibration_table(bad.ranks, rank_draws=49)
+    assert table.set_index("parameter").loc["theta[a]", "flagged"], table.to_string()
