@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import BayescpecError
@@ -65,7 +66,7 @@ def calibrate_command(
             warnings.simplefilter("ignore", UserWarning)
             run = calibrate(study, simulations=simulations, draws=draws, tune=tune, chains=chains, seed=seed,
                             sampler=sampler, workers=workers, scheduler=scheduler,
-                            on_simulation=lambda done, total: advance(""))
+                            on_simulation=lambda done, total: advance(f"{done} of {total} simulations fitted"))
     except (BayescpecError, ValueError) as exc:
         fail(exc)
     import matplotlib
@@ -96,7 +97,7 @@ def calibrate_command(
                           ("50% cover", "right"), ("90% cover", "right"), ("", "left")):
         shown.add_column(name, justify=justify)
     for _, row in table.iterrows():
-        shown.add_row(row["parameter"], f"{row['p_value_chi_square']:.3f}", f"{row['p_value_ecdf_pit']:.3f}",
+        shown.add_row(escape(row["parameter"]), f"{row['p_value_chi_square']:.3f}", f"{row['p_value_ecdf_pit']:.3f}",
                       f"{row['coverage_50']:.0%}", f"{row['coverage_90']:.0%}",
                       "[bold red]non-uniform[/]" if row["flagged"] else "")
     out_console.print(shown)

@@ -148,6 +148,6 @@ WorkersOpt = Annotated[Optional[int], typer.Option(
          "this process)." + default("local processes, one per core, when there are more than 8 fits"),
     callback=_at_least("--workers", 1))]
 SchedulerOpt = Annotated[Optional[str], typer.Option(
-    metavar="tcp://HOST:PORT", help="Run the fits on the Dask cluster whose scheduler is at this address.")]
+    metavar="tcp://HOST:PORT", help="Run the fits on the Dask cluster whose scheduler is at this address." + default("none"))]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no notes on standard error; results and errors only.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as one JSON document instead of tables.")]

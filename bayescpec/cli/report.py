@@ -30,9 +30,11 @@ from .options import (
     FrameworkOpt,
     QuietOpt,
     SamplerOpt,
+    SchedulerOpt,
     SourcesOpt,
     ThresholdOpt,
     TuneOpt,
+    WorkersOpt,
     check_interval_options,
     fail,
     out_console,
@@ -137,6 +139,8 @@ def compare_priors_command(
     ci_kind: CiKindOpt = "eti",
     digits: DigitsOpt = 2,
     sampler: SamplerOpt = "auto",
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Fit the same evidence under every prior set and tabulate P(converting) side by side."""
@@ -157,7 +161,7 @@ def compare_priors_command(
         with ui.bar("Fitting one model per prior set", len(names)) as advance:
             results = fit_prior_sets(
                 prior_sets=names, framework=framework, evidence=evidence, sources=sources, as_of=as_of, draws=draws,
-                tune=tune, chains=chains, seed=seed, sampler=sampler,
+                tune=tune, chains=chains, seed=seed, sampler=sampler, workers=workers, scheduler=scheduler,
                 on_fit=lambda name, r: advance(
                     f"{name}: max R-hat {r.attrs['max_rhat']:.3f}, min ESS {r.attrs['min_ess_bulk']:.0f}, "
                     f"{r.attrs['divergences']} divergences" + ("" if r.attrs["converged"] else " (checks FAILED)")),

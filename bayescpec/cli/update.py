@@ -26,10 +26,13 @@ from .options import (
     MethodOpt,
     PriorsOpt,
     QuietOpt,
+    SamplerOpt,
+    SchedulerOpt,
     SeedOpt,
     ThresholdOpt,
     TuneOpt,
     VintagesOpt,
+    WorkersOpt,
     check_range,
     fail,
     out_console,
@@ -171,6 +174,9 @@ def trajectory(
     tune: TuneOpt = 1000,
     chains: ChainsOpt = 4,
     threshold: ThresholdOpt = 0.5,
+    sampler: SamplerOpt = "auto",
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Fit the evidence as of each date and plot how each channel's P(converting) evolved."""
@@ -211,7 +217,7 @@ def trajectory(
         warnings.simplefilter("ignore", ConvergenceWarning)
         table = evidence_trajectory(
             study, dates=wanted, threshold=threshold, seed=seed, draws=draws, tune=tune, chains=chains,
-            progress=lambda date, frame: advance(f"{date}: {frame['rows'].iloc[0]} rows — " + ", ".join(
+            sampler=sampler, workers=workers, scheduler=scheduler, progress=lambda date, frame: advance(f"{date}: {frame['rows'].iloc[0]} rows — " + ", ".join(
                 f"{c} {prob(p)}" for c, p in zip(frame["channel"], frame["p_converting"]))))
     staging = staged_folder(out)
     try:

@@ -118,7 +118,7 @@ def plot_calibration(ranks: pd.DataFrame, *, rank_draws: int, band_probability: 
         ax.set_title(variable, fontsize=9)
         ax.set_xlabel("PIT of the truth", fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.legend(fontsize=6, frameon=False, loc="lower center", ncol=2)
+        ax.legend(fontsize=6, frameon=False, loc="best", ncol=2)
     for ax in list(axes.flat)[len(variables):]:
         ax.set_visible(False)
     axes.flat[0].set_ylabel("ECDF − uniform CDF", fontsize=8)

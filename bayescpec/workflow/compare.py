@@ -77,11 +77,16 @@ def fit_prior_sets(
     seed: int | None = None,
     sampler: str = "auto",
     on_fit: Callable[[str, xr.DataTree], None] | None = None,
+    executor: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> dict[str, xr.DataTree]:
     """Fit the same evidence under each prior set (default: :func:`available_prior_sets`), with the
     same seed and sampler settings. Every study is loaded and checked before anything is sampled;
-    problems in any prior set are reported together. Returns results keyed by prior-set name."""
-    from ..engine.sampling import DEFAULT_SEED, ConvergenceWarning, fit
+    problems in any prior set are reported together. Returns results keyed by prior-set name. The
+    fits run where :func:`bayescpec.workflow.executor.run_tasks` says (default: in this process for
+    up to 8 prior sets, where one compiled model serves them all)."""
+    from ..engine.sampling import DEFAULT_SEED
     from ..inputs.study import load_study
 
     seed = DEFAULT_SEED if seed is None else seed
@@ -103,15 +108,26 @@ def fit_prior_sets(
         raise InputError(problems)
     from ..engine.compiled import choose_backend
 
+    from .executor import run_tasks
+
     backend = choose_backend(sampler, fits=len(studies))  # one compiled model serves every prior set
-    results = {}
-    for name, study in studies.items():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # recorded in the result's attrs
-            results[name] = fit(study, draws=draws, tune=tune, chains=chains, seed=seed, sampler=backend)
-        if on_fit is not None:
-            on_fit(name, results[name])
-    return results
+    options = dict(draws=draws, tune=tune, chains=chains, seed=seed, sampler=backend)
+    names = list(studies)
+    fitted = run_tasks(_fit_quietly, [(studies[name], options) for name in names], executor=executor,
+                       workers=workers, scheduler=scheduler,
+                       on_result=None if on_fit is None else (lambda i, result: on_fit(names[i], result)))
+    return dict(zip(names, fitted))
+
+
+def _fit_quietly(task: tuple) -> xr.DataTree:
+    """One fit, its convergence warning left to the result's attrs (a module-level function of a
+    picklable task, to run in any worker)."""
+    from ..engine.sampling import ConvergenceWarning, fit
+
+    study, options = task
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fit(study, **options)
 
 
 def _check_same_evidence(results: Mapping[str, xr.DataTree]) -> None:
@@ -224,13 +240,18 @@ def compare_priors(
     threshold: float = THRESHOLD,
     ci_kind: str = CI_KIND,
     ci_prob: float = CI_PROB,
+    executor: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> pd.DataFrame:
     """Fit the same evidence under every prior set (default: all beside the framework: baseline,
-    skeptical, optimistic, flat and any the user added) and return :func:`prior_comparison_table`."""
+    skeptical, optimistic, flat and any the user added) and return :func:`prior_comparison_table`.
+    ``executor``, ``workers`` and ``scheduler`` choose where the fits run (:func:`fit_prior_sets`)."""
     try:
         check_options(ci_kind, ci_prob, threshold)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     results = fit_prior_sets(prior_sets=prior_sets, framework=framework, evidence=evidence, sources=sources,
-                             as_of=as_of, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler)
+                             as_of=as_of, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
+                             executor=executor, workers=workers, scheduler=scheduler)
     return prior_comparison_table(results, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)

@@ -33,6 +33,34 @@ def as_of_study(study: Study, date: dt.date | str) -> Study:
     return dataclasses.replace(study, evidence=used, as_of=date, excluded_after_as_of=len(every) - len(used))
 
 
+def _trajectory_point(task: tuple) -> tuple[pd.DataFrame, dict]:
+    """One date of a trajectory (a module-level function of a picklable task, to run in any worker)."""
+    from ..engine.aggregate import observation_rows
+    from ..engine.sampling import fit
+    from ..outputs.summary import channel_table, interval_label
+
+    study, date, threshold, ci_kind, ci_prob, fit_kwargs = task
+    label = interval_label(ci_kind, ci_prob)
+    sub = as_of_study(study, date)
+    result = fit(sub, **fit_kwargs)  # one compiled model serves every date in this process
+    table = channel_table(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
+    frame = pd.DataFrame({
+        "date": date,
+        "rows": len(observation_rows(sub.evidence)),
+        "channel": table["channel"],
+        "label": table["label"],
+        "prior_p_converting": table["prior_p_converting"],
+        "p_converting": table["p_converting"],
+        "posterior_mean": table["posterior_mean"],
+        "lower": table[f"{label} lower"],
+        "upper": table[f"{label} upper"],
+        "likelihood": table["likelihood"],
+        "converged": bool(result.attrs["converged"]),
+    })
+    return frame, {key: result.attrs.get(key) for key in ("draws", "chains", "tune", "seed", "sampler",
+                                                           "bayescpec_version")}
+
+
 def evidence_trajectory(
     study: Study,
     *,
@@ -41,44 +69,29 @@ def evidence_trajectory(
     ci_kind: str = "eti",
     ci_prob: float = 0.90,
     progress: Callable[[dt.date, pd.DataFrame], None] | None = None,
+    executor: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
     **fit_kwargs,
 ) -> pd.DataFrame:
     """Fit the study as of each date (default: every distinct evidence date) and tabulate, per date
     and channel: rows used, prior and posterior P(theta > threshold), posterior mean, interval and
-    IPCC term. ``fit_kwargs`` go to :func:`bayescpec.fit` (the model is compiled once and reused)."""
-    from ..engine.aggregate import observation_rows
-    from ..engine.sampling import fit
-    from ..outputs.summary import channel_table, interval_label
+    IPCC term. ``fit_kwargs`` go to :func:`bayescpec.fit` (the model is compiled once per process and
+    reused). The fits run where :func:`bayescpec.workflow.executor.run_tasks` says (``executor``,
+    ``workers``, ``scheduler``); ``progress(date, frame)`` is called as each date finishes."""
+    from ..engine.compiled import choose_backend
+    from ..outputs.summary import interval_label
+    from .executor import run_tasks
 
     wanted = sorted({dt.date.fromisoformat(d) if isinstance(d, str) else d for d in dates}) if dates is not None \
         else evidence_dates(study)
     label = interval_label(ci_kind, ci_prob)
-    from ..engine.compiled import choose_backend
-
     fit_kwargs["sampler"] = choose_backend(fit_kwargs.get("sampler", "auto"), fits=len(wanted))
-    frames = []
-    last = None
-    for date in wanted:
-        sub = as_of_study(study, date)
-        result = fit(sub, **fit_kwargs)  # one compiled model serves every date
-        table = channel_table(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
-        frame = pd.DataFrame({
-            "date": date,
-            "rows": len(observation_rows(sub.evidence)),
-            "channel": table["channel"],
-            "label": table["label"],
-            "prior_p_converting": table["prior_p_converting"],
-            "p_converting": table["p_converting"],
-            "posterior_mean": table["posterior_mean"],
-            "lower": table[f"{label} lower"],
-            "upper": table[f"{label} upper"],
-            "likelihood": table["likelihood"],
-            "converged": bool(result.attrs["converged"]),
-        })
-        frames.append(frame)
-        last = result
-        if progress is not None:
-            progress(date, frame)
+    tasks = [(study, date, threshold, ci_kind, ci_prob, fit_kwargs) for date in wanted]
+    on_result = None if progress is None else (lambda i, point: progress(wanted[i], point[0]))
+    points = run_tasks(_trajectory_point, tasks, executor=executor, workers=workers, scheduler=scheduler,
+                       on_result=on_result)
+    frames = [frame for frame, _ in points]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["date", "rows", "channel", "label", "prior_p_converting", "p_converting", "posterior_mean",
                  "lower", "upper", "likelihood", "converged"])
@@ -87,7 +100,6 @@ def evidence_trajectory(
                  "evidence_sha256": study.hashes.get("evidence", "")[:12],
                  "as_of": str(wanted[-1]) if wanted else str(study.as_of),
                  "converged": bool(out["converged"].all()) if len(out) else True}
-    if last is not None:
-        out.attrs.update({key: last.attrs.get(key) for key in ("draws", "chains", "tune", "seed", "sampler",
-                                                               "bayescpec_version")})
+    if points:
+        out.attrs.update(points[-1][1])
     return out
