@@ -3,6 +3,7 @@
     python bench/_points.py backend  --sampler pymc --draws 1000 --tune 1000 --chains 4
     python bench/_points.py scale    --evidence X.csv --sources sources.csv --draws ... 
     python bench/_points.py update   --evidence X.csv --sources sources.csv --new-rows 5 ...
+    python bench/_points.py many     --mode refit|priors-old|priors-new --draws ...
 
 Each prints one line ``BENCH {json}``. Peak memory is ``ru_maxrss`` of this process and of its
 (waited-for) children, i.e. the sampler's worker processes, whichever is larger.
@@ -133,9 +134,45 @@ def update(args) -> dict:
             "rows_before": len(old_study.evidence), "rows_added": args.new_rows, "peak_mb": peak_mb()}
 
 
+def many(args) -> dict:
+    """Compile once, fit many, in this process: the first fit (paying nutpie's compilation), a refit
+    after new evidence (the log without its last row, then the whole log) at tune 1000 and at nutpie's
+    own default of 300, and the four shipped prior sets fitted the old way (a model built and
+    compiled for each fit, PyMC's sampler: what compare-priors did before issue 10) or the new way."""
+    from bayescpec.engine.compiled import clear_compiled_models
+    from bayescpec.workflow.compare import SHIPPED_PRIOR_SETS, fit_prior_sets
+
+    kw = dict(draws=args.draws, chains=args.chains, seed=args.seed)
+    if args.mode == "refit":
+        study = bayescpec.load_study()
+        before = study.with_evidence(study.evidence.iloc[:-1])
+        t = time.perf_counter()
+        fit(before, sampler=args.sampler, tune=args.tune, **kw)
+        first_s = time.perf_counter() - t
+        out = {"first_s": first_s}
+        for tune in (args.tune, 300):
+            t = time.perf_counter()
+            result = fit(study, sampler=args.sampler, tune=tune, **kw)
+            out[f"refit_tune{tune}_s"] = time.perf_counter() - t
+            out[f"refit_tune{tune}_sample_s"] = float(result.attrs["sampling_seconds"])
+            out[f"refit_tune{tune}_ess_bulk"] = float(result.attrs["min_ess_bulk"])
+            out[f"refit_tune{tune}_converged"] = bool(result.attrs["converged"])
+        return out
+    t = time.perf_counter()
+    if args.mode == "priors-old":
+        for name in SHIPPED_PRIOR_SETS:
+            clear_compiled_models()
+            fit(bayescpec.load_study(priors=name), sampler="pymc", tune=args.tune, **kw)
+    else:
+        fit_prior_sets(prior_sets=list(SHIPPED_PRIOR_SETS), sampler="auto" if args.sampler == "nutpie" else args.sampler,
+                       tune=args.tune, **kw)
+    return {"priors_s": time.perf_counter() - t}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["backend", "scale", "update"])
+    parser.add_argument("what", choices=["backend", "scale", "update", "many"])
+    parser.add_argument("--mode", default="refit", choices=["refit", "priors-old", "priors-new"])
     parser.add_argument("--sampler", default="pymc")
     parser.add_argument("--evidence")
     parser.add_argument("--sources")
@@ -145,7 +182,7 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--seed", type=int, default=20260527)
     args = parser.parse_args()
-    out = {"backend": backend, "scale": scale, "update": update}[args.what](args)
+    out = {"backend": backend, "scale": scale, "update": update, "many": many}[args.what](args)
     out["import_s"] = IMPORTED - T0
     print("BENCH " + json.dumps(out), flush=True)
 

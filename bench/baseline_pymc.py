@@ -179,9 +179,11 @@ def main() -> None:
     posterior = idata["posterior"].to_dataset()
     ess = az.ess(posterior[list(REPORTED)], method="bulk")
     min_ess = float(min(float(ess[name].min()) for name in REPORTED))
+    tail = az.ess(posterior[list(REPORTED)], method="tail")
+    min_tail = float(min(float(tail[name].min()) for name in REPORTED))
     out = {
         "import_s": imported - T0, "build_s": built - imported, "sample_s": sampled - built,
-        "wall_s": time.perf_counter() - T0, "min_ess_bulk": min_ess,
+        "wall_s": time.perf_counter() - T0, "min_ess_bulk": min_ess, "min_ess_tail": min_tail,
         "theta_mean": posterior["theta"].mean(("chain", "draw")).to_numpy().tolist(),
         "sampler": args.nuts_sampler or "default",
     }
