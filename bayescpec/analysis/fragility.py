@@ -95,8 +95,8 @@ def _weakened(rows: pd.DataFrame, draws: dict, factor: float) -> tuple[pd.DataFr
             out[f"sensitivity_{kind}"], out[f"false_positive_{kind}"] = weaken(
                 draws[f"sensitivity_{kind}"], draws[f"false_positive_{kind}"], factor)
     rows = rows.copy()
-    sens, fpr = weaken(rows["sens"].to_numpy(float), rows["fpr"].to_numpy(float), factor)
     explicit = rows["explicit"].to_numpy(bool)
+    sens, fpr = weaken(np.where(explicit, rows["sens"], 0.7), np.where(explicit, rows["fpr"], 0.3), factor)
     rows["sens"] = np.where(explicit, sens, rows["sens"])
     rows["fpr"] = np.where(explicit, fpr, rows["fpr"])
     rows["loading"] = rows["loading"] / factor
