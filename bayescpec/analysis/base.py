@@ -65,7 +65,7 @@ def sample_shape(result: xr.DataTree, group: str = "posterior") -> tuple[int, in
 def flat(result: xr.DataTree, name: str, group: str = "posterior") -> np.ndarray:
     """Variable ``name`` of ``group`` with (chain, draw) flattened chain-major into one leading axis."""
     var = result[group][name].transpose("chain", "draw", ...)
-    return var.values.reshape((-1,) + var.shape[2:])
+    return var.values.reshape((var.shape[0] * var.shape[1],) + var.shape[2:])
 
 
 @dataclass(frozen=True)
