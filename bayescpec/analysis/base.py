@@ -148,8 +148,11 @@ def mcse_mean(values: np.ndarray, chains: int) -> np.ndarray:
 
 
 def analysis_attrs(result: xr.DataTree, title: str, **extra) -> dict:
-    """``attrs`` of an analysis table: its title, the result's provenance, and anything else."""
-    return {"title": title, "provenance": provenance(result), **extra}
+    """``attrs`` of an analysis table: its title, the result's provenance (for the footnote) and figure
+    caption (:func:`~bayescpec.outputs.captions.provenance_caption`), and anything else."""
+    from ..outputs.captions import provenance_caption
+
+    return {"title": title, "provenance": provenance(result), "caption": provenance_caption(result.attrs), **extra}
 
 
 def result_folder(path: str | Path) -> Path:

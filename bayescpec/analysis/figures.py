@@ -80,7 +80,7 @@ def plot_waterfall(explanation, channel: str, *, measure: str = "p", top: int = 
     return stamp(fig, provenance_caption(explanation.attrs))
 
 
-def plot_value_of_information(table: pd.DataFrame, attrs: dict, *, top: int = 5):
+def plot_value_of_information(table: pd.DataFrame, *, top: int = 5):
     """Per channel, the ``top`` designs by expected reduction of the posterior sd of θ (bars) and the
     probability that the IPCC word changes (annotation)."""
     plt = _pyplot()
@@ -107,7 +107,7 @@ def plot_value_of_information(table: pd.DataFrame, attrs: dict, *, top: int = 5)
         ax.set_xlabel("expected reduction of the posterior sd of θ", fontsize=7)
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle("What to observe next: expected reduction of the posterior sd of θ, by channel", fontsize=10)
-    return stamp(fig, provenance_caption(attrs))
+    return stamp(fig, table.attrs.get("caption", ""))
 
 
 def plot_robustness(robust):
@@ -133,7 +133,7 @@ def plot_robustness(robust):
     return stamp(fig, provenance_caption(robust.attrs))
 
 
-def plot_whatif(table: pd.DataFrame, attrs: dict):
+def plot_whatif(table: pd.DataFrame):
     """Left: mean θ per channel under each scenario, with its interval, beside the baseline mean.
     Right: the change of θ (scenario − baseline, per draw): mean and interval."""
     plt = _pyplot()
@@ -159,7 +159,7 @@ def plot_whatif(table: pd.DataFrame, attrs: dict):
             right.hlines(yy, r[f"change {label} lower"], r[f"change {label} upper"], color=colours(s % 10),
                          linewidth=2, alpha=0.6)
             right.plot([r["change_mean"]], [yy], marker="o", markersize=4, color=colours(s % 10))
-    ax.axvline(attrs.get("threshold", 0.5), color=TAU_COLOR, linestyle="--", linewidth=1)
+    ax.axvline(table.attrs.get("threshold", 0.5), color=TAU_COLOR, linestyle="--", linewidth=1)
     right.axvline(0.0, color="0.4", linewidth=0.8)
     ax.set_yticks([len(channels) - 1 - c + 0.4 - step * len(scenarios) / 2 for c in range(len(channels))], channels,
                   fontsize=8)
@@ -170,4 +170,4 @@ def plot_whatif(table: pd.DataFrame, attrs: dict):
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=4, fontsize=7, frameon=False)
     for axis in (ax, right):
         axis.grid(axis="x", alpha=0.3)
-    return stamp(fig, provenance_caption(attrs))
+    return stamp(fig, table.attrs.get("caption", ""))

@@ -62,13 +62,13 @@ def explain_outputs(explanation) -> Outputs:
                    {"explain-packages": explanation.packages, "explain-rows": explanation.rows}, figures)
 
 
-def next_outputs(table: pd.DataFrame, attrs: Mapping, *, top: int = 5) -> Outputs:
+def next_outputs(table: pd.DataFrame, *, top: int = 5) -> Outputs:
     table.attrs["show_top"] = top
     best = table[table["rank"] == 1]
     lead = " Best next observation per channel: " + "; ".join(
         f"{r['channel']}: {r['indicator']} ({r['tier']}{'/' + r['test'] if r['test'] else ''}, {r['kind']}; "
         f"sd of θ −{r['sd_reduction']:.3f})" for _, r in best.iterrows()) + "." if len(best) else ""
-    figures = {"next": ((lambda: plot_value_of_information(table, {**dict(attrs), **table.attrs}, top=top)),
+    figures = {"next": ((lambda: plot_value_of_information(table, top=top)),
                         "Per channel, the observations that would most reduce the posterior sd of θ, with the "
                         "probability that the IPCC word changes.")}
     return Outputs("next", "What to observe next (value of information)",
@@ -90,7 +90,7 @@ def robustness_outputs(robust) -> Outputs:
                                            "quantity; 0.05 marks an informative prior or likelihood.")})
 
 
-def whatif_outputs(table: pd.DataFrame, attrs: Mapping) -> Outputs:
+def whatif_outputs(table: pd.DataFrame) -> Outputs:
     moved = table[table["channel"] != "nqpf"].sort_values("change_mean", ascending=False).head(1)
     lead = (f" Largest move: {moved['scenario'].iloc[0]} raises mean θ of {moved['channel'].iloc[0]} by "
             f"{moved['change_mean'].iloc[0]:+.3f} (P(θ > τ) {moved['p_baseline'].iloc[0]:.2f} → "
@@ -98,7 +98,7 @@ def whatif_outputs(table: pd.DataFrame, attrs: Mapping) -> Outputs:
     return Outputs("whatif", "What if a constraint eased (policy scenarios)",
                    "Constraint severities set, shifted or removed, every posterior draw recomputed through the "
                    "framework's links without refitting: each channel's θ beside the baseline." + lead,
-                   {"whatif": table}, {"whatif": ((lambda: plot_whatif(table, {**dict(attrs), **table.attrs})),
+                   {"whatif": table}, {"whatif": ((lambda: plot_whatif(table)),
                                                   "Each channel's θ under each scenario beside the baseline, and "
                                                   "the change.")})
 
@@ -174,13 +174,12 @@ def analytics(
     step("explain")
     found = [explain_outputs(explain(result, study, threshold=threshold, refit=refit))]
     step("next")
-    found.append(next_outputs(value_of_information(result, study, threshold=threshold), result.attrs, top=top))
+    found.append(next_outputs(value_of_information(result, study, threshold=threshold), top=top))
     step("robustness")
     found.append(robustness_outputs(robustness(result, study, threshold=threshold, others=others)))
     if study.framework.scenarios:
         step("whatif")
-        found.append(whatif_outputs(whatif(result, study, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob),
-                                    result.attrs))
+        found.append(whatif_outputs(whatif(result, study, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)))
     return found
 
 

@@ -175,7 +175,7 @@ def next_command(
         with ui.step(f"Preposterior analysis of {count} designs"):
             table = value_of_information(fitted, study, threshold=threshold, indicators=indicator, targets=target,
                                          count_n=count_n, outcomes=outcomes, reliability=reliability)
-        paths = _write([next_outputs(table, fitted.attrs, top=top)], result, out, ui, format=format, figures=figures,
+        paths = _write([next_outputs(table, top=top)], result, out, ui, format=format, figures=figures,
                        digits=digits, threshold=threshold)
     except BayescpecError as exc:
         fail(exc)
@@ -266,7 +266,7 @@ def whatif_command(
 
         table = whatif(fitted, study, set=set_, shift=shift, remove=remove, scenarios=scenario, threshold=threshold,
                        ci_kind=ci_kind, ci_prob=ci_prob)
-        paths = _write([whatif_outputs(table, fitted.attrs)], result, out, ui, format=format, figures=figures,
+        paths = _write([whatif_outputs(table)], result, out, ui, format=format, figures=figures,
                        digits=digits, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
     except BayescpecError as exc:
         fail(exc)
