@@ -71,6 +71,14 @@ def test_each_command_writes_tables_and_figures_with_provenance(saved, tmp_path)
         assert "Source: prior set baseline" in Image.open(png).info["Description"]
     whatif = (out / "whatif.md").read_text()
     assert "energy_restructuring" in whatif and "custom" in whatif and "the paper:" in whatif
+    if shutil.which("pdflatex"):  # every table compiles on its own (quotes, arrows, Greek letters escaped)
+        import subprocess
+
+        for tex in sorted(out.glob("*.tex")):
+            run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=out,
+                                 capture_output=True, text=True, timeout=120)
+            assert run.returncode == 0, (tex.name, run.stdout[-1500:])
+            assert "?" not in tex.read_text().replace("?}", ""), tex.name
 
 
 def test_json_output_is_one_document(saved, tmp_path):

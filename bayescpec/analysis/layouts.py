@@ -45,7 +45,7 @@ def _influence(ctx: _Context, level: str) -> _Parts:
         "woe_posterior_db": [fmt_number(v, 1, signed=True) for v in table["woe_posterior_db"]],
         "woe_prior_db": [fmt_number(v, 1, signed=True) for v in table["woe_prior_db"]],
         "direction": table["direction"].astype(str),
-        "method": [f"{m} (k̂ {_khat(k)})" for m, k in zip(table["method"], table["khat"])],
+        "method": [f"{m} (k-hat {_khat(k)})" for m, k in zip(table["method"], table["khat"])],
     })
     headers = {"unit": "Package" if level == "package" else "Row", "rows": "Rows", "tier": "Tier",
                "quantity": "Quantity", "mean_without": "without", "mean_with": "with", "shift_mean": "shift",
@@ -59,14 +59,14 @@ def _influence(ctx: _Context, level: str) -> _Parts:
     unreliable = sorted(set(table.loc[table["method"] == "psis (unreliable)", "unit"]))
     notes = [
         f"Each {level} left out in turn: the posterior without it by Pareto-smoothed importance sampling (PSIS) of "
-        f"the posterior draws, trusted when k̂ < {threshold:.2f} = min(1 − 1/log10 S, 0.7); otherwise the model is "
+        f"the posterior draws, trusted when k-hat < {threshold:.2f} = min(1 − 1/log10 S, 0.7); otherwise the model is "
         "refitted without it. Shift = with − without. Hypothesis: θ > τ for a channel (τ = "
         f"{ctx.threshold:g}), severity > 0 (binding) for a constraint. Direction: 'for' raises P(hypothesis).",
         "Weight of evidence in decibans (dB), 10 log10 of a likelihood ratio for the hypothesis: at the prior, "
         "E(L | H) / E(L | not H) over the prior draws (L: the evidence's weighted likelihood); at the posterior, "
         "posterior odds with the evidence over odds without it. 10 dB = a likelihood ratio of 10; 3 dB ≈ 2.",
-        ("Refitted (k̂ too high): " + ", ".join(refits) + "." if refits else "No leave-out needed a refit.")
-        + (" Not refitted although k̂ was too high (read with care): " + ", ".join(unreliable) + "."
+        ("Refitted (k-hat too high): " + ", ".join(refits) + "." if refits else "No leave-out needed a refit.")
+        + (" Not refitted although k-hat was too high (read with care): " + ", ".join(unreliable) + "."
            if unreliable else ""),
     ]
     if level == "row":
@@ -110,7 +110,7 @@ def _next(ctx: _Context) -> _Parts:
         f"simulated ({attrs.get('outcomes', '?')} outcomes). The new row is reliable "
         f"({attrs.get('reliability', 1):g}) and its own package. τ = {ctx.threshold:g}.",
         "P(word changes): probability that the IPCC likelihood word of P(θ > τ) changes. P(unreliable): predictive "
-        "probability of outcomes whose importance weights have k̂ above the PSIS threshold (their posterior is "
+        "probability of outcomes whose importance weights have k-hat above the PSIS threshold (their posterior is "
         "less certain than shown). Ranked within each channel by the expected reduction of the posterior sd of θ.",
     ]
     if top:

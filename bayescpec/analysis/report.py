@@ -53,11 +53,11 @@ def explain_outputs(explanation) -> Outputs:
     moved = explanation.packages[explanation.packages["variable"] == "theta"].head(1)
     lead = (f" The largest single move of a channel: {moved['unit'].iloc[0]} on θ of {moved['name'].iloc[0]} "
             f"(P(θ > τ) {moved['shift_p'].iloc[0]:+.3f}, {moved['direction'].iloc[0]})." if len(moved) else "")
-    refit = (" Refitted because k̂ was too high: " + ", ".join(explanation.refitted) + "."
+    refit = (" Refitted because k-hat was too high: " + ", ".join(explanation.refitted) + "."
              if explanation.refitted else " No leave-out needed a refit.")
     return Outputs("explain", "Which evidence moved each quantity",
                    "Each evidence package (and row) left out in turn, by Pareto-smoothed importance sampling of the "
-                   "posterior draws (k̂ checked; refitted where too high): how much it moved each affected quantity "
+                   "posterior draws (k-hat checked; refitted where too high): how much it moved each affected quantity "
                    "and its weight of evidence in decibans." + lead + refit,
                    {"explain-packages": explanation.packages, "explain-rows": explanation.rows}, figures)
 
