@@ -101,7 +101,7 @@ def explain_command(
     out: OutOpt = None,
     refit: Annotated[bool, typer.Option("--refit/--no-refit", help="Refit without a package or row whose PSIS k-hat "
                                                                      "is too high (else mark it unreliable).")] = True,
-    rows: Annotated[bool, typer.Option("--rows", help="Print the row-level ledger instead of the packages.")] = False,
+    rows: Annotated[bool, typer.Option("--rows/--packages", help="Print the ledger of evidence rows, or of packages.")] = False,
     top: Annotated[int, typer.Option(help="Lines printed for channels and for constraints (the files have all).")] = 10,
     threshold: ThresholdOpt = 0.5, format: FormatOpt = None, digits: DigitsOpt = 2, figures: FiguresOpt = True,
     framework: InFramework = None, priors: InPriors = None, evidence: InEvidence = None, sources: InSources = None,
@@ -152,7 +152,7 @@ def next_command(
     result: ResultArg,
     out: OutOpt = None,
     indicator: Annotated[Optional[list[str]], typer.Option("--indicator", help="Only this catalogue indicator; repeat for several." + default("every indicator"))] = None,
-    target: Annotated[Optional[list[str]], typer.Option("--target", help="Only designs about this channel or constraint; repeat for several.")] = None,
+    target: Annotated[Optional[list[str]], typer.Option("--target", help="Only designs about this channel or constraint; repeat for several." + default("every target"))] = None,
     count_n: Annotated[int, typer.Option("--count-n", help="Units of a count observation (k of n).")] = 10,
     outcomes: Annotated[int, typer.Option(help="Simulated outcomes of a measure.")] = 200,
     reliability: Annotated[float, typer.Option(help="Reliability of the new observation, in (0, 1].")] = 1.0,
@@ -197,7 +197,7 @@ def next_command(
 def robustness_command(
     result: ResultArg,
     out: OutOpt = None,
-    with_: Annotated[Optional[list[Path]], typer.Option("--with", help="A result of the same evidence under another prior set; repeat for several.")] = None,
+    with_: Annotated[Optional[list[Path]], typer.Option("--with", help="A result of the same evidence under another prior set; repeat for several." + default("none"))] = None,
     max_clues: Annotated[int, typer.Option("--max-clues", help="Most contrary clues tried per tier.")] = 20,
     threshold: ThresholdOpt = 0.5, format: FormatOpt = None, digits: DigitsOpt = 2, figures: FiguresOpt = True,
     framework: InFramework = None, priors: InPriors = None, evidence: InEvidence = None, sources: InSources = None,
@@ -244,10 +244,10 @@ def robustness_command(
 
 def whatif_command(
     result: ResultArg,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="CONSTRAINT=VALUE", help="Set a constraint's severity (0 = typical); repeat for several.")] = None,
-    shift: Annotated[Optional[list[str]], typer.Option(metavar="CONSTRAINT=DELTA", help="Shift a constraint's severity (negative: less binding); repeat for several.")] = None,
-    remove: Annotated[Optional[list[str]], typer.Option(metavar="CONSTRAINT", help="Remove a constraint (it no longer pulls on any stage); repeat for several.")] = None,
-    scenario: Annotated[Optional[list[str]], typer.Option(help="A named scenario of the framework; repeat for several." + default("all of them, when no --set/--shift/--remove"))] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="CONSTRAINT=VALUE", help="Set a constraint's severity (0 = typical); repeat for several." + default("none"))] = None,
+    shift: Annotated[Optional[list[str]], typer.Option(metavar="CONSTRAINT=DELTA", help="Shift a constraint's severity (negative: less binding); repeat for several." + default("none"))] = None,
+    remove: Annotated[Optional[list[str]], typer.Option(metavar="CONSTRAINT", help="Remove a constraint (it no longer pulls on any stage); repeat for several." + default("none"))] = None,
+    scenario: Annotated[Optional[list[str]], typer.Option(help="A named scenario of the framework; repeat for several." + default("every named scenario, unless --set, --shift or --remove is given"))] = None,
     out: OutOpt = None,
     threshold: ThresholdOpt = 0.5, ci_prob: CiProbOpt = 0.90, ci_kind: CiKindOpt = "eti",
     format: FormatOpt = None, digits: DigitsOpt = 2, figures: FiguresOpt = True,

@@ -58,7 +58,7 @@ def report(
     ci_prob: CiProbOpt = 0.90,
     ci_kind: CiKindOpt = "eti",
     digits: DigitsOpt = 2,
-    analytics: Annotated[bool, typer.Option("--analytics", help="Also run explain, next, robustness and whatif (the "
+    analytics: Annotated[bool, typer.Option("--analytics/--no-analytics", help="Also run explain, next, robustness and whatif (the "
                                                                  "framework's scenarios) and add their tables, figures "
                                                                  "and page sections; needs the result's input files, "
                                                                  "unchanged.")] = False,
