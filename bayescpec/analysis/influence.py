@@ -54,7 +54,8 @@ from ..engine.structure import Structure, structure_of
 from ..errors import BayescpecError
 from ..inputs.study import Study
 from ..outputs.summary import THRESHOLD, check_options, framework_info
-from .base import analysis_attrs, flat, logit_odds, require_pointwise, reweight, sample_shape, study_of
+from .base import (analysis_attrs, flat, khat_threshold, logit_odds, require_pointwise, reweight, sample_shape,
+                   study_of)
 
 __all__ = ["Explanation", "explain", "affected_channels"]
 
@@ -204,8 +205,8 @@ def explain(
             sign = np.sign(shift_p) if abs(shift_p) > 1e-12 else np.sign(shift_mean)
             direction = ("for" if sign > 0 else "against" if sign < 0 else "none")
             out.append({
-                "level": level, "unit": unit, "package": part["package"].iloc[0] if level == "package" else
-                part["package"].iloc[0], "rows": ", ".join(part["id"]), "n_rows": len(part),
+                "level": level, "unit": unit, "package": part["package"].iloc[0], "rows": ", ".join(part["id"]),
+                "n_rows": len(part),
                 "tiers": ", ".join(dict.fromkeys(part["tier"])), "targets": ", ".join(dict.fromkeys(part["target"])),
                 "quantity": f"{variable}[{name}]", "variable": variable, "name": name,
                 "hypothesis": f"θ > {threshold:g}" if variable == "theta" else "severity > 0",
@@ -220,7 +221,7 @@ def explain(
     packages, row_units = _units(ledger)
     package_records = [r for unit, members in packages.items() for r in records("package", unit, members, {})]
     row_records = [r for unit, (left, mates) in row_units.items() for r in records("row", unit, left, mates)]
-    attrs = analysis_attrs(result, "", threshold=threshold, khat_threshold=reweight(np.zeros(2)).threshold)
+    attrs = analysis_attrs(result, "", threshold=threshold, khat_threshold=khat_threshold(size))
     frames = []
     for recs, title in ((package_records, "Influence of each evidence package"),
                         (row_records, "Influence of each evidence row")):
@@ -229,17 +230,10 @@ def explain(
             frame = frame.iloc[np.lexsort((-frame["shift_mean"].abs().to_numpy(),
                                            -frame["shift_p"].abs().to_numpy()))].reset_index(drop=True)
         frame.attrs = {**attrs, "title": f"{title}: shift of each affected quantity's posterior mean and "
-                                         f"P(hypothesis) (leave-one-out), weight of evidence in decibans",
-                       "khat_threshold": khat_threshold_of(size)}
+                                         f"P(hypothesis) (leave-one-out), weight of evidence in decibans"}
         frames.append(frame)
     waterfall = _waterfall(result, frames[0], structure, threshold)
     return Explanation(frames[0], frames[1], waterfall, list(dict.fromkeys(refitted)), dict(result.attrs), threshold)
-
-
-def khat_threshold_of(size: int) -> float:
-    from .base import khat_threshold
-
-    return khat_threshold(size)
 
 
 def _waterfall(result: xr.DataTree, packages: pd.DataFrame, structure: Structure, threshold: float) -> dict:
