@@ -166,6 +166,14 @@ def test_report_analytics_adds_tables_figures_and_page_sections(saved, tmp_path)
         assert (out / f"{stem}.md").is_file()
     for figure in ("waterfall-sez.png", "next.png", "robustness.png", "whatif.png"):
         assert (out / figure).is_file() and f'src="{figure}"' in page
+    from browser import find_chromium, inspect_page
+
+    if find_chromium():  # a reader's browser shows every figure, the analyses' included, without errors
+        seen = inspect_page((out / "index.html").resolve().as_uri(), chromium=find_chromium())
+        assert seen["errors"] == []
+        assert "waterfall-sez.png" in [image["src"] for image in seen["images"]]
+        assert all(image["complete"] and image["naturalWidth"] > 0 for image in seen["images"])
+        assert "What to observe next" in seen["text"] and "How fragile each conclusion is" in seen["text"]
     plain = tmp_path / "plain"
     assert invoke("report", folder, "--out", plain, "-f", "md", "-q", "--no-figures").exit_code == 0
     assert not (plain / "next.md").exists() and "analysis-next" not in (plain / "index.html").read_text()
