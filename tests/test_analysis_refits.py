@@ -42,11 +42,11 @@ def efficiency(result) -> float:
 
 def test_explain_leave_one_package_out_agrees_with_refits(tmp_path):
     study = mini_study(tmp_path / "full")
-    result = quiet_fit(study, seed=2)
+    result = quiet_fit(study, seed=2, draws=3000)  # enough draws that the package's shift clears the tolerance
     found = bc.explain(result, study).packages.set_index("unit")
-    moved = 0
+    moved = []
     for unit, kept in (("pk", ROWS[2:]), ("c1", ROWS[:2] + ROWS[3:]), ("m1", ROWS[:3])):
-        refit = quiet_fit(mini_study(tmp_path / unit, rows=kept), seed=3)
+        refit = quiet_fit(mini_study(tmp_path / unit, rows=kept), seed=3, draws=3000)
         mean, sd, p = summaries(theta(refit)[:, 0])
         row = found.loc[unit]
         ess_psis = row["ess"] * efficiency(result)
@@ -56,8 +56,9 @@ def test_explain_leave_one_package_out_agrees_with_refits(tmp_path):
         assert row["method"] == "psis"
         assert abs(row["mean_without"] - mean) <= tol_mean, (unit, row["mean_without"], mean, tol_mean)
         assert abs(row["p_without"] - p) <= tol_p, (unit, row["p_without"], p, tol_p)
-        moved += abs(row["mean_with"] - mean) > tol_mean
-    assert moved >= 2  # the package and the count move theta by more than the agreement tolerance
+        if abs(row["mean_with"] - mean) > tol_mean:
+            moved.append(unit)
+    assert {"pk", "c1"} <= set(moved)  # the package and the count move theta by more than the agreement tolerance
 
 
 def test_expected_posterior_sd_from_reweighting_agrees_with_refits(tmp_path):
