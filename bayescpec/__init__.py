@@ -2,8 +2,9 @@
 
 Data flow: files -> :func:`load_study` (validated, frozen) -> :func:`build_model` ->
 :func:`fit` (samples; returns an ``xarray.DataTree``) -> tables (:func:`channel_table` ...),
-reports (:func:`export_tables`), figures (:func:`plot_forest` ...), and the rerun workflow
-(:func:`update_evidence`, :func:`diff`, :func:`evidence_trajectory`).
+reports (:func:`export_tables`), figures (:func:`plot_forest` ...), the rerun workflow
+(:func:`update_evidence`, :func:`diff`, :func:`evidence_trajectory`) and the evidence analytics
+(:func:`explain`, :func:`value_of_information`, :func:`robustness`, :func:`whatif`).
 
 Names are imported on first use, so that ``import bayescpec`` and ``bayescpec --help`` do not pay
 for PyMC until a model is built or fitted.
@@ -52,6 +53,17 @@ _EXPORTS: dict[str, str] = {
     "plot_trajectory": "outputs.figures",
     # a study of another corridor
     "init_study": "inputs.scaffold",
+    # evidence analytics: why the posterior says what it says, what next, how fragile, what if
+    "study_of": "analysis.base",
+    "explain": "analysis.influence", "Explanation": "analysis.influence",
+    "value_of_information": "analysis.value", "designs": "analysis.value",
+    "robustness": "analysis.fragility", "Robustness": "analysis.fragility",
+    "log_prior_density": "analysis.logprior",
+    "whatif": "analysis.scenarios", "named_scenarios": "analysis.scenarios",
+    "plot_waterfall": "analysis.figures", "plot_value_of_information": "analysis.figures",
+    "plot_robustness": "analysis.figures", "plot_whatif": "analysis.figures",
+    "analytics": "analysis.report", "write_outputs": "analysis.report", "analytics_sections": "analysis.report",
+    "write_analytics_report": "analysis.report",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -46,3 +46,14 @@ def test_bench_smoke_prints_the_table(tmp_path, capsys):
                    "ESS/s", "peak MB", "ratio"):
         assert header in printed
     assert "cores" in printed.splitlines()[0]
+
+
+def test_analysis_bench_smoke_times_every_analysis(tmp_path, capsys):
+    analysis = _load("analysis")
+    report = analysis.main(["--smoke", "--out", str(tmp_path)])
+    measured = {row["measurement"] for row in report["rows"]}
+    assert {"bc.explain", "bc.value_of_information", "bc.robustness", "bc.whatif"} <= measured
+    assert any(m.startswith("bayescpec whatif") for m in measured)
+    assert all(row["seconds"] > 0 for row in report["rows"])
+    assert "cores" in capsys.readouterr().out.splitlines()[0]
+    assert (tmp_path / "analysis.json").is_file() and (tmp_path / "analysis.txt").is_file()

@@ -16,7 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-EXPECTED = ["01_quickstart.ipynb", "02_new_evidence.ipynb", "03_priors_and_sensitivity.ipynb"]
+EXPECTED = ["01_quickstart.ipynb", "02_new_evidence.ipynb", "03_priors_and_sensitivity.ipynb",
+            "04_explain_next_whatif.ipynb"]
 #: the largest a stored notebook may be (its figures are PNGs)
 MAX_BYTES = 3_000_000
 

@@ -60,6 +60,10 @@ def report(
     ci_prob: CiProbOpt = 0.90,
     ci_kind: CiKindOpt = "eti",
     digits: DigitsOpt = 2,
+    analytics: Annotated[bool, typer.Option("--analytics/--no-analytics", help="Also run explain, next, robustness and whatif (the "
+                                                                 "framework's scenarios) and add their tables, figures "
+                                                                 "and page sections; needs the result's input files, "
+                                                                 "unchanged.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; only the list of files and errors.")] = False,
 ) -> None:
     """Publication tables, figures and index.html from a saved result, without refitting."""
@@ -74,19 +78,35 @@ def report(
         from ..workflow.store import load_result
 
         fitted = load_result(result)
+        found = []
+        if analytics:
+            from ..analysis.base import require_pointwise, study_of
+            from ..analysis.report import analytics as run_analytics
+
+            require_pointwise(fitted, "report --analytics")
+            study = study_of(fitted)
+            with ui.step("Evidence analytics: explain, next, robustness, whatif"):
+                found = run_analytics(fitted, study, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
     except BayescpecError as exc:
         fail(exc)
     from ..outputs.report import report_file_count, write_report
 
     folder = result if result.is_dir() else result.parent
     out = out or folder / "report"
-    total = report_file_count(formats=formats, figures=figures, page=page)
+    total = report_file_count(formats=formats, figures=figures, page=page,
+                              extra_tables=sum(len(o.tables) for o in found),
+                              extra_figures=sum(len(o.figures) for o in found))
     try:
         with warnings.catch_warnings(), ui.bar(f"Writing the report into {out}/", total) as advance:
             warnings.simplefilter("ignore", UserWarning)
-            paths = write_report(fitted, out=out, formats=formats, figures=figures, page=page, threshold=threshold,
-                                 ci_kind=ci_kind, ci_prob=ci_prob, digits=digits,
-                                 on_file=lambda path: advance(""))
+            options = dict(out=out, formats=formats, figures=figures, page=page, threshold=threshold, ci_kind=ci_kind,
+                           ci_prob=ci_prob, digits=digits, on_file=lambda path: advance(""))
+            if found:
+                from ..analysis.report import write_analytics_report
+
+                paths = write_analytics_report(fitted, found, **options)
+            else:
+                paths = write_report(fitted, **options)
     except BayescpecError as exc:
         fail(exc)
     banner = convergence_banner(fitted.attrs)

@@ -18,6 +18,7 @@ from ..errors import Problem, SpecError, allowed_list, did_you_mean
 from .files import _TomlProblem, line_of, read_toml
 from .chain import ANY_CHANNEL, chain_problems
 from .query import QueryError, check_query
+from .scenarios import Scenario, scenario_problems
 
 __all__ = [
     "Framework",
@@ -156,6 +157,8 @@ class Framework(_Spec):
     propositions: list[Proposition] = Field(default_factory=list)
     dimensions: list[Dimension] = Field(default_factory=list)
     indicators: list[Indicator] = Field(min_length=1)
+    #: named policy scenarios (optional): constraints set, shifted or removed (:mod:`.scenarios`)
+    scenarios: list[Scenario] = Field(default_factory=list)
 
     @property
     def stage_ids(self) -> list[str]:
@@ -382,7 +385,7 @@ def load_framework(path: str | Path) -> Framework:
                 problems.append(_problem(path, lines, (section, index, "id"), f"duplicate id {item_id!r}"))
             seen.add(item_id)
 
-    for section in ("channels", "constraints", "tiers", "test_types", "propositions", "indicators"):
+    for section in ("channels", "constraints", "tiers", "test_types", "propositions", "indicators", "scenarios"):
         duplicates(section, [item.id for item in getattr(framework, section)])
     channels, constraints = framework.channel_ids, framework.constraint_ids
     for index, constraint in enumerate(framework.constraints):
@@ -420,6 +423,7 @@ def load_framework(path: str | Path) -> Framework:
             problems.append(_problem(path, lines, loc + ("rate_converting",),
                                      f"rate_converting ({rates[0]}) must exceed rate_not_converting ({rates[1]})"))
     problems += chain_problems(framework, lambda loc, message: _problem(path, lines, loc, message))
+    problems += scenario_problems(framework, lambda loc, message: _problem(path, lines, loc, message))
     if any(p.field and p.field.split(".")[0] in ("stages", "channels", "dimensions") for p in problems):
         return _raise(problems)  # the queries' names would be unreliable: report the root causes only
     for index, proposition in enumerate(framework.propositions):

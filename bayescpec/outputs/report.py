@@ -6,9 +6,10 @@ in only when every file was written). This is what ``bayescpec report`` does.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import pandas as pd
 import xarray as xr
 
 from .._fs import staged_folder
@@ -33,12 +34,14 @@ FIGURE_CAPTIONS = {
 }
 
 
-def report_file_count(*, formats: Sequence[str] = tuple(FORMATS), figures: bool = True, page: bool = True) -> int:
-    """How many files :func:`write_report` writes with these options (for a progress bar)."""
+def report_file_count(*, formats: Sequence[str] = tuple(FORMATS), figures: bool = True, page: bool = True,
+                      extra_tables: int = 0, extra_figures: int = 0) -> int:
+    """How many files :func:`write_report` writes with these options (for a progress bar); ``extra_tables``
+    and ``extra_figures`` count what a caller adds (each table in every format, each figure as PNG and PDF)."""
     from .figures import FIGURE_FORMATS, FIGURES
 
-    return len(TABLES) * len(check_formats(formats)) + (len(FIGURES) * len(FIGURE_FORMATS) if figures else 0) \
-        + (1 if page else 0)
+    return (len(TABLES) + extra_tables) * len(check_formats(formats)) \
+        + ((len(FIGURES) + extra_figures) * len(FIGURE_FORMATS) if figures else 0) + (1 if page else 0)
 
 
 def write_report(
@@ -53,12 +56,17 @@ def write_report(
     ci_prob: float = CI_PROB,
     digits: int = DIGITS,
     sections: Sequence[PageSection] = (),
+    extra_tables: Mapping[str, pd.DataFrame] | None = None,
+    extra_figures: Callable[[Path], Sequence[Path]] | None = None,
     on_file: Callable[[Path], None] | None = None,
 ) -> list[Path]:
     """Write every report table (:data:`~bayescpec.outputs.tables.TABLES`) in each of ``formats``,
     every figure (PNG and PDF, unless ``figures=False``) and the page ``index.html`` (unless
-    ``page=False``; ``sections`` are added to it after the standard ones) into ``out``. Nothing is
-    written unless everything is. Returns the paths; ``on_file(path)`` is called after each file."""
+    ``page=False``; ``sections`` are added to it after the standard ones) into ``out``. A caller adds
+    ``extra_tables`` (file stem -> table whose layout is registered in ``LAYOUTS``; written in every
+    format) and ``extra_figures`` (called with the folder being written, returns the files it wrote
+    there; only when ``figures``). Nothing is written unless everything is. Returns the paths;
+    ``on_file(path)`` is called after each file."""
     formats = check_formats(formats)
     digits = check_digits(digits)
     try:
@@ -69,8 +77,8 @@ def write_report(
     tables = report_tables(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
     staging = staged_folder(out)
     try:
-        written = write_tables(tables, staging, formats=formats, digits=digits, threshold=threshold,
-                               ci_kind=ci_kind, ci_prob=ci_prob, on_file=on_file)
+        written = write_tables({**tables, **dict(extra_tables or {})}, staging, formats=formats, digits=digits,
+                               threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob, on_file=on_file)
         drawn = []
         if figures:
             from .figures import FIGURE_FORMATS, save_figures
@@ -83,6 +91,11 @@ def write_report(
                 if path.suffix == ".png":
                     drawn.append((path.name, FIGURE_CAPTIONS.get(path.stem, path.stem)))
             sub.rmdir()
+            if extra_figures is not None:
+                for path in extra_figures(staging):
+                    written.append(path)
+                    if on_file is not None:
+                        on_file(out / path.name)
         if page:
             layouts = {name: layout(name, table, digits=digits, ci_kind=ci_kind, ci_prob=ci_prob, threshold=threshold)
                        for name, table in tables.items()}
