@@ -126,3 +126,32 @@ def test_power_scaled_prior_and_likelihood_agree_with_refits(tmp_path):
                 assert reported[f"p_{which}_0.8"] == pytest.approx(p_w, abs=1e-12)
             if alpha == 0.5:  # not vacuous: halving the prior or the likelihood moves theta beyond the tolerance
                 assert abs(mean_r - values.mean()) > 4 * sd_r * ess, (which, mean_r, values.mean())
+
+
+def test_explain_refits_a_leave_out_with_too_high_khat_through_the_executor(tmp_path, monkeypatch):
+    """A count of 190 of 200 dominates the posterior: leaving it out is far from the draws (k-hat above
+    the threshold), so explain refits without it -- all such refits in one batch through
+    run_tasks -- and the refit's numbers agree with a refit made here (another seed) within MC error."""
+    import bayescpec.workflow.executor as executor
+
+    calls = []
+    original = executor.run_tasks
+
+    def recording(function, tasks, **options):
+        calls.append((len(tasks), options))
+        return original(function, tasks, **options)
+
+    monkeypatch.setattr(executor, "run_tasks", recording)
+    sharp = "c2,2026-01-05,a,units,mechanism,count,,190,200,,,,1,,test,a long count series"
+    study = mini_study(tmp_path / "full", rows=ROWS[:2] + [sharp])
+    result = quiet_fit(study, seed=4)
+    found = bc.explain(result, study, executor="serial")
+    row = found.packages.set_index("unit").loc["c2"]
+    assert row["khat"] > 0.7 and row["method"] == "refit", row
+    assert "c2" in found.refitted and calls == [(len(found.refitted), calls[0][1])]
+    assert calls[0][1]["executor"] == "serial"
+    direct = quiet_fit(mini_study(tmp_path / "without", rows=ROWS[:2]), seed=9)
+    mean, sd, p = summaries(theta(direct)[:, 0])
+    ess = min(float(direct.attrs["min_ess_bulk"]), float(result.attrs["min_ess_bulk"]))
+    assert abs(row["mean_without"] - mean) <= 4 * sd * np.sqrt(2 / ess), (row["mean_without"], mean)
+    assert abs(row["mean_with"] - row["mean_without"]) > 4 * sd * np.sqrt(2 / ess)  # the refit changed something

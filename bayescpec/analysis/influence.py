@@ -123,18 +123,24 @@ def _prior_woe(ll_prior: np.ndarray, hypothesis: np.ndarray) -> float:
                              - (logsumexp(ll_prior[~hypothesis]) - np.log((~hypothesis).sum()))))
 
 
-def _refit(study: Study, result: xr.DataTree, ids: list[str]) -> xr.DataTree:
+def _refit_task(task: tuple) -> xr.DataTree:
+    """One leave-out refit (an executor task): the study without ``ids``, the result's sampling settings."""
     import warnings
 
     from ..engine.sampling import fit
 
+    study, ids, settings = task
     kept = study.evidence[~study.evidence["id"].astype(str).isin(ids)].reset_index(drop=True)
-    attrs = result.attrs
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return fit(study.with_evidence(kept), draws=int(attrs.get("draws", 1000)), tune=int(attrs.get("tune", 1000)),
-                   chains=int(attrs.get("chains", 4)), seed=int(attrs.get("seed", 0)),
-                   sampler=str(attrs.get("sampler", "pymc") or "pymc"))
+        return fit(study.with_evidence(kept), **settings)
+
+
+def _refit_settings(result: xr.DataTree) -> dict:
+    attrs = result.attrs
+    return {"draws": int(attrs.get("draws", 1000)), "tune": int(attrs.get("tune", 1000)),
+            "chains": int(attrs.get("chains", 4)), "seed": int(attrs.get("seed", 0)),
+            "sampler": str(attrs.get("sampler", "pymc") or "pymc")}
 
 
 def explain(
@@ -144,10 +150,16 @@ def explain(
     threshold: float = THRESHOLD,
     refit: bool = True,
     on_refit: Callable[[str, float], None] | None = None,
+    executor: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> Explanation:
     """The influence of every package and evidence row of ``result`` (see the module's doc). ``study``
     defaults to the result's input files (hash-checked); ``refit=False`` never refits and marks
-    leave-outs with a too high k-hat as unreliable; ``on_refit(unit, khat)`` is called before a refit."""
+    leave-outs with a too high k-hat as unreliable; ``on_refit(unit, khat)`` is called before the refits
+    start, once per leave-out that needs one. The refits run where
+    :func:`bayescpec.workflow.executor.run_tasks` says (``executor``, ``workers``, ``scheduler``):
+    in this process for up to 8, else in local processes or on a Dask cluster."""
     check_options("eti", 0.9, threshold)
     pointwise = require_pointwise(result, "explain")
     study = study if study is not None else study_of(result)
@@ -168,26 +180,45 @@ def explain(
     index = {"theta": {c: i for i, c in enumerate(structure.channels)},
              "severity": {k: i for i, k in enumerate(structure.constraints)}}
     cut = {"theta": threshold, "severity": 0.0}
-    refits: dict[frozenset, xr.DataTree] = {}
-    refitted: list[str] = []
+    packages, row_units = _units(ledger)
+    units = [("package", unit, members, {}) for unit, members in packages.items()]
+    units += [("row", unit, left, mates) for unit, (left, mates) in row_units.items()]
 
-    def posterior_without(unit: str, left_out: list[int], mates: dict[int, float]):
+    def reweighting(left_out: list[int], mates: dict[int, float]):
         log_ratio = -ll[:, left_out].sum(axis=1)
         for j, factor in mates.items():
             log_ratio += (factor - 1.0) * ll[:, j]
-        rw = reweight(log_ratio, chains)
+        return reweight(log_ratio, chains)
+
+    weights = {unit: reweighting(left, mates) for _, unit, left, mates in units}
+    keys = {unit: frozenset(ids[i] for i in left) for _, unit, left, _ in units}
+    needed: dict[frozenset, str] = {}
+    if refit:
+        for _, unit, _, _ in units:
+            if not weights[unit].reliable:
+                needed.setdefault(keys[unit], unit)
+    refits: dict[frozenset, xr.DataTree] = {}
+    if needed:
+        from ..workflow.executor import run_tasks
+
+        if on_refit is not None:
+            for key, unit in needed.items():
+                on_refit(unit, weights[unit].khat)
+        settings = _refit_settings(result)
+        fitted = run_tasks(_refit_task, [(study, sorted(key), settings) for key in needed], executor=executor,
+                           workers=workers, scheduler=scheduler)
+        refits = dict(zip(needed, fitted))
+    refitted: list[str] = []
+
+    def posterior_without(unit: str):
+        rw = weights[unit]
         if rw.reliable or not refit:
             return rw, None, ("psis" if rw.reliable else "psis (unreliable)")
-        key = frozenset(ids[i] for i in left_out)
-        if key not in refits:
-            if on_refit is not None:
-                on_refit(unit, rw.khat)
-            refits[key] = _refit(study, result, sorted(key))
         refitted.append(unit)
-        return rw, refits[key], "refit"
+        return rw, refits[keys[unit]], "refit"
 
-    def records(level: str, unit: str, left_out: list[int], mates: dict[int, float]) -> list[dict]:
-        rw, other, method = posterior_without(unit, left_out, mates)
+    def records(level: str, unit: str, left_out: list[int]) -> list[dict]:
+        rw, other, method = posterior_without(unit)
         unit_ll_prior = ll_prior[:, left_out].sum(axis=1)
         part = ledger.iloc[left_out]
         out = []
@@ -218,9 +249,8 @@ def explain(
             })
         return out
 
-    packages, row_units = _units(ledger)
-    package_records = [r for unit, members in packages.items() for r in records("package", unit, members, {})]
-    row_records = [r for unit, (left, mates) in row_units.items() for r in records("row", unit, left, mates)]
+    package_records = [r for level, unit, left, _ in units if level == "package" for r in records(level, unit, left)]
+    row_records = [r for level, unit, left, _ in units if level == "row" for r in records(level, unit, left)]
     attrs = analysis_attrs(result, "", threshold=threshold, khat_threshold=khat_threshold(size))
     frames = []
     for recs, title in ((package_records, "Influence of each evidence package"),

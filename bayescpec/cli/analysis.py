@@ -30,7 +30,9 @@ from .options import (
     FormatOpt,
     JsonOpt,
     QuietOpt,
+    SchedulerOpt,
     ThresholdOpt,
+    WorkersOpt,
     check_interval_options,
     fail,
     out_console,
@@ -105,6 +107,7 @@ def explain_command(
     top: Annotated[int, typer.Option(help="Lines printed for channels and for constraints (the files have all).")] = 10,
     threshold: ThresholdOpt = 0.5, format: FormatOpt = None, digits: DigitsOpt = 2, figures: FiguresOpt = True,
     framework: InFramework = None, priors: InPriors = None, evidence: InEvidence = None, sources: InSources = None,
+    workers: WorkersOpt = None, scheduler: SchedulerOpt = None,
     quiet: QuietOpt = False, json: JsonOpt = False,
 ) -> None:
     """Which evidence moved each quantity: leave-one-package/row-out shifts and weight of evidence."""
@@ -119,7 +122,8 @@ def explain_command(
 
         with ui.step("Leaving each evidence package and row out (PSIS; refits where k-hat is too high)"):
             found = explain(fitted, study, threshold=threshold, refit=refit,
-                            on_refit=lambda unit, k: ui.info(f"  refitting without {unit} (k-hat {k:.2f})"))
+                            on_refit=lambda unit, k: ui.info(f"  refitting without {unit} (k-hat {k:.2f})"),
+                            workers=workers, scheduler=scheduler)
         paths = _write([explain_outputs(found)], result, out, ui, format=format, figures=figures, digits=digits,
                        threshold=threshold)
     except BayescpecError as exc:

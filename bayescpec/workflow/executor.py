@@ -1,6 +1,6 @@
 """Running many independent fits: in this process, in local worker processes, or on a Dask cluster.
 
-Every many-fit job (calibration, prior grids, trajectories) is a list of *tasks* -- picklable
+Every many-fit job (calibration, prior grids, trajectories, explain's refits) is a list of *tasks* -- picklable
 arguments of one top-level function -- whose results come back in task order. Each task carries its
 own seeds, so the results do not depend on where or in which order the tasks ran: the serial run, a
 process pool and a Dask cluster give the same numbers (``tests/test_executor.py`` checks it).
