@@ -51,6 +51,11 @@ _EXPORTS: dict[str, str] = {
     "history": "workflow.vintages", "diff": "workflow.vintages", "ResultDiff": "workflow.vintages",
     "as_of_study": "workflow.trajectory", "evidence_trajectory": "workflow.trajectory",
     "plot_trajectory": "outputs.figures",
+    # calibration and many fits
+    "calibrate": "workflow.calibrate", "CalibrationRun": "workflow.calibrate",
+    "calibration_table": "outputs.calibration", "calibration_verdict": "outputs.calibration",
+    "plot_calibration": "outputs.calibration", "simulate_evidence": "engine.simulate",
+    "run_tasks": "workflow.executor",
     # a study of another corridor
     "init_study": "inputs.scaffold",
     # evidence analytics: why the posterior says what it says, what next, how fragile, what if

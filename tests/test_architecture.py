@@ -126,3 +126,18 @@ def test_architecture_md_lists_every_module():
     missing = [m for m, p in MODULES.items() if p.name != "__init__.py" and p.name != "__main__.py"
                and f"{p.relative_to(PACKAGE).as_posix()}" not in text]
     assert not missing, f"ARCHITECTURE.md does not mention {missing}"
+
+
+def test_every_public_name_resolves_and_import_is_light():
+    """Each name in ``bayescpec.__all__`` is defined where the lazy map says; importing the package (in a
+    fresh interpreter) does not import PyMC."""
+    import subprocess
+    import sys
+
+    import bayescpec as bc
+
+    missing = [name for name in bc.__all__ if not hasattr(bc, name)]
+    assert not missing, missing
+    code = "import sys, bayescpec; print('pymc' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"

@@ -6,6 +6,7 @@ and what was allowed), exit code 2, no traceback, and nothing written.
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import tempfile
@@ -217,9 +218,9 @@ def run(
     print_tables(tables["channels"], tables["propositions"], tables["constraints"])
     print_weakest_stages(tables["stages"])
     status = "[green]passed[/]" if attrs["converged"] else f"[bold red]FAILED: {attrs['convergence_failures']}[/]"
-    out_console.print(f"Convergence (R-hat ≤ 1.01, bulk ESS ≥ 400, no divergences): {status} — "
-                      f"max R-hat {attrs['max_rhat']:.3f}, min bulk ESS {attrs['min_ess_bulk']:.0f}, "
-                      f"{attrs['divergences']} divergences")
+    from ..engine.diagnostics import gate_sentence
+
+    out_console.print(f"Convergence ({gate_sentence()}): {status} — {convergence_figures(attrs)}", highlight=False)
     if divergence_note(attrs):
         out_console.print(divergence_note(attrs), highlight=False)
     print_banners(attrs, prior_only=False)  # a failure once more, below the tables
@@ -227,6 +228,19 @@ def run(
               f"{str(existing.name)[:10]}; reused, nothing new stored)" if existing is not None else "")
     out_console.print(f"Wrote {out}/{RESULT_FILE}, channels.csv, propositions.csv, constraints.csv, stages.csv "
                       f"in {seconds:.1f} s; vintage {vintage.name}{reused}", highlight=False)
+
+
+def convergence_figures(attrs: dict) -> str:
+    """The gate's figures of a result in one line (those it has: older results lack some)."""
+    parts = [f"max R-hat {attrs['max_rhat']:.3f}", f"min bulk ESS {attrs['min_ess_bulk']:.0f}"]
+    if "min_ess_tail" in attrs:
+        parts.append(f"min tail ESS {float(attrs['min_ess_tail']):.0f}")
+    parts.append(f"{attrs['divergences']} divergences")
+    if "treedepth_share" in attrs:
+        parts.append(f"{float(attrs['treedepth_share']):.1%} at maximum tree depth")
+    if "min_bfmi" in attrs and math.isfinite(float(attrs["min_bfmi"])):
+        parts.append(f"min E-BFMI {float(attrs['min_bfmi']):.2f}")
+    return ", ".join(parts)
 
 
 def _classify(path: Path) -> str:
