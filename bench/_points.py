@@ -126,7 +126,7 @@ def update(args) -> dict:
     fast = update_result(previous, new_study, method="auto", **kw)
     fast_s = time.perf_counter() - t
     t = time.perf_counter()
-    refit = update_result(previous, new_study, method="refit", **kw)
+    update_result(previous, new_study, method="refit", **kw)
     refit_s = time.perf_counter() - t
     return {"fast_s": fast_s, "fast_method": fast.attrs.get("update_method"),
             "khat": float(fast.attrs.get("pareto_khat", np.nan)),

@@ -183,13 +183,11 @@ def test_whatif_table_matches_an_independent_computation_from_the_draws(saved):
     folder, paths, result = saved
     table = bc.whatif(result, bc.study_of(result), scenarios=["energy_restructuring"]).set_index("channel")
     post = result["posterior"]
-    k = list(post["constraint"].values).index("energy_debt")
     fw = json.loads(result.attrs["framework"])
     chains, draws = post.sizes["chain"], post.sizes["draw"]
     eta = post["stage_logit"].values.reshape(chains * draws, -1).copy()
     cells = list(post["chain_stage"].values)
     loading = post["loading"].values.reshape(chains * draws, -1)
-    severity = post["severity"].values.reshape(chains * draws, -1)
     for l, link in enumerate(post["link"].values):
         channel, constraint = link.split("|")
         if constraint == "energy_debt":  # shifted by -1: the pull L s drops by L

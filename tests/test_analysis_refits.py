@@ -17,7 +17,7 @@ import pytest
 from scipy import stats
 
 import bayescpec as bc
-from bayescpec.analysis.base import flat, reweight
+from bayescpec.analysis.base import reweight
 from bayescpec.analysis.logprior import PRIOR_PARAMETERS
 from bayescpec.engine.sampling import posterior_draws
 from bayescpec.engine.structure import structure_of
