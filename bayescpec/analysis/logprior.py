@@ -21,7 +21,7 @@ import numpy as np
 from scipy import stats
 from scipy.special import betaln, log_expit
 
-from ..engine.quantities import severity_from
+from ..engine.quantities import severities
 from ..engine.structure import Structure
 from ..inputs.spec import PriorSet
 
@@ -43,8 +43,7 @@ def log_prior_terms(structure: Structure, priors: PriorSet, params: Mapping[str,
     eta = np.asarray(params["stage_logit"], dtype=float)
     n = eta.shape[0]
     out: dict[str, np.ndarray] = {}
-    severity = severity_from(s, params["severity_z"], params.get("loop_factor"), params.get("loop_loading")) \
-        if len(s.constraints) else np.zeros((n, 0))
+    severity = severities(s, params, n)
     pull = np.zeros_like(eta)
     if len(s.links):
         loading = np.asarray(params["loading"], dtype=float)

@@ -13,7 +13,7 @@ import numpy as np
 from scipy.special import logit
 
 from ..inputs.spec import PriorSet
-from .quantities import derive, severity_from
+from .quantities import derive, severities
 from .structure import Structure, stage_beta_parameters  # noqa: F401  (documented identity)
 
 __all__ = ["draw_prior"]
@@ -35,8 +35,7 @@ def draw_prior(structure: Structure, priors: PriorSet, draws: int, seed: int) ->
     if len(s.loops):
         out["loop_factor"] = rng.standard_normal((n, len(s.loops)))
         out["loop_loading"] = rng.beta(s.loop_alpha, s.loop_beta, size=(n, len(s.loop_members)))
-    severity = severity_from(s, out["severity_z"], out.get("loop_factor"), out.get("loop_loading")) \
-        if len(s.constraints) else np.zeros((n, 0))
+    severity = severities(s, out, n)
     if s.loading_signed:
         out["loading"] = rng.normal(s.loading_mean, s.loading_sd, size=(n, len(s.links)))
     else:

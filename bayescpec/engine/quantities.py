@@ -23,7 +23,7 @@ from scipy.special import expit
 
 from .structure import Structure
 
-__all__ = ["severity_from", "derive", "DERIVED_DIMS", "FREE_DIMS"]
+__all__ = ["severity_from", "severities", "derive", "DERIVED_DIMS", "FREE_DIMS"]
 
 #: dims (after the sample axis) of each sampled parameter
 FREE_DIMS: dict[str, tuple[str, ...]] = {
@@ -61,6 +61,14 @@ def _grid(structure: Structure, cell_values: np.ndarray, fill: float) -> np.ndar
     return grid
 
 
+def severities(structure: Structure, params, n: int) -> np.ndarray:
+    """The severities (n, K) of ``n`` draws of the sampled parameters (``severity_z`` and the loops'
+    ``loop_factor``/``loop_loading``); an (n, 0) array for a framework without constraints."""
+    if not len(structure.constraints):
+        return np.zeros((n, 0))
+    return severity_from(structure, params["severity_z"], params.get("loop_factor"), params.get("loop_loading"))
+
+
 def _theta(structure: Structure, stage_logit: np.ndarray) -> np.ndarray:
     return np.prod(_grid(structure, expit(stage_logit), 1.0), axis=-1)
 
@@ -71,8 +79,7 @@ def derive(structure: Structure, params: dict[str, np.ndarray]) -> dict[str, np.
     eta = np.asarray(params["stage_logit"], dtype=float)
     n = eta.shape[0]
     out: dict[str, np.ndarray] = {}
-    severity = severity_from(s, params["severity_z"], params.get("loop_factor"), params.get("loop_loading")) \
-        if len(s.constraints) else np.zeros((n, 0))
+    severity = severities(s, params, n)
     out["severity"] = severity
     q = _grid(s, expit(eta), 1.0)
     reach = np.cumprod(q, axis=-1)
