@@ -251,3 +251,20 @@ def test_every_analysis_table_renders_in_every_format_and_compiles_as_latex(mini
                 run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", path.name],
                                      cwd=path.parent, capture_output=True, text=True, timeout=120)
                 assert run.returncode == 0, run.stdout[-2000:]
+
+
+def test_a_scenario_word_near_a_boundary_is_marked_and_mcse_keeps_its_digits():
+    """whatif's word column marks ≈ where the scenario's P is within 2 MCSE of an IPCC boundary; CSV
+    rounding keeps two more decimals for MCSE columns than for the numbers they qualify."""
+    import pandas as pd
+
+    from bayescpec.analysis.layouts import scenario_words
+    from bayescpec.outputs.layout import round_frame
+
+    table = pd.DataFrame({"likelihood_baseline": ["unlikely", "unlikely", "likely"],
+                          "likelihood_scenario": ["about as likely as not", "about as likely as not", "likely"],
+                          "likelihood_near_boundary": [True, False, False]})
+    assert scenario_words(table) == ["unlikely → about as likely as not ≈", "unlikely → about as likely as not",
+                                     "likely"]
+    rounded = round_frame(pd.DataFrame({"p": [0.33551], "mcse_p": [0.00412]}), 2)
+    assert rounded["p"].item() == 0.34 and rounded["mcse_p"].item() == 0.0041

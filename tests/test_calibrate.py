@@ -56,6 +56,14 @@ def test_uniform_ranks_pass_and_skewed_ranks_fail():
     assert calibration_table(wide, rank_draws=99)["coverage_50"].iloc[0] > 0.6  # too wide: over-covers
 
 
+def test_the_verdict_will_not_judge_a_handful_of_simulations():
+    rng = np.random.default_rng(4)
+    few = calibration_table(_synthetic_ranks(rng.integers(0, 100, 10)), rank_draws=99)
+    assert calibration_verdict(few).startswith("Too few simulations to judge (10;")
+    enough = calibration_table(_synthetic_ranks(rng.integers(0, 100, 400)), rank_draws=99)
+    assert calibration_verdict(enough).startswith("No sign of miscalibration")
+
+
 def test_rank_bins_hold_whole_ranks_and_five_simulations():
     assert rank_bins(200, 99) == 10 and rank_bins(30, 99) == 5 and rank_bins(12, 99) == 2
     assert (99 + 1) % rank_bins(60, 99) == 0
@@ -126,6 +134,7 @@ def test_bad_calibration_input_is_refused(tmp_path):
         result = runner.invoke(app, ["calibrate", *args, "--out", str(out)])
         assert result.exit_code == 2, result.output
         assert "Traceback" not in result.output
+        assert "Simulating and fitting" not in result.output  # refused before anything is announced
     assert not out.exists()
 
 
@@ -182,3 +191,25 @@ def test_calibration_passes_on_the_model_and_fails_on_a_wrong_prior(tmp_path):
     bad = calibrate(study, simulations=80, draws=300, tune=300, chains=2, ranks=49, seed=1, generating_priors=wrong)
     table = calibration_table(bad.ranks, rank_draws=49)
     assert table.set_index("parameter").loc["theta[a]", "flagged"], table.to_string()
+
+
+def test_calibrate_command_writes_every_file(tmp_path):
+    """`bayescpec calibrate` end to end on the one-channel study (2 tiny simulations): the five files,
+    per-fit ESS in simulations.csv, provenance as JSON objects, and a verdict that does not judge 2."""
+    import json
+
+    paths = write_mini_study(tmp_path, MINI_ROWS)
+    out = tmp_path / "cal"
+    result = CliRunner().invoke(app, ["calibrate", "--simulations", "2", "--draws", "50", "--tune", "50",
+                                      "--chains", "2", "--sampler", "pymc", "--workers", "1", "--out", str(out),
+                                      "--framework", str(paths["framework"]), "--priors", str(paths["priors"]),
+                                      "--evidence", str(paths["evidence"]), "--sources", str(paths["sources"])])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} == {"calibration.csv", "ranks.csv", "simulations.csv", "calibration.json",
+                                               "calibration.png", "calibration.pdf"}
+    simulations = pd.read_csv(out / "simulations.csv")
+    assert len(simulations) == 2 and {"min_ess_bulk", "min_ess_tail", "max_rhat", "divergences"} <= set(simulations)
+    info = json.loads((out / "calibration.json").read_text())
+    assert set(info["input_sha256"]) == {"framework", "priors", "evidence", "sources"}
+    assert info["verdict"].startswith("Too few simulations to judge (2;")
+    assert len(pd.read_csv(out / "ranks.csv")) == 2 * len(pd.read_csv(out / "calibration.csv"))

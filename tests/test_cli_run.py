@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 import pandas as pd
 import pytest
@@ -34,6 +36,10 @@ def test_run_prints_every_section(run_dir):
                  "P(severity > 0)"):
         assert text in output
     assert "P(binding)" not in output and "-0.00" not in output
+    # the Monte Carlo error beside every published probability, and the whole gate in the convergence line
+    assert len(re.findall(r"\d\.\d\d ± 0\.\d{3}", output)) >= 5 + 4  # channels and propositions
+    assert "±: the Monte Carlo standard error (MCSE)" in output
+    assert "min tail ESS" in output and "E-BFMI" in output and "maximum tree depth" in output
 
 
 def test_run_writes_result_and_tables_with_provenance(run_dir):

@@ -10,7 +10,8 @@ import math
 import pandas as pd
 
 from ..outputs import layout_chain  # noqa: F401  (the standard layouts first)
-from ..outputs.layout import _LEFT, LAYOUTS, _Context, _interval_sentence, _Parts, fmt_number, fmt_probability
+from ..outputs.layout import (_LEFT, LAYOUTS, NEAR_BOUNDARY_MARK, _Context, _interval_sentence, _Parts, fmt_number,
+                              fmt_probability)
 
 __all__ = ["ANALYSIS_LAYOUTS", "ANALYSIS_TABLES"]
 
@@ -230,8 +231,7 @@ def _whatif(ctx: _Context) -> _Parts:
         "p_baseline": ctx.prob("p_baseline"),
         "p_scenario": [f"{fmt_probability(p, digits)} ± {fmt_number(m, digits + 1)}"
                        for p, m in zip(table["p_scenario"], table["mcse_p"])],
-        "words": [b if b == s else f"{b} → {s}" for b, s in zip(table["likelihood_baseline"],
-                                                                table["likelihood_scenario"])],
+        "words": scenario_words(table),
     })
     headers = {"scenario": "Scenario", "channel": "Channel", "baseline_mean": "Baseline", "scenario_mean": "Scenario",
                "interval": label, "change_mean": "Change ± MCSE", "change_interval": f"Change {label}",
@@ -244,10 +244,21 @@ def _whatif(ctx: _Context) -> _Parts:
              "and each link's loading: no refit. A counterfactual within the model, not a forecast of a policy's "
              "effect. nqpf: the overall quantity of new quality productive forces. " + _interval_sentence(
                  ctx.ci_kind, ctx.ci_prob) + " MCSE: Monte Carlo standard error over chains and draws."]
+    if "likelihood_near_boundary" in table.columns and table["likelihood_near_boundary"].any():
+        notes.append(f"{NEAR_BOUNDARY_MARK}: the scenario's probability lies within 2 MCSE of a boundary of the IPCC "
+                     "scale; its word (and so a change of word) could differ with more draws.")
     notes += [f"{sid}: {info['label']}" + (f" ({info['settings']})" if info["settings"] != info["label"] else "")
               + (f"; the paper: “{info['quote']}”" if info.get("quote") else "") for sid, info in scenarios.items()]
     return _Parts(table.attrs.get("title", "Policy scenarios"), cells, headers, notes, spanners,
                   {"scenario": "2.6cm"}, ())
+
+
+def scenario_words(table: pd.DataFrame) -> list[str]:
+    """The IPCC word under each scenario ("unlikely → about as likely as not" when it changes), marked ≈
+    when the scenario's probability lies within 2 MCSE of a boundary of the scale."""
+    near = table["likelihood_near_boundary"] if "likelihood_near_boundary" in table.columns else [False] * len(table)
+    return [(b if b == s else f"{b} → {s}") + (f" {NEAR_BOUNDARY_MARK}" if flag else "")
+            for b, s, flag in zip(table["likelihood_baseline"], table["likelihood_scenario"], near)]
 
 
 #: the layouts this module adds, by table file stem

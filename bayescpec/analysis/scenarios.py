@@ -35,7 +35,8 @@ from ..engine.scenario import derive_scenario, scenario_severity
 from ..engine.structure import structure_of
 from ..errors import InputError, Problem, allowed_list, did_you_mean
 from ..inputs.study import Study
-from ..outputs.summary import CI_KIND, CI_PROB, THRESHOLD, check_options, credible_interval, interval_label
+from ..outputs.summary import (CI_KIND, CI_PROB, THRESHOLD, check_options, credible_interval, interval_label,
+                               near_boundary)
 from .base import analysis_attrs, flat, mcse_mean, sample_shape, study_of, words
 
 __all__ = ["ScenarioSpec", "parse_settings", "named_scenarios", "whatif"]
@@ -187,6 +188,7 @@ def whatif(
                 "p_baseline": p_b, "p_scenario": p_s, "change_p": p_s - p_b, "mcse_p": float(mcse["p"][q]),
                 "mcse_change_p": float(mcse["dp"][q]),
                 "likelihood_baseline": words([p_b])[0], "likelihood_scenario": words([p_s])[0],
+                "likelihood_near_boundary": near_boundary(p_s, float(mcse["p"][q])),
             })
     table = pd.DataFrame(records)
     table.attrs = analysis_attrs(result, f"Policy scenarios: θ and P(θ > {threshold:g}) per channel under each "

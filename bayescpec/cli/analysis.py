@@ -72,7 +72,7 @@ def _write(outputs, result: Path, out: Optional[Path], ui: Reporter, *, format, 
     with warnings.catch_warnings(), ui.bar(f"Writing {folder}/", total) as advance:
         warnings.simplefilter("ignore", UserWarning)
         return write_outputs(outputs, out=folder, formats=formats, figures=figures, digits=digits, threshold=threshold,
-                             ci_kind=ci_kind, ci_prob=ci_prob, on_file=lambda path: advance(""))
+                             ci_kind=ci_kind, ci_prob=ci_prob, on_file=lambda path: advance(path.name))
 
 
 def _done(paths: list[Path], started: float) -> None:
@@ -265,6 +265,7 @@ def whatif_command(
         _checks(threshold, ci_kind, ci_prob, format=format, digits=digits)
         fitted, study = _load(result, "whatif", pointwise=False, framework=framework, priors=priors,
                               evidence=evidence, sources=sources)
+        from ..analysis.layouts import scenario_words
         from ..analysis.report import whatif_outputs
         from ..analysis.scenarios import whatif
 
@@ -284,8 +285,7 @@ def whatif_command(
                   f"[{num(r[f'{label} lower'])}, {num(r[f'{label} upper'])}]",
                   f"{num(r['change_mean'], signed=True)} ± {r['mcse_change']:.3f}", prob(r["p_baseline"]),
                   f"{prob(r['p_scenario'])} ± {r['mcse_p']:.3f}",
-                  r["likelihood_baseline"] if r["likelihood_baseline"] == r["likelihood_scenario"]
-                  else f"{r['likelihood_baseline']} → {r['likelihood_scenario']}"] for _, r in rows.iterrows()]
+                  word] for (_, r), word in zip(rows.iterrows(), scenario_words(rows))]
         columns = ["channel", "baseline θ", "scenario θ", label, "change ± MCSE", "P before", "P after ± MCSE",
                    "IPCC word"]
         label_text, settings = rows["scenario_label"].iloc[0], rows["settings"].iloc[0]

@@ -23,6 +23,7 @@ from .options import (
     SamplerOpt,
     SchedulerOpt,
     SeedOpt,
+    SourcesOpt,
     TuneOpt,
     WorkersOpt,
     fail,
@@ -40,6 +41,7 @@ def calibrate_command(
     priors: PriorsOpt = "baseline",
     evidence: EvidenceOpt = None,
     framework: FrameworkOpt = None,
+    sources: SourcesOpt = None,
     seed: SeedOpt = 20240601,
     draws: DrawsOpt = 500,
     tune: TuneOpt = 500,
@@ -49,17 +51,20 @@ def calibrate_command(
     scheduler: SchedulerOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Simulation-based calibration: draw the parameters from the prior, simulate an evidence log of the
-    same shape as the real one, fit it, and rank the truth in the posterior -- SIMULATIONS times. Uniform
-    ranks and nominal interval coverage say the model and its sampler recover what generated the data."""
+    """Simulation-based calibration: does the model recover what generated the data?
+
+    Draws the parameters from the prior, simulates an evidence log of the same shape as the real one,
+    fits it and ranks the truth in the posterior, SIMULATIONS times. Uniform ranks and nominal interval
+    coverage say the model and its sampler recover what generated the data."""
     ui = Reporter(quiet)
     try:
         from ..inputs.study import load_study
         from ..workflow.calibrate import calibrate
 
-        study = load_study(framework=framework, priors=priors, evidence=evidence)
-        if simulations < 1:  # checked before anything else is done
-            calibrate(study, simulations=simulations)
+        from ..workflow.calibrate import check_calibration_input
+
+        study = load_study(framework=framework, priors=priors, evidence=evidence, sources=sources)
+        check_calibration_input(study, simulations)  # before anything is announced or fitted
         ui.info(f"bayescpec: {simulations} simulations of the '{study.prior_set}' model "
                 f"({chains} chains x {draws} draws each)", markup=False)
         with warnings.catch_warnings(), ui.bar("Simulating and fitting", simulations) as advance:
@@ -83,6 +88,9 @@ def calibrate_command(
         table.to_csv(staging / "calibration.csv", index=False)
         run.ranks.to_csv(staging / "ranks.csv", index=False)
         run.simulations.to_csv(staging / "simulations.csv", index=False)
+        not_converged = run.attrs["not_converged"]
+        if not_converged:
+            verdict += f"; {not_converged} of {simulations} fits failed the convergence gate"
         (staging / "calibration.json").write_text(json.dumps({**run.attrs, "verdict": verdict}, indent=2) + "\n",
                                                   encoding="utf-8")
         fig = plot_calibration(run.ranks, rank_draws=run.rank_draws)
@@ -94,16 +102,14 @@ def calibrate_command(
     publish_directory(staging, out)
     shown = Table(title=f"Rank uniformity and interval coverage over {simulations} simulations")
     for name, justify in (("parameter", "left"), ("χ² p", "right"), ("ECDF-PIT p", "right"),
-                          ("50% cover", "right"), ("90% cover", "right"), ("", "left")):
+                          ("50% cover", "right"), ("90% cover", "right"), ("uniform?", "left")):
         shown.add_column(name, justify=justify)
     for _, row in table.iterrows():
         shown.add_row(escape(row["parameter"]), f"{row['p_value_chi_square']:.3f}", f"{row['p_value_ecdf_pit']:.3f}",
                       f"{row['coverage_50']:.0%}", f"{row['coverage_90']:.0%}",
-                      "[bold red]non-uniform[/]" if row["flagged"] else "")
+                      "[bold red]non-uniform[/]" if row["flagged"] else "yes")
     out_console.print(shown)
-    not_converged = run.attrs["not_converged"]
-    out_console.print(verdict + (f"; {not_converged} of {simulations} fits failed the convergence gate"
-                                 if not_converged else ""), highlight=False)
+    out_console.print(verdict, highlight=False)
     out_console.print(f"{simulations} simulations in {run.attrs['seconds']:.0f} s. Wrote {out}/calibration.csv, "
                       "ranks.csv, simulations.csv, calibration.json, calibration.png and calibration.pdf",
                       highlight=False)

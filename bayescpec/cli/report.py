@@ -100,7 +100,7 @@ def report(
         with warnings.catch_warnings(), ui.bar(f"Writing the report into {out}/", total) as advance:
             warnings.simplefilter("ignore", UserWarning)
             options = dict(out=out, formats=formats, figures=figures, page=page, threshold=threshold, ci_kind=ci_kind,
-                           ci_prob=ci_prob, digits=digits, on_file=lambda path: advance(""))
+                           ci_prob=ci_prob, digits=digits, on_file=lambda path: advance(path.name))
             if found:
                 from ..analysis.report import write_analytics_report
 

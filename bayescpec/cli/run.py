@@ -63,17 +63,23 @@ def print_tables(channels, props, cons) -> None:
     tier_cols = [c for c in channels.columns if c.startswith("rows_")]
     title = f"Conversion probability θ per channel — {label}, P(converting) = P(θ > {threshold:g})"
     rows = [[r["channel"], num(r["prior_mean"]), num(r["posterior_mean"]), interval(r[f"{label} lower"], r[f"{label} upper"]),
-             prob(r["p_converting"]), r["likelihood"], *[str(r[c]) for c in tier_cols]]
+             with_mcse(r["p_converting"], r.get("p_converting_mcse")), word(r), *[str(r[c]) for c in tier_cols]]
             for r in channels.to_dict("records")]
     columns = ["channel", "prior mean", "posterior mean", label, f"P(θ > {threshold:g})", "IPCC likelihood"] + \
         [c.removeprefix("rows_") + " rows" for c in tier_cols]
     print_fitting(_table(title, columns, rows, ("channel", "IPCC likelihood")),
                   _table(title, columns[:6], [r[:6] for r in rows], ("channel", "IPCC likelihood")))
-    rows = [[r["proposition"], escape(r["query"]), prob(r["prior_probability"]), prob(r["posterior_probability"]),
-             num(r["change"], signed=True), r["likelihood"]] for r in props.to_dict("records")]
+    rows = [[r["proposition"], escape(r["query"]), prob(r["prior_probability"]),
+             with_mcse(r["posterior_probability"], r.get("posterior_probability_mcse")),
+             num(r["change"], signed=True), word(r)] for r in props.to_dict("records")]
     out_console.print(_table(f"Propositions (τ = {threshold:g})",
                              ["proposition", "query", "prior P", "posterior P", "change", "IPCC likelihood"], rows,
                              ("proposition", "query", "IPCC likelihood")))
+    note = "±: the Monte Carlo standard error (MCSE) of the posterior probability."
+    if any(bool(r.get("likelihood_near_boundary")) for t in (channels, props) for r in t.to_dict("records")):
+        note += (" ≈: the probability lies within 2 MCSE of a boundary of the IPCC scale, so the word could be "
+                 "the neighbouring one.")
+    out_console.print(note, highlight=False)
     if len(cons):
         title = f"Constraint severity (logit scale, 0 = typical) — {label}"
         columns = ["constraint", "binds", "prior mean", "posterior mean", label, "P(severity > 0)", "context rows"]
@@ -84,6 +90,18 @@ def print_tables(channels, props, cons) -> None:
         print_fitting(_table(title, columns, rows, ("constraint", "binds")),
                       _table(title, [columns[i] for i in compact], [[r[i] for i in compact] for r in rows],
                              ("constraint",)))
+
+
+def with_mcse(p, mcse) -> str:
+    """A probability with its Monte Carlo standard error: 0.35 ± 0.008."""
+    if mcse is None or not math.isfinite(float(mcse)):
+        return prob(p)
+    return f"{prob(p)} ± {float(mcse):.3f}"
+
+
+def word(row: dict) -> str:
+    """The IPCC word, marked ≈ when its probability is within 2 MCSE of a scale boundary."""
+    return f"{row['likelihood']} ≈" if row.get("likelihood_near_boundary") else str(row["likelihood"])
 
 
 def tables_json(tables: dict) -> dict:
@@ -98,7 +116,8 @@ def tables_json(tables: dict) -> dict:
 
 def convergence_json(attrs) -> dict:
     return {key: attrs.get(key) for key in ("converged", "convergence_failures", "max_rhat", "min_ess_bulk",
-                                            "divergences", "divergence_retry")}
+                                            "min_ess_tail", "divergences", "treedepth_share", "min_bfmi",
+                                            "divergence_retry")}
 
 
 def print_weakest_stages(stages) -> None:

@@ -76,6 +76,10 @@ def calibration_table(ranks: pd.DataFrame, *, rank_draws: int) -> pd.DataFrame:
     return table
 
 
+#: below this many simulations the verdict says it cannot judge (rank tests have little power)
+FEW_SIMULATIONS = 50
+
+
 def calibration_verdict(table: pd.DataFrame) -> str:
     """One sentence: calibrated or not, by the Bonferroni rule of :func:`calibration_table`."""
     n = len(table)
@@ -87,8 +91,12 @@ def calibration_verdict(table: pd.DataFrame) -> str:
     head = (f"{n} parameters over {int(table['simulations'].max())} simulations; mean coverage of the 50% "
             f"intervals {cover50:.1%}, of the 90% intervals {cover90:.1%}; smallest uniformity p-value "
             f"{smallest:.3g} (flag below {FAMILY_ALPHA / n:.2g} = {FAMILY_ALPHA}/{n})")
+    simulations = int(table["simulations"].max())
     if flagged:
         return f"NOT calibrated: ranks non-uniform for {', '.join(flagged)}. {head}"
+    if simulations < FEW_SIMULATIONS:
+        return (f"Too few simulations to judge ({simulations}; at least {FEW_SIMULATIONS} are needed for the "
+                f"uniformity tests to see a moderate miscalibration, 200 are usual). {head}")
     return f"No sign of miscalibration. {head}"
 
 

@@ -59,10 +59,13 @@ def fmt_interval(lower: float, upper: float, digits: int = DIGITS) -> str:
 
 
 def round_frame(table: pd.DataFrame, digits: int) -> pd.DataFrame:
+    """Floats rounded to ``digits``; Monte Carlo standard errors (columns named ``mcse``) keep two more
+    decimals, since an MCSE of 0.004 rounded to 2 decimals would read as no error at all."""
     out = table.copy()
     for col in out.columns:
         if pd.api.types.is_float_dtype(out[col]):
-            out[col] = out[col].round(digits) + 0.0  # + 0.0 turns -0.0 into 0.0
+            places = digits + 2 if "mcse" in str(col) else digits
+            out[col] = out[col].round(places) + 0.0  # + 0.0 turns -0.0 into 0.0
     out.attrs = dict(table.attrs)
     return out
 

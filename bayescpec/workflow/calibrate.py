@@ -18,7 +18,6 @@ miscalibrated check that the ranks do show a mismatch (``tests/test_calibrate.py
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from ..inputs.spec import PriorSet
 from ..inputs.study import Study
 from .executor import run_tasks
 
-__all__ = ["CalibrationRun", "RANKED", "calibrate", "simulate_and_rank"]
+__all__ = ["CalibrationRun", "RANKED", "calibrate", "check_calibration_input", "simulate_and_rank"]
 
 #: the ranked quantities: (posterior variable, the dimension that labels it)
 RANKED = (("theta", "channel"), ("severity", "constraint"), ("sensitivity_tier", "tier"),
@@ -114,7 +113,20 @@ def simulate_and_rank(task: _Task) -> dict:
     return {"ranks": rows, "simulation": {
         "simulation": task.index, "seed": task.seed, "converged": bool(attrs.get("converged", True)),
         "divergences": int(attrs.get("divergences", 0)), "max_rhat": float(attrs.get("max_rhat", np.nan)),
+        "min_ess_bulk": float(attrs.get("min_ess_bulk", np.nan)), "min_ess_tail": float(attrs.get("min_ess_tail", np.nan)),
         "seconds": round(seconds, 3), "sampler": attrs.get("sampler", "")}}
+
+
+def check_calibration_input(study: Study, simulations: int) -> int:
+    """The number of observation rows to simulate; an :class:`InputError` for no simulations or none."""
+    if simulations < 1:
+        raise InputError(f"--simulations: at least 1 simulation is needed; found {simulations}")
+    observed = int((study.evidence["kind"] != "gap").sum()) if len(study.evidence) else 0
+    if not observed:
+        raise InputError(f"{study.files.get('evidence', 'the evidence log')}: no evidence rows to simulate "
+                         f"(found {len(study.evidence)} rows, all data gaps or none); calibration simulates "
+                         "a log of the same shape, so it needs at least one signal, count or measure row")
+    return observed
 
 
 def calibrate(
@@ -137,13 +149,7 @@ def calibrate(
     and fitted (``draws`` x ``chains`` after ``tune``), each true value ranked among ``ranks`` thinned
     posterior draws (rank 0..``ranks``). Simulation i uses seed ``seed + i`` wherever it runs.
     ``on_simulation(done, total)`` is called as each simulation finishes (a progress bar)."""
-    if simulations < 1:
-        raise InputError(f"--simulations: at least 1 simulation is needed; found {simulations}")
-    observed = (study.evidence["kind"] != "gap").sum() if len(study.evidence) else 0
-    if not observed:
-        raise InputError(f"{study.files.get('evidence', 'the evidence log')}: no evidence rows to simulate "
-                         f"(found {len(study.evidence)} rows, all data gaps or none); calibration simulates "
-                         "a log of the same shape, so it needs at least one signal, count or measure row")
+    observed = check_calibration_input(study, simulations)
     if ranks < 9 or ranks > draws * chains:
         raise ValueError(f"ranks must be between 9 and draws x chains ({draws * chains}); found {ranks}")
     from ..engine.compiled import choose_backend
@@ -168,7 +174,7 @@ def calibrate(
     attrs = {
         "bayescpec_version": __version__, "prior_set": study.prior_set,
         "generating_prior_set": generating_priors.name if generating_priors is not None else study.prior_set,
-        "input_files": json.dumps(study.files), "input_sha256": json.dumps(study.hashes),
+        "input_files": {k: str(v) for k, v in study.files.items()}, "input_sha256": dict(study.hashes),
         "evidence_rows": int(observed), "simulations": simulations, "draws": draws, "tune": tune,
         "chains": chains, "rank_draws": ranks, "seed": seed, "sampler": backend,
         "seconds": round(seconds, 1), "not_converged": int((~per_simulation["converged"]).sum()),

@@ -22,6 +22,7 @@ model's compilation again, which a handful of fits does not earn back).
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
@@ -114,8 +115,10 @@ def _run_dask(function, tasks, workers: int | None, scheduler: str | None, on_re
     if scheduler:
         client = Client(scheduler)
     else:
+        # silence_logs: the cluster is ours and short-lived; its nannies log routine shutdown warnings
+        # ("worker process still alive after 4 s, killing") that say nothing about the results
         cluster = LocalCluster(n_workers=workers or _cores(), threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     try:
         futures = client.map(function, list(tasks), pure=False)
