@@ -238,8 +238,9 @@ def run(
     print_weakest_stages(tables["stages"])
     status = "[green]passed[/]" if attrs["converged"] else f"[bold red]FAILED: {attrs['convergence_failures']}[/]"
     from ..engine.diagnostics import gate_sentence
+    from ..outputs.layout import gate_figures
 
-    out_console.print(f"Convergence ({gate_sentence()}): {status} — {convergence_figures(attrs)}", highlight=False)
+    out_console.print(f"Convergence ({gate_sentence()}): {status} — {gate_figures(attrs, zero_treedepth=True)}", highlight=False)
     if divergence_note(attrs):
         out_console.print(divergence_note(attrs), highlight=False)
     print_banners(attrs, prior_only=False)  # a failure once more, below the tables
@@ -247,19 +248,6 @@ def run(
               f"{str(existing.name)[:10]}; reused, nothing new stored)" if existing is not None else "")
     out_console.print(f"Wrote {out}/{RESULT_FILE}, channels.csv, propositions.csv, constraints.csv, stages.csv "
                       f"in {seconds:.1f} s; vintage {vintage.name}{reused}", highlight=False)
-
-
-def convergence_figures(attrs: dict) -> str:
-    """The gate's figures of a result in one line (those it has: older results lack some)."""
-    parts = [f"max R-hat {attrs['max_rhat']:.3f}", f"min bulk ESS {attrs['min_ess_bulk']:.0f}"]
-    if "min_ess_tail" in attrs:
-        parts.append(f"min tail ESS {float(attrs['min_ess_tail']):.0f}")
-    parts.append(f"{attrs['divergences']} divergences")
-    if "treedepth_share" in attrs:
-        parts.append(f"{float(attrs['treedepth_share']):.1%} at maximum tree depth")
-    if "min_bfmi" in attrs and math.isfinite(float(attrs["min_bfmi"])):
-        parts.append(f"min E-BFMI {float(attrs['min_bfmi']):.2f}")
-    return ", ".join(parts)
 
 
 def _classify(path: Path) -> str:

@@ -58,6 +58,22 @@ def fmt_interval(lower: float, upper: float, digits: int = DIGITS) -> str:
     return f"[{fmt_number(lower, digits)}, {fmt_number(upper, digits)}]"
 
 
+def gate_figures(values, *, zero_treedepth: bool = False) -> str:
+    """The convergence gate's figures of a result (its attrs or provenance) in one phrase: max R-hat,
+    min bulk and tail ESS, divergences, the share at maximum tree depth (when above 0, or always with
+    ``zero_treedepth``), min E-BFMI; figures an older result lacks are left out."""
+    text = (f"max R-hat {float(values.get('max_rhat', float('nan'))):.3f}, "
+            f"min bulk ESS {_int_text(values.get('min_ess_bulk'))}")
+    if values.get("min_ess_tail") is not None:
+        text += f", min tail ESS {_int_text(values.get('min_ess_tail'))}"
+    text += f", {values.get('divergences')} divergences"
+    if values.get("treedepth_share") is not None and (zero_treedepth or values.get("treedepth_share")):
+        text += f", {float(values['treedepth_share']):.1%} at maximum tree depth"
+    if values.get("min_bfmi") is not None and math.isfinite(float(values["min_bfmi"])):
+        text += f", min E-BFMI {float(values['min_bfmi']):.2f}"
+    return text
+
+
 def round_frame(table: pd.DataFrame, digits: int) -> pd.DataFrame:
     """Floats rounded to ``digits``; Monte Carlo standard errors (columns named ``mcse``) keep two more
     decimals, since an MCSE of 0.004 rounded to 2 decimals would read as no error at all."""
@@ -111,11 +127,7 @@ def footnote_lines(prov: Mapping, *, digits: int = DIGITS) -> list[str]:
          f"{prov.get('chains')} chains" if prov.get("psis") else
          f"Sampling: seed {prov.get('seed')}, {prov.get('draws')} draws × {prov.get('chains')} chains")
         + (f" ({prov.get('sampler')})" if prov.get("sampler") else "")
-        + f"; max R-hat {float(prov.get('max_rhat', float('nan'))):.3f}, min bulk ESS {_int_text(prov.get('min_ess_bulk'))}"
-        + (f", min tail ESS {_int_text(prov.get('min_ess_tail'))}" if prov.get("min_ess_tail") is not None else "")
-        + f", {prov.get('divergences')} divergences"
-        + (f", {float(prov['treedepth_share']):.1%} at maximum tree depth" if prov.get("treedepth_share") else "")
-        + (f", min E-BFMI {float(prov['min_bfmi']):.2f}" if prov.get("min_bfmi") is not None else "")
+        + "; " + gate_figures(prov)
         + (f"; {prov['divergence_retry']}" if prov.get("divergence_retry") else "")
         + ("; convergence checks passed." if prov.get("converged") else "; CONVERGENCE CHECKS FAILED: do not publish these numbers.")
         + f" bayescpec {prov.get('bayescpec_version')}.",
