@@ -130,6 +130,42 @@ def test_infinite_numbers_in_toml_are_refused(shipped_copy, role, old, new, frag
     assert fragment in message and ", line " in message, message
 
 
+# ------------------------------------------------------------------------------------- dates
+def _every_date(value):
+    """Every row's ``observed`` set to ``value`` (no row left with a valid date: what the fuzzer found
+    crashing pandas' date comparison); returns the first row's line."""
+    def modify(paths):
+        rows = rows_of(paths["evidence"])
+        for row in rows[1:]:
+            row[1] = value
+        write_rows(paths["evidence"], rows)
+        return 2
+    return modify
+
+
+def _one_date(value):
+    return lambda p: set_value(p["evidence"], "pot-sez-001", "observed", value)
+
+
+DATES = [
+    ("no-row-has-a-date", _every_date(""), "not a date in YYYY-MM-DD form: found ''"),
+    ("every-date-is-text", _every_date("soon"), "not a date in YYYY-MM-DD form: found 'soon'"),
+    ("every-date-impossible", _every_date("2026-02-30"), "not a date in YYYY-MM-DD form: found '2026-02-30'"),
+    ("one-date-impossible", _one_date("2026-02-30"), "not a date in YYYY-MM-DD form: found '2026-02-30'"),
+    ("one-date-day-first", _one_date("01/02/2026"), "not a date in YYYY-MM-DD form: found '01/02/2026'"),
+    ("one-date-with-time", _one_date("2026-06-30T00:00"), "not a date in YYYY-MM-DD form: found '2026-06-30T00:00'"),
+    ("one-date-in-the-future", _one_date("9999-12-31"), "date 9999-12-31 is in the future"),
+]
+
+
+@pytest.mark.parametrize("case,modify,fragment", DATES, ids=[c[0] for c in DATES])
+def test_bad_dates_are_refused_at_their_line(shipped_copy, tmp_path, case, modify, fragment):
+    line = modify(shipped_copy)
+    message = refused(shipped_copy)
+    assert f"cpec.csv, line {line} " in message and f"), observed: {fragment}" in message, message
+    assert_cli_refuses_run(shipped_copy, tmp_path, f"line {line}", fragment)
+
+
 # ------------------------------------------------------------------------------------- empty log
 def test_header_only_log_validates_with_a_note_and_loads_with_no_rows(shipped_copy):
     shipped_copy["evidence"].write_text(HEADER + "\n", encoding="utf-8")

@@ -176,9 +176,11 @@ def validate_evidence(
     observed = pd.to_datetime(frame["observed"], format="%Y-%m-%d", errors="coerce")
     bad = frame.index[observed.isna()]
     add(bad, "observed", lambda line: f"not a date in YYYY-MM-DD form: found {frame['observed'][line]!r}")
-    future = frame.index[observed.notna() & (observed.dt.date > today)]
+    # compared as timestamps: ``.dt.date`` of a column with no valid date is datetime64, not dates
+    future = frame.index[observed.notna() & (observed > pd.Timestamp(today))]
     add(future, "observed", lambda line: f"date {frame['observed'][line]} is in the future (today is {today})")
-    typed["observed"] = observed.dt.date
+    typed["observed"] = pd.Series([None if pd.isna(when) else when.date() for when in observed],
+                                  index=frame.index, dtype=object)
 
     # --- column-level checks (pandera) -----------------------------------------------------
     source_keys = set(sources["key"]) if sources is not None else set(frame["source"])
