@@ -18,7 +18,7 @@ GROUP = get_command(app)
 COMMANDS = sorted(GROUP.commands)
 #: options whose choices --help must list, and the choices
 CHOICES = {"--ci-kind": "[eti|hdi]", "--sampler": "[auto|pymc|nutpie]", "--method": "[auto|psis|refit]",
-           "--format": "[csv|md|latex|html|all]"}
+           "--format": "csv, md, latex, html, all"}
 #: flags that are off unless given: nothing to show as a default
 PLAIN_FLAGS = {"--help", "--quiet", "--json", "--yes", "--dry-run", "--version"}
 STRAY = ("<bool>", "<int", "<float>", "<str>", "<path>", "<list", "range", "x>=", "{")
@@ -78,6 +78,10 @@ def test_minus_h_is_help_and_reads_at_80_columns(command):
     assert render(command, "-h", columns=120) == render(command, "--help", columns=120)
     narrow = render(command, "-h", columns=80)
     assert max(len(line) for line in narrow.splitlines()) <= 80
+    table = rows(narrow)
+    for name, choices in CHOICES.items():  # wrapped between words, never inside one ("a ll")
+        if name in table:
+            assert choices in table[name], (command, name, table[name])
     assert "…" not in narrow
 
 

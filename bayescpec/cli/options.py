@@ -138,9 +138,10 @@ SamplerOpt = Annotated[str, typer.Option(metavar=choice_label(SAMPLERS), callbac
 MethodOpt = Annotated[str, typer.Option(metavar=choice_label(METHODS), callback=_one_of("--method", METHODS),
                                         help="auto: reweight the previous fit when that is reliable, else refit; "
                                              "psis: reweight or fail; refit: always refit.")]
-FormatOpt = Annotated[Optional[list[str]], typer.Option("--format", "-f", metavar=choice_label(FORMATS),
+FormatOpt = Annotated[Optional[list[str]], typer.Option("--format", "-f", metavar="FORMAT",
                                                         callback=_one_of("--format", FORMATS),
-                                                        help="Table format; repeat for several." + default("all"))]
+                                                        help=f"Table format: {', '.join(FORMATS)}; repeat for "
+                                                             "several." + default("all"))]
 DigitsOpt = Annotated[int, typer.Option(help="Decimals of every number in the tables.")]
 VintagesOpt = Annotated[Path, typer.Option(help="Folder of saved vintages.")]
 WorkersOpt = Annotated[Optional[int], typer.Option(
