@@ -508,3 +508,24 @@ def test_a_prior_only_result_says_so_in_every_footnote():
             assert "PRIOR ONLY" in ex.render_table(table, name=name, format=fmt), (name, fmt)
     assert "PRIOR ONLY" not in ex.render_table(tb.report_tables(make_result())["channels"], name="channels",
                                                format="md")
+
+
+def test_markdown_writes_each_spanner_into_its_columns_headers():
+    """Markdown has one header row: a spanner (drawn above its columns in TeX and HTML) is written into
+    each of its columns' headers, so 'without | with' under two spanners stay distinguishable."""
+    from bayescpec.outputs.layout import Layout
+    from bayescpec.outputs.render import render_latex, render_markdown
+
+    cells = pd.DataFrame({"unit": ["a"], "mean_without": ["0.1"], "mean_with": ["0.2"], "p_without": ["0.3"],
+                          "p_with": ["0.4"], "posterior_sd": ["0.5"]})
+    layout = Layout(name="x", title="T", cells=cells,
+                    headers={"unit": "Unit", "mean_without": "without", "mean_with": "with", "p_without": "without",
+                             "p_with": "with", "posterior_sd": "Posterior sd"},
+                    align=dict.fromkeys(cells.columns, "r"), notes=["n"],
+                    spanners=[("Posterior mean", ["mean_without", "mean_with", "posterior_sd"]),
+                              ("P(hypothesis)", ["p_without", "p_with"])])
+    header = next(line for line in render_markdown(layout).splitlines() if line.startswith("| "))
+    assert [c.strip() for c in header.strip("|").split("|")] == [
+        "Unit", "Posterior mean: without", "Posterior mean: with", "P(hypothesis): without", "P(hypothesis): with",
+        "Posterior sd"]  # a header that already begins with its spanner's word is left alone
+    assert "\\multicolumn{3}{c}{Posterior mean}" in render_latex(layout)  # TeX keeps the spanner row

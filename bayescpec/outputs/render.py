@@ -68,15 +68,22 @@ def _md_cell(text: str, *, code: bool = False) -> str:
     return text
 
 
+def _md_header(layout: Layout, column: str) -> str:
+    """A column's Markdown header. Markdown tables have one header row, so a spanner (TeX and HTML draw it
+    above its columns) is written into each of its columns' headers -- "P(hypothesis): without" -- unless
+    the header already begins with the spanner's first word ("Posterior sd" under "Posterior θ")."""
+    header = layout.headers[column]
+    span = next((s for s, members in layout.spanners if column in members), None)
+    if span is None or header.lower().startswith(span.split()[0].lower()):
+        return header
+    return f"{span}: {header}"
+
+
 def render_markdown(layout: Layout) -> str:
     cols = list(layout.cells.columns)
     lines = [f"> **WARNING: {_md_cell(layout.banner)}**", ""] if layout.banner else []
     lines += [f"**Table: {layout.title}**", ""]
-    head = []
-    for c in cols:
-        span = next((s for s, members in layout.spanners if c in members), None)
-        head.append(_md_cell(f"{span}: {layout.headers[c]}" if span and layout.name == "prior-comparison"
-                             else layout.headers[c]))
+    head = [_md_cell(_md_header(layout, c)) for c in cols]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "|".join("---:" if layout.align[c] == "r" else ":---" for c in cols) + "|")
     for row in layout.cells.itertuples(index=False):
