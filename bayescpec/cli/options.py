@@ -146,7 +146,8 @@ DigitsOpt = Annotated[int, typer.Option(help="Decimals of every number in the ta
 VintagesOpt = Annotated[Path, typer.Option(help="Folder of saved vintages.")]
 WorkersOpt = Annotated[Optional[int], typer.Option(
     help="Run the fits on a local Dask cluster of this many worker processes (1: one after another in "
-         "this process)." + default("local processes, one per core, when there are more than 8 fits"),
+         "this process). Each worker compiles the model first (about 30 s with nutpie), so a few fits are "
+         "faster without it." + default("local processes, one per core, when there are more than 8 fits"),
     callback=_at_least("--workers", 1))]
 SchedulerOpt = Annotated[Optional[str], typer.Option(
     metavar="tcp://HOST:PORT", help="Run the fits on the Dask cluster whose scheduler is at this address." + default("none"))]
