@@ -540,6 +540,13 @@ BAD_QUERIES = [
     ("(" * 300 + "theta[sez] > tau" + ")" * 300, "too many nested parentheses"),
     ("theta[sez]" + " + theta[sez]" * 3000 + " > tau", "cannot parse query 'theta[sez] + theta[sez]"),
     ("theta[sez] > tau\x00", "cannot parse query"),
+    # a comparison of constants is a true/false statement too (the fuzzer found '-((tau > tau))' raising TypeError)
+    ("-((tau > tau))", "'-' takes numbers; found 'tau > tau', a true/false statement"),
+    ("-(1 > 0) < theta[sez]", "'-' takes numbers; found '1 > 0', a true/false statement"),
+    ("(tau > 0) * theta[sez] > 0", "'*' takes numbers; found 'tau > 0', a true/false statement"),
+    ("not (tau > tau)", "does not depend on any quantity"),
+    ("theta[sez] > tau or tau > 0.1", "is true whatever the values"),
+    ("theta[sez] > tau and delta > 0.9", "is false whatever the values"),
 ]
 GOOD_QUERIES = ["theta[sez] > tau", "all(constraint_effect > 0)", "count(theta > tau) >= 3", "mean(theta) > 0.6",
                 "theta[sez] > 0.3 and theta[sez] < 0.31", "theta[sez] - theta[gwadar] > 0.99", "any(theta > 0.01)",
@@ -549,7 +556,7 @@ GOOD_QUERIES = ["theta[sez] > tau", "all(constraint_effect > 0)", "count(theta >
                 "reach[sez][productivity] > tau", "interruption[security] > delta", "interruption[security] > 0.99",
                 "implies(nqpf > tau, reach[sez][learning] > tau)", "constraint_effect[sez] < -0.5",
                 "count(reach[sez, gwadar][welfare] > tau) >= 2", "min(nqpf_dimension) > tau", "max(interruption) > 0.5",
-                "nqpf_dimension[inclusion] > nqpf", "mean(theta > tau) > 0.5"]
+                "nqpf_dimension[inclusion] > nqpf", "mean(theta > tau) > 0.5", "(tau > 0.1) and theta[sez] > tau"]
 
 
 @pytest.mark.parametrize("query,fragment", BAD_QUERIES, ids=[q[:30] for q, _ in BAD_QUERIES])

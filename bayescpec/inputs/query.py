@@ -91,7 +91,10 @@ def _labels(node: ast.expr) -> list[str]:
 
 
 def _is_boolean(value) -> bool:
-    return isinstance(value, xr.DataArray) and value.dtype == bool
+    """A true/false statement: over the draws, or between constants (``tau > 0.1`` is a numpy bool)."""
+    if isinstance(value, xr.DataArray):
+        return value.dtype == bool
+    return isinstance(value, (bool, np.bool_))
 
 
 def _statement(value, node: ast.AST, what: str):
