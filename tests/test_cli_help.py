@@ -102,8 +102,19 @@ def test_app_help_lists_every_command_and_version():
     (["update", "x.csv", "--method", "fast"], "--method: must be one of 'auto', 'psis' or 'refit'; found 'fast'"),
     (["report", "r", "-f", "md", "-f", "docx"], "--format: must be one of 'csv', 'md', 'latex', 'html' or 'all'; "
                                                 "found 'docx'"),
-    (["run", "--draws", "5"], "--draws: must be at least 10; found 5"),
-    (["trajectory", "--chains", "0"], "--chains: must be at least 1; found 0"),
+    (["run", "--draws", "5"], "--draws: must be from 10 to 100000; found 5"),
+    (["trajectory", "--chains", "0"], "--chains: must be from 1 to 64; found 0"),
+    # beyond what a sampler can take: refused before anything runs (update appended rows and then crashed)
+    (["run", "--seed", "-1"], "--seed: must be from 0 to 4294967295; found -1"),
+    (["run", "--seed", "99999999999999999999"], "--seed: must be from 0 to 4294967295; found 99999999999999999999"),
+    (["run", "--draws", "99999999999999999999"], "--draws: must be from 10 to 100000"),
+    (["run", "--tune", "100001"], "--tune: must be from 10 to 100000; found 100001"),
+    (["run", "--chains", "99999999999"], "--chains: must be from 1 to 64; found 99999999999"),
+    (["update", "x.csv", "--seed", "-1"], "--seed: must be from 0 to 4294967295; found -1"),
+    (["update", "x.csv", "--chains", "65"], "--chains: must be from 1 to 64; found 65"),
+    (["compare-priors", "--seed", "-1"], "--seed: must be from 0 to 4294967295"),
+    (["calibrate", "--draws", "100001"], "--draws: must be from 10 to 100000"),
+    (["trajectory", "--seed", "4294967296"], "--seed: must be from 0 to 4294967295"),
 ])
 def test_bad_choices_and_numbers_name_the_option_and_exit_2(tmp_path, args, message):
     result = runner.invoke(app, [*args, *(["--out", str(tmp_path / "out")] if args[0] != "update" else [])])

@@ -145,6 +145,75 @@ def test_interrupted_update_leaves_the_log_untouched(log, tmp_path, shipped_copy
                            framework=shipped_copy["framework"]).added == ("new-a", "new-b")
 
 
+@pytest.mark.parametrize("failure", [RuntimeError("the sampler crashed"), KeyboardInterrupt()],
+                         ids=["fit-raises", "ctrl-c"])
+def test_a_failed_fit_takes_the_appended_rows_out_again(log, tmp_path, shipped_copy, monkeypatch, failure):
+    """A failed update changes nothing: the rows appended before the fit are taken out again (the log's
+    bytes exactly as before), no vintage is saved, and the error says so."""
+    import bayescpec.workflow.update as update_module
+
+    snapshot = log.read_bytes()
+
+    def crash(*args, **kwargs):
+        assert log.read_bytes() != snapshot  # the rows were appended before the fit
+        raise failure
+
+    monkeypatch.setattr(update_module, "update_result", crash)
+    with pytest.raises(type(failure)) as raised:
+        update_evidence(batch(tmp_path, ROW_A, ROW_B), evidence=log, framework=shipped_copy["framework"],
+                        priors=shipped_copy["priors"], vintages=tmp_path / "vintages")
+    assert log.read_bytes() == snapshot and not (tmp_path / "vintages").exists()
+    assert leftovers(log.parent) == []
+    assert "the 2 appended row(s) were taken out again" in " ".join(raised.value.__notes__)
+
+
+def test_a_failed_fit_keeps_rows_another_update_appended_meanwhile(log, tmp_path, shipped_copy, monkeypatch):
+    """Undoing never loses another update's rows: if the log changed since this append, it is left alone."""
+    import bayescpec.workflow.update as update_module
+
+    def crash_after_another_append(*args, **kwargs):
+        append_evidence(batch(tmp_path, ROW_B, name="b.csv"), evidence=log, framework=shipped_copy["framework"])
+        raise RuntimeError("the sampler crashed")
+
+    monkeypatch.setattr(update_module, "update_result", crash_after_another_append)
+    with pytest.raises(RuntimeError) as raised:
+        update_evidence(batch(tmp_path, ROW_A), evidence=log, framework=shipped_copy["framework"],
+                        priors=shipped_copy["priors"], vintages=tmp_path / "vintages")
+    assert list(bc.load_study(framework=shipped_copy["framework"], evidence=log).evidence["id"])[-2:] == [
+        "new-a", "new-b"]
+    assert "the appended rows stay (another update has appended since)" in " ".join(raised.value.__notes__)
+
+
+@pytest.mark.parametrize("options,message", [
+    (["--seed", "-1"], "--seed: must be from 0 to 4294967295; found -1"),
+    (["--chains", "99999999999"], "--chains: must be from 1 to 64; found 99999999999"),
+    (["--draws", "99999999999999999999"], "--draws: must be from 10 to 100000"),
+])
+def test_cli_update_refuses_impossible_sampler_settings_before_appending(log, tmp_path, shipped_copy, options,
+                                                                           message):
+    snapshot = log.read_bytes()
+    result = CliRunner().invoke(app, ["update", str(batch(tmp_path, ROW_A)), "--evidence", str(log), "--yes",
+                                      "--framework", str(shipped_copy["framework"]),
+                                      "--vintages", str(tmp_path / "vintages"), *options])
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output
+    assert log.read_bytes() == snapshot and not (tmp_path / "vintages").exists()
+
+
+def test_fit_and_update_evidence_refuse_impossible_sampler_settings(log, tmp_path, shipped_copy):
+    from bayescpec.errors import InputError
+
+    study = bc.load_study(framework=shipped_copy["framework"], evidence=log)
+    with pytest.raises(InputError, match=r"seed: must be from 0 to 4294967295; found -1"):
+        bc.fit(study, seed=-1)
+    with pytest.raises(InputError, match=r"draws: must be a whole number from 10 to 100000; found 1.5"):
+        bc.fit(study, draws=1.5)
+    snapshot = log.read_bytes()
+    with pytest.raises(InputError, match=r"chains: must be from 1 to 64; found 100"):
+        update_evidence(batch(tmp_path, ROW_A), evidence=log, framework=shipped_copy["framework"], chains=100)
+    assert log.read_bytes() == snapshot
+
+
 def test_cli_refuses_bad_batch_with_exit_code_2(log, tmp_path, shipped_copy):
     snapshot = log.read_bytes()
     bad = batch(tmp_path, ROW_A, ROW_B.replace(",0,", ",2,"))

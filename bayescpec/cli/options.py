@@ -19,11 +19,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ..engine.limits import SAMPLING_LIMITS, limit_problem
 from ..errors import InputError
 from .help import choice_label, default
 
 __all__ = ["out_console", "err_console", "configure_consoles", "EXIT_INPUT", "fail", "check_range",
-           "check_interval_options", "check_sampler", "print_json", "jsonable", "CI_KINDS", "SAMPLERS", "METHODS", "FORMATS"]
+           "check_interval_options", "check_sampler", "print_json", "jsonable", "CI_KINDS", "SAMPLERS", "METHODS", "FORMATS",
+           "sampling_range", "sampling_limit"]
 
 out_console = Console(width=None if sys.stdout.isatty() else 150)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
@@ -48,6 +50,8 @@ def configure_consoles() -> None:
 
 def fail(exc: BaseException) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    for note in getattr(exc, "__notes__", ()):  # e.g. update: the appended rows were taken out again
+        err_console.print(escape(note), highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_INPUT)
 
 
@@ -93,6 +97,21 @@ def _at_least(name: str, low: int):
     return check
 
 
+def sampling_range(name: str) -> str:
+    low, high = SAMPLING_LIMITS[name]
+    return f"{low} to {high:_}".replace("_", " ")
+
+
+def sampling_limit(name: str):
+    """A callback refusing a sampler setting outside :data:`~bayescpec.engine.limits.SAMPLING_LIMITS`
+    before anything runs (``update`` must not append rows for a fit that cannot start)."""
+    def check(value):
+        if value is not None and (problem := limit_problem(name, value, option=f"--{name}")):
+            fail(InputError(problem))
+        return value
+    return check
+
+
 def jsonable(value):
     """``value`` with numpy scalars as Python numbers, NaN as None, dates and paths as text."""
     if isinstance(value, dict):
@@ -123,10 +142,10 @@ EvidenceOpt = Annotated[Optional[Path], typer.Option(help="Evidence log (CSV)." 
 FrameworkOpt = Annotated[Optional[Path], typer.Option(help="Framework TOML." + default("priors/framework.toml in the current folder, else the shipped one"))]
 SourcesOpt = Annotated[Optional[Path], typer.Option(help="Sources CSV." + default("sources.csv beside the evidence log"))]
 AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", metavar="YYYY-MM-DD", help="Use only evidence observed on or before this date." + default("today"))]
-SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
-DrawsOpt = Annotated[int, typer.Option(help="Posterior draws per chain (at least 10).", callback=_at_least("--draws", 10))]
-TuneOpt = Annotated[int, typer.Option(help="Tuning steps per chain (at least 10).", callback=_at_least("--tune", 10))]
-ChainsOpt = Annotated[int, typer.Option(help="Chains (at least 1; R-hat needs 2).", callback=_at_least("--chains", 1))]
+SeedOpt = Annotated[int, typer.Option(help=f"Random seed ({sampling_range('seed')}).", callback=sampling_limit("seed"))]
+DrawsOpt = Annotated[int, typer.Option(help=f"Posterior draws per chain ({sampling_range('draws')}).", callback=sampling_limit("draws"))]
+TuneOpt = Annotated[int, typer.Option(help=f"Tuning steps per chain ({sampling_range('tune')}).", callback=sampling_limit("tune"))]
+ChainsOpt = Annotated[int, typer.Option(help=f"Chains ({sampling_range('chains')}; R-hat needs 2).", callback=sampling_limit("chains"))]
 ThresholdOpt = Annotated[float, typer.Option(help="Conversion threshold τ in P(θ > τ).")]
 CiProbOpt = Annotated[float, typer.Option("--ci-prob", help="Credible-interval probability.")]
 CiKindOpt = Annotated[str, typer.Option("--ci-kind", metavar=choice_label(CI_KINDS), callback=_one_of("--ci-kind", CI_KINDS),

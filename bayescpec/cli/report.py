@@ -19,6 +19,8 @@ from ..errors import BayescpecError
 from .display import convergence_banner, print_banners, prob
 from .help import default
 from .options import (
+    sampling_range,
+    sampling_limit,
     AsOfOpt,
     ChainsOpt,
     CiKindOpt,
@@ -150,7 +152,8 @@ def compare_priors_command(
     out: Annotated[Path, typer.Option(help="Output folder for the comparison tables.")] = Path("results/compare-priors"),
     format: FormatOpt = None,
     as_of: AsOfOpt = None,
-    seed: Annotated[int, typer.Option(help="Random seed (the same for every prior set).")] = 20260527,
+    seed: Annotated[int, typer.Option(help=f"Random seed, the same for every prior set ({sampling_range('seed')}).",
+                                      callback=sampling_limit("seed"))] = 20260527,
     draws: DrawsOpt = 1000,
     tune: TuneOpt = 1000,
     chains: ChainsOpt = 4,

@@ -34,6 +34,7 @@ from .assemble import (
 )
 from .compiled import BACKENDS, CompiledModel, choose_backend, compiled_model
 from .diagnostics import CONVERGENCE_RULES, REPORTED, check_convergence
+from .limits import check_sampling_options
 from .model import model_origin
 from .structure import structure_of
 
@@ -124,6 +125,7 @@ def fit(
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; found {sampler!r}")
+    check_sampling_options(draws=draws, tune=tune, chains=chains, seed=seed)
     data = evidence_data(study)
     structure = structure_of(study)
     engine = _engine(study, model, sampler)

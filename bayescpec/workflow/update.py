@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
-from ..inputs.append import AppendReport, append_evidence, confirm_hypothetical, plan_append
+from ..engine.limits import SAMPLING_LIMITS, check_sampling_options
+from ..inputs.append import AppendReport, append_evidence, confirm_hypothetical, plan_append, undo_append
 
 __all__ = ["UpdateOutcome", "update_evidence", "update_result", "plain_summary"]
 
@@ -152,6 +153,7 @@ def update_evidence(
 
     if method not in ("auto", "psis", "refit"):
         raise InputError(f"--method: must be 'auto', 'psis' or 'refit'; found {method!r}")
+    check_sampling_options(**{k: v for k, v in fit_kwargs.items() if k in SAMPLING_LIMITS})  # before any append
     root = Path(vintages) if vintages is not None else Path(DEFAULT_ROOT)
     if dry_run:
         return _dry_run(new, evidence=evidence, framework=framework, priors=priors, root=root, previous=previous,
@@ -163,17 +165,24 @@ def update_evidence(
         return UpdateOutcome(report, reason="no new rows: the log, its fits and its vintages are unchanged",
                              summary="no new rows: the log, its fits and its vintages are unchanged")
     started = time.perf_counter()
-    study = load_study(framework=framework, priors=priors, evidence=report.log, today=today)
-    previous_path = Path(previous) if previous is not None else find_previous(root, study, report.sha256_before)
-    previous_result = load_vintage(previous_path) if previous_path is not None else None
-    result = update_result(previous_result, study, method=method, khat_threshold=khat_threshold, **fit_kwargs)
-    result.attrs["previous_result"] = str(previous_path) if previous_path is not None else ""
-    seconds = time.perf_counter() - started
-    result.attrs["update_seconds"] = round(seconds, 3)
-    from .vintages import find_vintage
+    try:  # a failed fit or save (or Ctrl-C) takes the appended rows out again: a failed update changes nothing
+        study = load_study(framework=framework, priors=priors, evidence=report.log, today=today)
+        previous_path = Path(previous) if previous is not None else find_previous(root, study, report.sha256_before)
+        previous_result = load_vintage(previous_path) if previous_path is not None else None
+        result = update_result(previous_result, study, method=method, khat_threshold=khat_threshold, **fit_kwargs)
+        result.attrs["previous_result"] = str(previous_path) if previous_path is not None else ""
+        seconds = time.perf_counter() - started
+        result.attrs["update_seconds"] = round(seconds, 3)
+        from .vintages import find_vintage
 
-    reused = find_vintage(result, root=root) is not None
-    path = save_vintage(result, root=root)
+        reused = find_vintage(result, root=root) is not None
+        path = save_vintage(result, root=root)
+    except BaseException as exc:
+        undone = undo_append(report)
+        exc.add_note(f"{report.log}: " + (f"the {len(report.added)} appended row(s) were taken out again; the log "
+                                          "is as it was before this update" if undone else
+                                          "the appended rows stay (another update has appended since)"))
+        raise
     return UpdateOutcome(report, result, path, previous_path, result.attrs["update_method"],
                          float(result.attrs.get("pareto_khat", float("nan"))),
                          str(result.attrs.get("update_reason", "")), seconds,
