@@ -260,3 +260,64 @@ def test_trajectory_fits_each_date_and_plots(tmp_path):
 def test_trajectory_cli_rejects_bad_dates(tmp_path):
     out = CliRunner().invoke(app, ["trajectory", "--dates", "2025-02-30", "--out", str(tmp_path / "t")])
     assert out.exit_code == 2 and "--dates" in out.output and not (tmp_path / "t").exists()
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:400_000])
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _flip(path: Path) -> None:
+    """200 bytes past the header overwritten: HDF5 checksums fail (h5py raises RuntimeError)."""
+    data = bytearray(path.read_bytes())
+    data[2000:2200] = bytes((b ^ 0x5A) for b in data[2000:2200])
+    path.write_bytes(bytes(data))
+
+
+def _no_groups(path: Path) -> None:
+    """A netCDF file with the result's attrs but none of its groups."""
+    import xarray as xr
+
+    attrs = bc.load_result(path).attrs
+    path.unlink()
+    xr.DataTree(xr.Dataset(attrs={k: v for k, v in attrs.items() if isinstance(v, (str, int, float))})).to_netcdf(
+        path, engine="h5netcdf")
+
+
+DAMAGES = [("truncated", _truncate), ("empty", _empty), ("bytes-flipped", _flip), ("no-groups", _no_groups)]
+
+
+@pytest.mark.parametrize("case,damage", DAMAGES, ids=[d[0] for d in DAMAGES])
+def test_a_damaged_vintage_is_listed_as_unreadable_and_named_when_asked_for(pair, tmp_path, case, damage):
+    """A damaged vintage neither vanishes from the history nor crashes it: history lists it as
+    unreadable with the reason, asking for it by name says it cannot be read (exit 2, no traceback),
+    and latest/previous skip it saying so."""
+    a, b = pair
+    root = tmp_path / "v"
+    first = bc.save_vintage(a, root=root)
+    second = bc.save_vintage(b, root=root)
+    damage(first / "result.nc")
+    table = bc.history(root)
+    assert list(table["vintage"]) == [first.name, second.name]
+    bad = table.iloc[0]
+    assert bad["method"] == "unreadable" and not bad["converged"] and bad["convergence_failures"].startswith(
+        "cannot be read: ") and np.isnan(bad["p_sez"])
+    assert table.iloc[1]["p_sez"] == pytest.approx(bc.history(root)["p_sez"].iloc[1])
+    shown = CliRunner().invoke(app, ["history", "--vintages", str(root)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and "UNREADABLE" in shown.output and "Traceback" not in shown.output
+    assert f"{first.name} cannot be read" in " ".join(shown.output.split())
+    for args in (["diff", first.name, "latest"], ["diff", first.name[:12], second.name]):
+        out = CliRunner().invoke(app, [*args, "--vintages", str(root)])
+        assert out.exit_code == 2 and "Traceback" not in out.output, out.output
+        text = " ".join(out.output.split())
+        assert (f"vintage {first.name}" in text and "cannot be read" in text) or "not a readable" in text or \
+            "incomplete bayescpec result" in text, text
+    out = CliRunner().invoke(app, ["diff", "previous", "latest", "--vintages", str(root)])
+    assert out.exit_code == 2 and "only 1 readable vintage(s) (1 more cannot be read" in " ".join(out.output.split())
+    direct = CliRunner().invoke(app, ["report", str(first / "result.nc"), "--out", str(tmp_path / "r"), "-f", "csv",
+                                      "--no-figures", "--no-page"])
+    assert direct.exit_code == 2 and "Traceback" not in direct.output and not (tmp_path / "r").exists()
+    assert str(first / "result.nc") in " ".join(direct.output.split()).replace(" ", "") or "result.nc" in direct.output

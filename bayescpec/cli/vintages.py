@@ -38,11 +38,21 @@ def _made(r) -> str:
     method = str(r["method"])
     if method == "psis":
         return "reweighted"
+    if method == "unreadable":
+        return "–"
     return f"{method} {r.get('draws')}×{r.get('chains')}"
 
 
 def _checks(r) -> str:
+    if r["method"] == "unreadable":
+        return "[bold red]UNREADABLE[/]"
     return "[green]passed[/]" if r["converged"] else "[bold red]FAILED[/]"
+
+
+def _unreadable_lines(table) -> None:
+    for r in table.to_dict("records"):
+        if r["method"] == "unreadable":
+            out_console.print(f"[red]{escape(r['vintage'])} {escape(r['convergence_failures'])}[/]", highlight=False)
 
 
 def history(
@@ -74,6 +84,7 @@ def history(
                      *[prob(r[c]) for c in channels])
     if fits(wide):
         out_console.print(wide)
+        _unreadable_lines(table)
         return
     out_console.print(f"[bold]{escape(title)}[/]")
     for i, r in enumerate(table.to_dict("records"), start=1):

@@ -13,9 +13,13 @@ import xarray as xr
 from ..errors import BayescpecError, ResultMismatchError
 from ..inputs.study import Study
 
-__all__ = ["save_result", "load_result", "check_inputs", "RESULT_FILE"]
+__all__ = ["save_result", "load_result", "check_inputs", "RESULT_FILE", "READ_ERRORS", "REQUIRED_GROUPS"]
 
 RESULT_FILE = "result.nc"
+#: what reading a damaged file raises: h5py a RuntimeError on a bad checksum, xarray OSError/ValueError/KeyError
+READ_ERRORS = (OSError, ValueError, RuntimeError, KeyError)
+#: the groups every saved result has (tables, diffs and analyses read them)
+REQUIRED_GROUPS = ("posterior", "prior", "evidence")
 
 
 def save_result(result: xr.DataTree, path: str | Path) -> Path:
@@ -58,13 +62,23 @@ def load_result(path: str | Path, *, study: Study | None = None) -> xr.DataTree:
     try:
         with xr.open_datatree(path, engine="h5netcdf") as tree:
             result = tree.load()
-    except (OSError, ValueError) as exc:
-        raise BayescpecError(f"{path}: not a readable bayescpec result ({exc})") from None
+    except READ_ERRORS as exc:
+        reason = str(exc).strip() or type(exc).__name__
+        raise BayescpecError(f"{path}: not a readable bayescpec result ({reason}); the file is damaged or "
+                             "incomplete: make it again with `bayescpec run`") from None
     for node in result.subtree:  # netCDF keeps lists as JSON text (see _netcdf_safe); ArviZ wants a list
         if isinstance(node.attrs.get("sample_dims"), str):
-            node.attrs["sample_dims"] = json.loads(node.attrs["sample_dims"])
+            try:
+                node.attrs["sample_dims"] = json.loads(node.attrs["sample_dims"])
+            except ValueError:
+                raise BayescpecError(f"{path}: not a readable bayescpec result (attribute sample_dims of group "
+                                     f"{node.path!r} is not JSON)") from None
     if "framework" not in result.attrs:
         raise BayescpecError(f"{path}: a netCDF file, but not a bayescpec result (no framework attrs)")
+    missing = [group for group in REQUIRED_GROUPS if group not in result.children]
+    if missing:
+        raise BayescpecError(f"{path}: an incomplete bayescpec result: no {', '.join(missing)} group(s); "
+                             f"a saved result has {', '.join(REQUIRED_GROUPS)}. Make it again with `bayescpec run`")
     if study is not None:
         check_inputs(result, study)
     return result

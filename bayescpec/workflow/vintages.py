@@ -32,7 +32,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import BayescpecError
-from .store import RESULT_FILE, load_result, save_result
+from .store import READ_ERRORS, REQUIRED_GROUPS, RESULT_FILE, load_result, save_result
 
 __all__ = ["DEFAULT_ROOT", "Vintage", "ResultDiff", "fit_key", "vintage_name", "save_vintage", "find_vintage",
            "list_vintages", "load_vintage", "find_previous", "history", "diff"]
@@ -136,6 +136,7 @@ class Vintage:
     name: str
     path: Path
     attrs: dict
+    problem: str = ""  # why its result cannot be read ("" when it can)
 
     @property
     def evidence_sha256(self) -> str:
@@ -143,26 +144,54 @@ class Vintage:
 
 
 def _read_attrs(path: Path) -> dict:
+    """The result's attrs (lazily: no arrays are read); ValueError when it lacks a result's groups."""
     with xr.open_datatree(path, engine="h5netcdf") as tree:
+        missing = [group for group in REQUIRED_GROUPS if group not in tree.children]
+        if missing:
+            raise ValueError(f"an incomplete bayescpec result: no {', '.join(missing)} group(s)")
         return dict(tree.attrs)
 
 
-def list_vintages(root: str | Path = DEFAULT_ROOT) -> list[Vintage]:
-    """Every vintage under ``root``, oldest first (by creation time)."""
+def _problem(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def list_vintages(root: str | Path = DEFAULT_ROOT, *, unreadable: bool = False) -> list[Vintage]:
+    """Every readable vintage under ``root``, oldest first (by creation time). With ``unreadable``,
+    also the damaged ones (a truncated or corrupted ``result.nc``), each with its ``problem`` and
+    no attrs, first."""
     root = Path(root)
     if not root.is_dir():
         return []
     found = []
     for folder in root.iterdir():
         file = folder / RESULT_FILE
-        if folder.name.startswith(".") or not file.is_file():
+        if folder.name.startswith(".") or not folder.is_dir():
             continue
-        try:
-            attrs = _read_attrs(file)
-        except (OSError, ValueError):
-            continue
-        found.append(Vintage(folder.name, folder, attrs))
+        if not file.is_file():  # a folder without its result (a save never finished: saves are atomic)
+            if unreadable and not any(folder.iterdir()):
+                continue
+            problem = f"no {RESULT_FILE} in it"
+        else:
+            try:
+                found.append(Vintage(folder.name, folder, _read_attrs(file)))
+                continue
+            except READ_ERRORS as exc:
+                problem = _problem(exc)
+        if unreadable:
+            found.append(Vintage(folder.name, folder, {}, problem))
     return sorted(found, key=lambda v: (str(v.attrs.get("created", "")), v.name))
+
+
+def _unreadable_match(ref: str, root: Path) -> None:
+    """Raise when ``ref`` names a damaged vintage (rather than saying there is no such vintage)."""
+    damaged = [v for v in list_vintages(root, unreadable=True) if v.problem]
+    matches = [v for v in damaged if v.name == ref] or [v for v in damaged if v.name.startswith(ref)]
+    if len(matches) == 1:
+        v = matches[0]
+        raise BayescpecError(f"vintage {v.name} under {root} cannot be read ({v.problem}): its file is damaged. "
+                             f"Remove the folder {v.path} (or restore it from a backup); `bayescpec run` or "
+                             "`bayescpec update` make new vintages")
 
 
 def _resolve(ref: str | Path, root: Path) -> Path:
@@ -170,12 +199,16 @@ def _resolve(ref: str | Path, root: Path) -> Path:
     if path.exists():
         return path
     vintages = list_vintages(root)
+    damaged = [v.name for v in list_vintages(root, unreadable=True) if v.problem]
+    also = f" ({len(damaged)} more cannot be read: {', '.join(damaged)}; see `bayescpec history`)" if damaged else ""
+    if str(ref) not in ("latest", "previous"):
+        _unreadable_match(str(ref), root)
     if not vintages:
-        raise BayescpecError(f"no vintages under {root}, and no file or folder {ref}")
+        raise BayescpecError(f"no readable vintages under {root}{also}, and no file or folder {ref}")
     if str(ref) in ("latest", "previous"):
         index = -1 if str(ref) == "latest" else -2
         if len(vintages) < -index:
-            raise BayescpecError(f"{root}: only {len(vintages)} vintage(s); there is no {ref!s} one")
+            raise BayescpecError(f"{root}: only {len(vintages)} readable vintage(s){also}; there is no {ref!s} one")
         return vintages[index].path
     exact = [v for v in vintages if v.name == str(ref)]
     matches = exact or [v for v in vintages if v.name.startswith(str(ref)) or v.evidence_sha256.startswith(str(ref))]
@@ -207,7 +240,7 @@ def find_previous(root: str | Path, study, evidence_sha256: str) -> Path | None:
     if run_result.is_file():
         try:
             candidates.append((run_result, _read_attrs(run_result)))
-        except (OSError, ValueError):
+        except READ_ERRORS:
             pass
 
     def same_inputs(attrs: dict) -> bool:
@@ -234,12 +267,24 @@ def history(root: str | Path = DEFAULT_ROOT, *, threshold: float = 0.5) -> pd.Da
     """One row per vintage (oldest first): name, as-of date, evidence hash, prior set, rows, how it
     was made (fit / refit / psis and k-hat), sampler settings, whether it passed its convergence
     checks (``converged``, ``convergence_failures``) and P(theta > threshold) per channel
-    (``p_<channel>``)."""
+    (``p_<channel>``). A vintage whose file cannot be read is listed too (first), with method
+    ``unreadable`` and the reason in ``convergence_failures``."""
     from ..outputs.summary import conversion_probability
 
     rows = []
-    for vintage in list_vintages(root):
-        result = load_result(vintage.path)
+    channels: list[str] = []
+    for vintage in list_vintages(root, unreadable=True):
+        problem = vintage.problem
+        if not problem:
+            try:
+                result = load_result(vintage.path)
+            except BayescpecError as exc:
+                problem = str(exc).removeprefix(f"{vintage.path / RESULT_FILE}: ")
+        if problem:  # listed, not skipped: a damaged vintage must not vanish from the history
+            rows.append({"vintage": vintage.name, "as_of": "", "evidence_sha256": "", "prior_set": "", "rows": 0,
+                         "method": "unreadable", "pareto_khat": np.nan, "draws": None, "chains": None, "seed": None,
+                         "converged": False, "convergence_failures": f"cannot be read: {problem}", "created": ""})
+            continue
         attrs = result.attrs
         p = conversion_probability(result, threshold=threshold)
         row = {
@@ -258,8 +303,11 @@ def history(root: str | Path = DEFAULT_ROOT, *, threshold: float = 0.5) -> pd.Da
             "created": attrs.get("created"),
         }
         row.update({f"p_{channel}": float(value) for channel, value in zip(p["channel"].values, p.values)})
+        channels += [str(c) for c in p["channel"].values if str(c) not in channels]
         rows.append(row)
     table = pd.DataFrame(rows)
+    if len(table):
+        table = table[[c for c in table.columns if not c.startswith("p_")] + [f"p_{c}" for c in channels]]
     table.attrs = {"title": f"Vintages under {root}; p_<channel> = P(theta > {threshold:g})",
                    "threshold": threshold}
     return table
