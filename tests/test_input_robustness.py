@@ -441,6 +441,32 @@ def test_other_options_pointing_at_a_folder(shipped_copy, tmp_path, option, role
     assert usual in output
 
 
+def test_validate_refuses_a_study_whose_log_has_no_sources_file_as_run_does(shipped_copy, tmp_path, monkeypatch):
+    """`validate` in a study folder refuses what `run` refuses: a log without its sources.csv. A file
+    named explicitly (a batch for `update`, checked against the log's sources then) gets a note."""
+    monkeypatch.chdir(shipped_copy["evidence"].parent.parent)
+    shipped_copy["sources"].unlink()
+    checked = cli("validate")
+    assert checked.exit_code == 2 and "Traceback" not in checked.output, checked.output
+    text = " ".join(checked.output.split())
+    assert "sources.csv: file not found; an evidence log needs a sources file" in text, text
+    assert_cli_refuses_run(shipped_copy, tmp_path, "sources.csv: file not found")
+    batch = cli("validate", str(shipped_copy["evidence"]))
+    assert batch.exit_code == 0 and "its source keys were not checked" in " ".join(batch.output.split())
+
+
+def test_a_sources_file_without_its_key_column_is_named_as_such(shipped_copy, tmp_path, monkeypatch):
+    rows = rows_of(shipped_copy["sources"])
+    write_rows(shipped_copy["sources"], [row[1:] for row in rows])  # the first column, key, dropped
+    assert rows[0][0] == "key"
+    monkeypatch.chdir(shipped_copy["evidence"].parent.parent)
+    checked = cli("validate")
+    text = " ".join(checked.output.split())
+    assert checked.exit_code == 2 and "sources.csv, line 1, key: missing required column" in text, text
+    assert "unknown column; allowed: id" not in text  # not read as an evidence log
+    assert_cli_refuses_run(shipped_copy, tmp_path, "key: missing required column")
+
+
 def test_validate_and_update_given_a_folder(shipped_copy, tmp_path):
     result = cli("validate", str(shipped_copy["evidence"].parent), "--framework", str(shipped_copy["framework"]))
     assert result.exit_code == 0 and "cpec.csv (evidence)" in result.output and "sources.csv (sources)" in result.output

@@ -262,9 +262,11 @@ def _classify(path: Path) -> str:
         return path.suffix.lstrip(".")  # reading it again reports why it cannot be read
     if path.suffix == ".toml":
         return "framework" if any(line.strip() == "[framework]" for line in text.splitlines()) else "priors"
+    if path.name == "sources.csv":  # by its name first: a sources file missing its key column is still one
+        return "sources"
     head = text.lstrip("\r\n").splitlines()[0] if text.strip() else ""
     names = {name.strip().strip('"') for name in re.split(r"[,;\t]", head)}
-    return "sources" if "key" in names and "id" not in names else "evidence"
+    return "sources" if ("key" in names or "reference" in names) and "id" not in names else "evidence"
 
 
 def _expand(paths: list[Path]) -> list[Path]:
@@ -289,6 +291,7 @@ def validate(
     from ..inputs.spec import load_framework, load_priors
     from ..inputs.study import shipped_path
 
+    study_folders = not paths  # the study's own files: its log must have its sources.csv
     if not paths:
         root_priors, root_evidence = shipped_path("priors"), shipped_path("evidence")
         paths = sorted(root_priors.glob("*.toml")) + sorted(root_evidence.glob("*.csv"))
@@ -319,7 +322,15 @@ def validate(
                 src_path = path.parent / "sources.csv"
                 if src_path not in sources_cache:
                     sources_cache[src_path] = None
-                    if src_path.is_file():
+                    if not src_path.is_file() and study_folders:  # what `run` says: a log needs its sources
+                        problems.append(Problem(str(src_path), None, None,
+                                                "file not found; an evidence log needs a sources file (key,reference,"
+                                                f"year,url) beside it ({path} has none), or give one to `run` with "
+                                                "--sources"))
+                    elif not src_path.is_file():  # a batch for `update` is checked against the log's sources then
+                        notes.append(f"no sources.csv beside {path}: its source keys were not checked (`update` "
+                                     "checks them against the log's sources.csv; `run` needs one beside the log)")
+                    else:
                         try:
                             sources_cache[src_path] = read_sources(src_path)
                         except InputError as exc:  # reported once, as the sources file's own problems
