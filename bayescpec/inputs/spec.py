@@ -37,7 +37,8 @@ OBSERVATION_KINDS = ("signal", "count", "measure")
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # inf/nan are no numbers here
+    # inf/nan are no numbers here; strict: `true` or "3" is not a number (an int is, for a float)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 # ----------------------------------------------------------------------------- framework
@@ -217,13 +218,20 @@ class Framework(_Spec):
 # ----------------------------------------------------------------------------- prior sets
 Probability = Annotated[float, Field(gt=0, lt=1)]
 Positive = Annotated[float, Field(gt=0)]
+#: bounds that keep a prior set where the logit scale and the sampler can carry it: beyond them a fit
+#: overflows (a severity sd of 1e300) or the prior is a point mass in disguise (logistic(10) = 0.99995)
+LOGIT_BOUND = 10.0
+CONCENTRATION_BOUND = 10_000.0
+Logit = Annotated[float, Field(ge=-LOGIT_BOUND, le=LOGIT_BOUND)]
+LogitScale = Annotated[float, Field(gt=0, le=LOGIT_BOUND)]
+Concentration = Annotated[float, Field(gt=0, le=CONCENTRATION_BOUND)]
 
 
 class BetaPrior(_Spec):
     """A Beta prior given as its mean and concentration (a = mean*conc, b = (1-mean)*conc)."""
 
     mean: Probability
-    concentration: Positive
+    concentration: Concentration  # pseudo-observations
 
     @property
     def alpha(self) -> float:
@@ -235,12 +243,12 @@ class BetaPrior(_Spec):
 
 
 class NormalPrior(_Spec):
-    mean: float
-    sd: Positive
+    mean: Logit
+    sd: LogitScale
 
 
 class HalfNormalPrior(_Spec):
-    sd: Positive
+    sd: LogitScale
 
 
 class LoadingPrior(_Spec):
@@ -249,8 +257,8 @@ class LoadingPrior(_Spec):
     conversion (a mean > 0 leans toward the paper's expectation that it does). Without ``mean`` it is
     the half-normal of earlier versions: constraints can then only lower conversion."""
 
-    sd: Positive
-    mean: float | None = None
+    sd: LogitScale
+    mean: Logit | None = None
 
     @property
     def signed(self) -> bool:
@@ -280,7 +288,7 @@ class PriorSet(_Spec):
     #: half-normal prior of the spread of units (e.g. individual zones) around their channel, logit scale
     units: HalfNormalPrior = HalfNormalPrior(sd=0.5)
     diagnosticity: DiagnosticityPriors
-    measure_loading: dict[str, Positive]
+    measure_loading: dict[str, LogitScale]
 
 
 # ----------------------------------------------------------------------------- loading
