@@ -33,7 +33,7 @@ STRONG = [f"t-s{i},2026-11-1{i},sez,sez_zone_exports,outcome,signal,1,,,,0.95,0.
           for i in range(6)]
 #: 5 of 1 200 workers skilled: a very sharp likelihood far from the current posterior (k-hat >> 0.7)
 SHARP = ["t-9,2026-11-15,sez,sez_skilled_employment,outcome,count,,5,1200,,,,1,,hypothetical,HYPOTHETICAL"]
-BASE = dict(draws=1000, tune=700, chains=2)
+BASE = dict(draws=1000, tune=700, chains=2, sampler="pymc")  # not "auto": the same sampler whatever ran before
 
 
 def study_with(tmp: Path, rows: list[str], **kwargs) -> bc.Study:
