@@ -620,6 +620,32 @@ def test_duplicated_channel_id_is_reported_without_query_noise(shipped_copy):
     assert "sez, sez" not in message  # allowed lists name each channel once
 
 
+IDS = [
+    ("empty", 'id = "sez"', 'id = ""', "channels.0.id: an id is ASCII letters, digits and underscores, starting with "
+                                       "a letter (ids are written in evidence cells and queries); found ''"),
+    ("with-a-space", 'id = "sez"', 'id = "my industry"', "channels.0.id: an id is ASCII letters"),
+    ("leading-space", 'id = "sez"', 'id = " sez"', "found ' sez'"),
+    ("starts-with-a-digit", 'id = "water_stress"', 'id = "2water"', "found '2water'"),
+    ("reserved", 'id = "sez"', 'id = "any_channel"',
+     "channels.0.id: 'any_channel' is reserved (an indicator's target for every channel)"),
+    ("constraint-named-like-a-channel", 'id = "water_stress"', 'id = "agriculture"',
+     "'agriculture' is already a channel id; targets must be unique"),
+]
+
+
+@pytest.mark.parametrize("case,old,new,fragment", IDS, ids=[c[0] for c in IDS])
+def test_framework_ids_are_names(shipped_copy, case, old, new, fragment):
+    """Ids are written in evidence cells (stripped of spaces) and queries: a framework id must be a name
+    (a tester's '' matched empty targets; ' industry' could never be matched), and a clash is reported
+    at its root, without follow-on problems about the clashing id's tiers or queries."""
+    replace_in(shipped_copy["framework"], old, new)
+    with pytest.raises(InputError) as raised:
+        load_framework(shipped_copy["framework"])
+    message = str(raised.value)
+    assert fragment in message and "framework.toml, line " in message, message
+    assert "is about a" not in message and "cannot parse query" not in message, message
+
+
 @pytest.mark.parametrize("k,n,column,fragment", [("0", "-5", "n", "found '-5'; n must be > 0"),
                                                  ("-1", "-5", "n", "found '-5'; n must be > 0"),
                                                  ("7", "abc", "n", "not a number: found 'abc'"),

@@ -111,6 +111,8 @@ def chain_problems(framework, problem: Callable[[tuple, str], Problem]) -> list[
     for index, indicator in enumerate(framework.indicators):
         loc = ("indicators", index, "stage")
         about_channel = indicator.target in channels or indicator.target == ANY_CHANNEL
+        if not about_channel and indicator.target not in {c.id for c in framework.constraints}:
+            continue  # an unknown target is reported as such; whether it may have a stage is moot
         if indicator.stage is None:
             if stage_ids and about_channel:
                 add(loc, f"indicator {indicator.id!r} is about a channel: give the stage of the chain it "

@@ -7,15 +7,14 @@ them all with file, line and key.
 
 from __future__ import annotations
 
-import types
-import typing
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import Problem, SpecError, allowed_list, did_you_mean
-from .files import _TomlProblem, line_of, read_toml
+from .files import line_of
+from .specread import ID_PATTERN, read_spec
 from .chain import ANY_CHANNEL, chain_problems
 from .query import QueryError, check_query
 from .scenarios import Scenario, scenario_problems
@@ -36,6 +35,9 @@ EVIDENCE_KINDS = ("signal", "count", "measure", "gap")
 OBSERVATION_KINDS = ("signal", "count", "measure")
 
 
+Identifier = Annotated[str, Field(pattern=ID_PATTERN)]  # an id is a name: see specread.ID_RULE
+
+
 class _Spec(BaseModel):
     # inf/nan are no numbers here; strict: `true` or "3" is not a number (an int is, for a float)
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
@@ -53,7 +55,7 @@ class FrameworkInfo(_Spec):
 class Stage(_Spec):
     """One stage of the conversion chain; ``quote`` gives the source's words for it."""
 
-    id: str
+    id: Identifier
     label: str
     quote: str | None = None
     #: share of the prior's failure mass (Beta b) carried by this stage; shares are normalised per chain
@@ -61,7 +63,7 @@ class Stage(_Spec):
 
 
 class Channel(_Spec):
-    id: str
+    id: Identifier
     label: str
     section: str | None = None
     #: the stages of this channel's chain, in framework order (default: every framework stage)
@@ -69,7 +71,7 @@ class Channel(_Spec):
 
 
 class Constraint(_Spec):
-    id: str
+    id: Identifier
     label: str
     #: channels this constraint binds (frameworks without [[stages]]); with stages, use [[links]]
     binds: list[str] = Field(default_factory=list)
@@ -88,7 +90,7 @@ class Link(_Spec):
 class Loop(_Spec):
     """A feedback loop of constraints that reinforce each other (a shared latent factor of their severities)."""
 
-    id: str
+    id: Identifier
     label: str
     constraints: list[str] = Field(min_length=2)
     quote: str | None = None
@@ -98,7 +100,7 @@ class Dimension(_Spec):
     """A dimension of the overall quantity: the mean reach of ``channel.stage`` entries (``channel``
     alone means the whole chain, theta)."""
 
-    id: str
+    id: Identifier
     label: str
     measures: list[str] = Field(min_length=1)
     weight: Annotated[float, Field(gt=0)] = 1.0
@@ -106,19 +108,19 @@ class Dimension(_Spec):
 
 
 class Tier(_Spec):
-    id: str
+    id: Identifier
     label: str
     targets: Literal["channel", "constraint"]
     rank: int
 
 
 class TestType(_Spec):
-    id: str
+    id: Identifier
     label: str
 
 
 class Proposition(_Spec):
-    id: str
+    id: Identifier
     statement: str
     query: str
     #: how the query reads the statement (what each condition stands for)
@@ -126,7 +128,7 @@ class Proposition(_Spec):
 
 
 class Indicator(_Spec):
-    id: str
+    id: Identifier
     label: str
     target: str
     tiers: list[str] = Field(min_length=1)
@@ -292,68 +294,6 @@ class PriorSet(_Spec):
 
 
 # ----------------------------------------------------------------------------- loading
-def _unwrap(annotation: typing.Any) -> typing.Any:
-    """Strip Annotated[...] and Optional[...] down to the type inside."""
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin is typing.Union or origin is types.UnionType:
-            annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
-        else:
-            return annotation
-
-
-def _model_at(root: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
-    """The pydantic model class found at ``loc`` inside ``root`` (for "did you mean" on keys)."""
-    current: typing.Any = root
-    for part in loc:
-        current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            if part not in current.model_fields:
-                return None
-            current = current.model_fields[part].annotation
-        elif typing.get_origin(current) in (list, dict):
-            current = typing.get_args(current)[-1]
-        else:
-            return None
-    current = _unwrap(current)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def _pydantic_problems(
-    exc: ValidationError, root: type[BaseModel], path: Path, lines: dict, data: dict
-) -> list[Problem]:
-    problems = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        line = line_of(lines, loc)
-        where = f"line {line}" if line else None
-        field = ".".join(str(p) for p in loc) or None
-        if err["type"] == "extra_forbidden":
-            parent = _model_at(root, loc[:-1])
-            allowed = list(parent.model_fields) if parent else []
-            hint = did_you_mean(loc[-1], allowed)
-            message = f"unknown key {loc[-1]!r}{hint}; allowed keys: {', '.join(allowed)}"
-        elif err["type"] == "missing":
-            message = "required key is missing"
-        else:
-            message = f"{err['msg']}; found {err.get('input')!r}"
-        problems.append(Problem(str(path), where, field, message))
-    return problems
-
-
-def _read(path: Path, model: type[BaseModel], error: type[SpecError]):
-    try:
-        data, lines = read_toml(path)
-    except _TomlProblem as exc:
-        raise error(exc.problems) from None
-    try:
-        return model.model_validate(data), lines, []
-    except ValidationError as exc:
-        return None, lines, _pydantic_problems(exc, model, path, lines, data)
-
-
 def _problem(path, lines, loc, message) -> Problem:
     line = line_of(lines, loc)
     return Problem(str(path), f"line {line}" if line else None, ".".join(str(p) for p in loc), message)
@@ -382,7 +322,7 @@ def _rank_problems(framework: Framework, path: Path, lines: dict) -> list[Proble
 def load_framework(path: str | Path) -> Framework:
     """Load and check a framework file; raises :class:`SpecError` listing every problem."""
     path = Path(path)
-    framework, lines, problems = _read(path, Framework, SpecError)
+    framework, lines, problems = read_spec(path, Framework, SpecError)
     if framework is None:
         raise SpecError(problems)
 
@@ -396,6 +336,11 @@ def load_framework(path: str | Path) -> Framework:
     for section in ("channels", "constraints", "tiers", "test_types", "propositions", "indicators", "scenarios"):
         duplicates(section, [item.id for item in getattr(framework, section)])
     channels, constraints = framework.channel_ids, framework.constraint_ids
+    for section in ("channels", "constraints"):
+        for index, item in enumerate(getattr(framework, section)):
+            if item.id == ANY_CHANNEL:
+                problems.append(_problem(path, lines, (section, index, "id"),
+                                         f"{ANY_CHANNEL!r} is reserved (an indicator's target for every channel)"))
     for index, constraint in enumerate(framework.constraints):
         if constraint.id in channels:
             problems.append(_problem(path, lines, ("constraints", index, "id"),
@@ -415,6 +360,8 @@ def load_framework(path: str | Path) -> Framework:
             problems.append(_problem(path, lines, loc + ("target",), _unknown(indicator.target, "target", targets)))
         target_type = "constraint" if indicator.target in constraints else "channel"
         for tier in indicator.tiers:
+            if indicator.target not in targets or (indicator.target in channels and indicator.target in constraints):
+                break  # an unknown target or one both a channel and a constraint (reported above): no tier judged
             if tier not in tiers:
                 problems.append(_problem(path, lines, loc + ("tiers",), _unknown(tier, "tier", list(tiers))))
             elif tiers[tier].targets != target_type:
@@ -432,7 +379,7 @@ def load_framework(path: str | Path) -> Framework:
                                      f"rate_converting ({rates[0]}) must exceed rate_not_converting ({rates[1]})"))
     problems += chain_problems(framework, lambda loc, message: _problem(path, lines, loc, message))
     problems += scenario_problems(framework, lambda loc, message: _problem(path, lines, loc, message))
-    if any(p.field and p.field.split(".")[0] in ("stages", "channels", "dimensions") for p in problems):
+    if any(p.field and p.field.split(".")[0] in ("stages", "channels", "constraints", "dimensions") for p in problems):
         return _raise(problems)  # the queries' names would be unreliable: report the root causes only
     for index, proposition in enumerate(framework.propositions):
         try:
@@ -453,7 +400,7 @@ def _raise(problems: list[Problem]):
 def load_priors(path: str | Path, framework: Framework) -> PriorSet:
     """Load a prior set and check it covers exactly the framework's names."""
     path = Path(path)
-    priors, lines, problems = _read(path, PriorSet, SpecError)
+    priors, lines, problems = read_spec(path, PriorSet, SpecError)
     if priors is None:
         raise SpecError(problems)
 
