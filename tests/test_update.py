@@ -330,13 +330,19 @@ def test_cli_update_dry_run_shows_rows_and_decision_and_writes_nothing(log, tmp_
     result = CliRunner().invoke(app, ["update", str(HYPOTHETICAL), "--dry-run", "--evidence", str(log),
                                       "--framework", str(shipped_copy["framework"]),
                                       "--vintages", str(tmp_path / "vintages")], env={"COLUMNS": "80"})
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 2, result.output  # what the same update without --dry-run would exit with
     text = " ".join(result.output.split())
     assert "DRY RUN" in text and "6 row(s) would be appended" in text
     for row_id in ("hyp-001", "hyp-006"):
         assert row_id in text
     assert "would refuse them without --yes" in text
     assert "would be fitted from scratch" in text
+    assert "error: the same update without --dry-run would refuse these rows (exit code 2)" in text
+    assert snapshot(tmp_path) == before and not (tmp_path / "vintages").exists()
+    confirmed = CliRunner().invoke(app, ["update", str(HYPOTHETICAL), "--dry-run", "--yes", "--evidence", str(log),
+                                         "--framework", str(shipped_copy["framework"]),
+                                         "--vintages", str(tmp_path / "vintages")])
+    assert confirmed.exit_code == 0 and "error" not in confirmed.output, confirmed.output
     assert snapshot(tmp_path) == before and not (tmp_path / "vintages").exists()
 
 
@@ -358,7 +364,7 @@ def test_dry_run_decides_the_fast_path_from_a_previous_vintage(log, tmp_path, sh
     assert "reliable" in outcome.summary and "k-hat" not in outcome.summary
     assert outcome.result.attrs["update_method"] == "psis" and "Pareto k-hat" in outcome.result.attrs["update_reason"]
     assert snapshot(tmp_path) == before
-    result = CliRunner().invoke(app, ["update", str(new), "--dry-run", "--evidence", str(log),
+    result = CliRunner().invoke(app, ["update", str(new), "--dry-run", "--yes", "--evidence", str(log),
                                       "--framework", str(shipped_copy["framework"]), "--priors",
                                       str(shipped_copy["priors"]), "--vintages", str(vintages)])
     assert result.exit_code == 0, result.output

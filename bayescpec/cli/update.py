@@ -142,6 +142,12 @@ def update(
             from ..workflow.vintages import load_vintage
 
             out_console.print(_headline(outcome.result, threshold, before=load_vintage(outcome.previous)))
+        if report.needs_confirmation and not yes:  # the dry run's exit code is the real run's: a script can rely on it
+            from ..inputs.append import HypotheticalRowsError
+
+            fail(HypotheticalRowsError("the same update without --dry-run would refuse these rows (exit code 2): "
+                                       "they are marked hypothetical or synthetic and the log has none; add --yes "
+                                       "to append them anyway"))
         return
     attrs = outcome.result.attrs
     how = "reweighted the previous fit" if outcome.method == "psis" else "refitted the model"
