@@ -65,7 +65,7 @@ def _write(outputs, result: Path, out: Optional[Path], ui: Reporter, *, format, 
     from ..analysis.report import write_outputs
     from ..outputs.export import check_formats
 
-    folder = out or (result if result.is_dir() else result.parent) / "analysis"
+    folder = _folder(result, out)
     formats = check_formats(format or ["all"])
     total = sum(len(o.tables) for o in outputs) * len(formats) + (sum(len(o.figures) for o in outputs) * 2
                                                                   if figures else 0)
@@ -90,12 +90,19 @@ def _table(title: str, columns: list[str], rows: list[list[str]], left=()) -> Ta
     return table
 
 
-def _checks(threshold, ci_kind="eti", ci_prob=0.9, format=None, digits=2):
+def _folder(result: Path, out: Optional[Path]) -> Path:
+    """Where the files go: ``--out``, else RESULT/analysis."""
+    return out or (result if result.is_dir() else result.parent) / "analysis"
+
+
+def _checks(result, out, threshold, ci_kind="eti", ci_prob=0.9, format=None, digits=2):
+    from .._fs import check_output_folder
     from ..outputs.export import check_digits, check_formats
 
     check_interval_options(threshold, ci_kind, ci_prob)
     check_formats(format or ["all"])
     check_digits(digits)
+    check_output_folder(_folder(result, out), "--out")
 
 
 def explain_command(
@@ -114,7 +121,7 @@ def explain_command(
     started = time.perf_counter()
     ui = Reporter(quiet or json)
     try:
-        _checks(threshold, format=format, digits=digits)
+        _checks(result, out, threshold, format=format, digits=digits)
         fitted, study = _load(result, "explain", pointwise=True, framework=framework, priors=priors,
                               evidence=evidence, sources=sources)
         from ..analysis.influence import explain
@@ -169,7 +176,7 @@ def next_command(
     started = time.perf_counter()
     ui = Reporter(quiet or json)
     try:
-        _checks(threshold, format=format, digits=digits)
+        _checks(result, out, threshold, format=format, digits=digits)
         fitted, study = _load(result, "next", pointwise=True, framework=framework, priors=priors, evidence=evidence,
                               sources=sources)
         from ..analysis.report import next_outputs
@@ -211,7 +218,7 @@ def robustness_command(
     started = time.perf_counter()
     ui = Reporter(quiet or json)
     try:
-        _checks(threshold, format=format, digits=digits)
+        _checks(result, out, threshold, format=format, digits=digits)
         fitted, study = _load(result, "robustness", pointwise=True, framework=framework, priors=priors,
                               evidence=evidence, sources=sources)
         from ..analysis.fragility import robustness
@@ -262,7 +269,7 @@ def whatif_command(
     started = time.perf_counter()
     ui = Reporter(quiet or json)
     try:
-        _checks(threshold, ci_kind, ci_prob, format=format, digits=digits)
+        _checks(result, out, threshold, ci_kind, ci_prob, format=format, digits=digits)
         fitted, study = _load(result, "whatif", pointwise=False, framework=framework, priors=priors,
                               evidence=evidence, sources=sources)
         from ..analysis.layouts import scenario_words

@@ -185,6 +185,9 @@ def trajectory(
     ui = Reporter(quiet)
     try:
         check_range("--threshold", threshold, 0, 1)
+        from .._fs import check_output_folder
+
+        check_output_folder(out, "--out")
         wanted = None
         if dates:
             wanted = []

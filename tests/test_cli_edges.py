@@ -1,0 +1,106 @@
+"""Edges of the command line found by a tester: output places that are files or cannot be made
+(--out, --csv, init's DIR), option values out of range, text that must be escaped in the files
+init writes, very long CSV fields. Each bad input is refused with "error: ..." naming the option,
+exit code 2, no traceback, nothing written or left half-written (no staging folders).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bayescpec.cli import app
+from bayescpec.errors import InputError
+
+runner = CliRunner()
+
+
+def cli(*args):
+    outcome = runner.invoke(app, [str(a) for a in args])
+    assert outcome.exception is None or isinstance(outcome.exception, SystemExit), repr(outcome.exception)
+    return outcome
+
+
+def refused(outcome, *fragments: str) -> str:
+    text = " ".join(outcome.output.split())
+    assert outcome.exit_code == 2, outcome.output
+    assert "Traceback" not in text and text.startswith("error:"), outcome.output
+    for fragment in fragments:
+        assert fragment in text, (fragment, outcome.output)
+    return text
+
+
+def entries(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+# ---------------------------------------------------------------------------------------------
+# D5: --out that is a file, under a file, or in a place that accepts no new files
+# ---------------------------------------------------------------------------------------------
+
+OUT_COMMANDS = [
+    ("run",),
+    ("report", "RESULT", "--no-figures", "-f", "csv", "--no-page"),
+    ("explain", "RESULT", "--no-figures", "-f", "csv"),
+    ("next", "RESULT", "--no-figures", "-f", "csv"),
+    ("robustness", "RESULT", "--no-figures", "-f", "csv"),
+    ("whatif", "RESULT", "--no-figures", "-f", "csv"),
+    ("compare-priors",),
+    ("trajectory",),
+    ("calibrate",),
+]
+OUT_PLACES = [
+    ("a-file", lambda tmp: tmp / "afile", "is a file; allowed: a folder (new or existing)"),
+    ("under-a-file", lambda tmp: tmp / "afile" / "sub", "afile is a file, not a folder"),
+    ("proc", lambda tmp: Path("/proc/bayescpec-nope"), "/proc does not accept new files"),
+]
+
+
+@pytest.mark.parametrize("place,where,fragment", OUT_PLACES, ids=[p[0] for p in OUT_PLACES])
+@pytest.mark.parametrize("command", OUT_COMMANDS, ids=[c[0] for c in OUT_COMMANDS])
+def test_out_that_cannot_be_a_folder_is_refused_up_front(tmp_path, command, place, where, fragment):
+    (tmp_path / "afile").write_text("mine")
+    args = [str(tmp_path / "res") if a == "RESULT" else a for a in command]
+    refused(cli(*args, "--out", where(tmp_path)), "error: --out:", fragment)
+    assert entries(tmp_path) == ["afile"] and (tmp_path / "afile").read_text() == "mine"
+
+
+@pytest.fixture
+def saved_report_result(tmp_path):
+    from bayescpec.workflow.store import save_result
+    from report_fixtures import make_result
+
+    save_result(make_result(), tmp_path / "res" / "result.nc")
+    return tmp_path / "res"
+
+
+@pytest.mark.parametrize("command", [("report", "--no-page"), ("report", "--page")])
+def test_report_into_a_file_leaves_no_staging_folder(tmp_path, saved_report_result, command):
+    (tmp_path / "afile").write_text("mine")
+    before = entries(tmp_path)
+    refused(cli(*command[:1], saved_report_result, *command[1:], "--out", tmp_path / "afile", "--no-figures",
+                "-f", "csv"), "--out:", "afile is a file")
+    assert entries(tmp_path) == before
+
+
+def test_publish_removes_its_staging_folder_when_the_move_fails(tmp_path):
+    from bayescpec._fs import publish_directory, staged_folder
+
+    out = tmp_path / "out"
+    staging = staged_folder(out)
+    (staging / "table.csv").write_text("a\n1\n")
+    out.write_text("a file now")                            # made a file after staging: publishing must fail
+    with pytest.raises(InputError, match="is a file"):
+        publish_directory(staging, out)
+    assert entries(tmp_path) == ["out"] and out.read_text() == "a file now"
+
+
+def test_staged_folder_refuses_a_file(tmp_path):
+    from bayescpec._fs import staged_folder
+
+    (tmp_path / "afile").write_text("mine")
+    with pytest.raises(InputError, match="is a file"):
+        staged_folder(tmp_path / "afile")
+    assert entries(tmp_path) == ["afile"]
