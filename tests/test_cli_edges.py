@@ -104,3 +104,23 @@ def test_staged_folder_refuses_a_file(tmp_path):
     with pytest.raises(InputError, match="is a file"):
         staged_folder(tmp_path / "afile")
     assert entries(tmp_path) == ["afile"]
+
+
+# ---------------------------------------------------------------------------------------------
+# D6: diff --csv in a folder that does not exist, or naming a folder
+# ---------------------------------------------------------------------------------------------
+
+CSV_PLACES = [
+    ("missing-folder", lambda tmp: tmp / "nonexistent" / "dir" / "x.csv", ("the folder", "dir does not exist")),
+    ("a-folder", lambda tmp: tmp, ("is a folder; allowed: a file name",)),
+    ("under-a-file", lambda tmp: tmp / "afile" / "x.csv", ("afile is a file, not a folder",)),
+    ("proc", lambda tmp: Path("/proc/bayescpec-x.csv"), ("/proc does not accept new files",)),
+]
+
+
+@pytest.mark.parametrize("case,where,fragments", CSV_PLACES, ids=[c[0] for c in CSV_PLACES])
+def test_diff_csv_that_cannot_be_written_is_refused(tmp_path, case, where, fragments):
+    (tmp_path / "afile").write_text("mine")
+    refused(cli("diff", "latest", "previous", "--vintages", tmp_path / "vintages", "--csv", where(tmp_path)),
+            "error: --csv:", *fragments)
+    assert entries(tmp_path) == ["afile"]

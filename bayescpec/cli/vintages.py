@@ -128,11 +128,20 @@ def diff(
 
     try:
         check_interval_options(threshold, ci_kind, ci_prob)
+        if csv is not None:
+            from .._fs import check_output_file
+
+            check_output_file(csv, "--csv")
         d = vintage_diff(a, b, root=vintages, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
     except BayescpecError as exc:
         fail(exc)
     if csv is not None:
-        d.table.to_csv(csv, index=False)
+        from .._fs import atomic_write_bytes
+
+        try:  # whole or not at all; a place that went away since the check above is still one message
+            atomic_write_bytes(csv, d.table.to_csv(index=False).encode("utf-8"))
+        except OSError as exc:
+            fail(BayescpecError(f"--csv: cannot write {csv}: {exc.strerror or exc}"))
     if json:
         print_json({"a": d.a, "b": d.b, "interval": d.table.attrs["interval"], "threshold": threshold,
                     "changes": d.table.to_dict("records"), "rows_added": d.added.to_dict("records"),
