@@ -124,3 +124,56 @@ def test_diff_csv_that_cannot_be_written_is_refused(tmp_path, case, where, fragm
     refused(cli("diff", "latest", "previous", "--vintages", tmp_path / "vintages", "--csv", where(tmp_path)),
             "error: --csv:", *fragments)
     assert entries(tmp_path) == ["afile"]
+
+
+# ---------------------------------------------------------------------------------------------
+# D7: init writes the name escaped for TOML and Markdown; refuses what it cannot make or use
+# ---------------------------------------------------------------------------------------------
+
+NAMES = [
+    'A "quoted" name \\ with [brackets]',
+    "Back\\slash\\ at the end\\",
+    "Ünïcödé — corridor *bold* <b>x</b> | # `code`",
+    "'''triple''' \"\"\"quotes\"\"\"",
+    "$corridor ${framework_name} $$",
+]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_init_escapes_the_name_in_every_file_it_writes(tmp_path, name):
+    import tomllib
+
+    import bayescpec as bc
+    from bayescpec.inputs.scaffold import STUDY_FILES
+
+    study = tmp_path / "corridor"
+    made = cli("init", study, "--name", name)
+    assert made.exit_code == 0, made.output
+    framework = tomllib.loads((study / "priors" / "framework.toml").read_text(encoding="utf-8"))
+    assert framework["framework"]["name"] == f"{name} conversion framework"
+    tomllib.loads((study / "priors" / "baseline.toml").read_text(encoding="utf-8"))
+    loaded = bc.load_study(framework=study / "priors" / "framework.toml", priors=study / "priors" / "baseline.toml",
+                           evidence=study / "evidence" / "evidence.csv")
+    assert loaded.framework.channel_ids == ["industry"]
+    heading = (study / "README.md").read_text(encoding="utf-8").splitlines()[0]
+    assert heading.startswith("# ") and heading.endswith(": a bayescpec study")
+    assert heading.replace("\\", "").replace("# ", "", 1).startswith(name.replace("\\", "")[:5])
+    assert sorted(p.relative_to(study).as_posix() for p in study.rglob("*") if p.is_file()) == sorted(STUDY_FILES)
+
+
+INIT_REFUSED = [
+    ("empty-name", lambda tmp: tmp / "new", ["--name", ""], ("--name: found an empty name",)),
+    ("blank-name", lambda tmp: tmp / "new", ["--name", "   "], ("--name: found an empty name",)),
+    ("two-lines", lambda tmp: tmp / "new", ["--name", "one\ntwo"], ("--name: found the control character",)),
+    ("under-a-file", lambda tmp: tmp / "afile" / "sub", [], ("DIR:", "afile is a file, not a folder")),
+    ("deep-under-a-file", lambda tmp: tmp / "afile" / "f" / "sub", [], ("DIR:", "afile is a file, not a folder")),
+    ("proc", lambda tmp: Path("/proc/bayescpec-nope"), [], ("DIR:", "/proc does not accept new files")),
+    ("a-file", lambda tmp: tmp / "afile", [], ("DIR:", "afile is a file; allowed: a new or empty folder")),
+]
+
+
+@pytest.mark.parametrize("case,where,extra,fragments", INIT_REFUSED, ids=[c[0] for c in INIT_REFUSED])
+def test_init_refuses_with_a_message_and_writes_nothing(tmp_path, case, where, extra, fragments):
+    (tmp_path / "afile").write_text("mine")
+    refused(cli("init", where(tmp_path), *extra), "error:", *fragments)
+    assert entries(tmp_path) == ["afile"] and (tmp_path / "afile").read_text() == "mine"
