@@ -177,3 +177,44 @@ def test_init_refuses_with_a_message_and_writes_nothing(tmp_path, case, where, e
     (tmp_path / "afile").write_text("mine")
     refused(cli("init", where(tmp_path), *extra), "error:", *fragments)
     assert entries(tmp_path) == ["afile"] and (tmp_path / "afile").read_text() == "mine"
+
+
+# ---------------------------------------------------------------------------------------------
+# D11: a long, properly quoted note is a note, not "a quote that is never closed"
+# ---------------------------------------------------------------------------------------------
+
+def _set_note(path: Path, row_id: str, note: str) -> int:
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+    index = next(i for i, r in enumerate(rows) if r and r[0] == row_id)
+    rows[index][rows[0].index("note")] = note
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return index + 1
+
+
+@pytest.mark.parametrize("length", [131_073, 140_000, 1_000_000])
+def test_a_long_quoted_note_is_accepted(shipped_copy, length):
+    import bayescpec as bc
+
+    note = ('He said "yes, then no", twice. ' * (length // 31 + 1))[:length]
+    _set_note(shipped_copy["evidence"], "mech-digital-001", note)
+    study = bc.load_study(**shipped_copy)
+    assert study.evidence.set_index("id").loc["mech-digital-001", "note"] == note
+    assert cli("validate", shipped_copy["evidence"], "--framework", shipped_copy["framework"]).exit_code == 0
+
+
+def test_a_value_longer_than_the_limit_is_named_as_such(shipped_copy, monkeypatch):
+    import bayescpec as bc
+    import bayescpec.inputs.text as text
+
+    monkeypatch.setattr(text, "FIELD_LIMIT", 1000)
+    line = _set_note(shipped_copy["evidence"], "mech-digital-001", "x" * 1001)
+    with pytest.raises(InputError) as raised:
+        bc.load_study(**shipped_copy)
+    message = str(raised.value)
+    assert f"line {line}" in message and "found a value of more than 1,000 characters" in message
+    assert "allowed: at most 1,000 characters per value" in message
