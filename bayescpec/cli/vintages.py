@@ -45,6 +45,19 @@ def _checks(r) -> str:
     return "[green]passed[/]" if r["converged"] else "[bold red]FAILED[/]"
 
 
+def _check_vintages(vintages: Path) -> None:
+    """--vintages must be a folder; one given explicitly must exist (the default may not exist yet:
+    then there are no vintages yet)."""
+    from ..errors import InputError
+
+    if vintages.exists() and not vintages.is_dir():
+        raise InputError(f"--vintages: {vintages} is a file; allowed: the folder of saved vintages "
+                         f"(by default {VINTAGES})")
+    if not vintages.exists() and vintages != VINTAGES:
+        raise InputError(f"--vintages: folder {vintages} not found; allowed: the folder of saved vintages "
+                         f"(by default {VINTAGES}, made by `bayescpec run` and `bayescpec update`)")
+
+
 def history(
     vintages: VintagesOpt = VINTAGES,
     threshold: ThresholdOpt = 0.5,
@@ -55,6 +68,7 @@ def history(
 
     try:
         check_range("--threshold", threshold, 0, 1)
+        _check_vintages(vintages)
         table = vintage_history(vintages, threshold=threshold)
     except BayescpecError as exc:
         fail(exc)
