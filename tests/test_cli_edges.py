@@ -218,3 +218,119 @@ def test_a_value_longer_than_the_limit_is_named_as_such(shipped_copy, monkeypatc
     message = str(raised.value)
     assert f"line {line}" in message and "found a value of more than 1,000 characters" in message
     assert "allowed: at most 1,000 characters per value" in message
+
+
+# ---------------------------------------------------------------------------------------------
+# D12: numbers out of range, settings given twice, dates in other forms, an unreachable scheduler
+# ---------------------------------------------------------------------------------------------
+
+BELOW_ONE = [
+    (("next", "RESULT", "--top", "0"), "--top: must be at least 1; found 0"),
+    (("next", "RESULT", "--top", "-1"), "--top: must be at least 1; found -1"),
+    (("explain", "RESULT", "--top", "0"), "--top: must be at least 1; found 0"),
+    (("explain", "RESULT", "--top", "-3"), "--top: must be at least 1; found -3"),
+    (("robustness", "RESULT", "--max-clues", "0"), "--max-clues: must be at least 1; found 0"),
+    (("robustness", "RESULT", "--max-clues", "-1"), "--max-clues: must be at least 1; found -1"),
+]
+
+
+@pytest.mark.parametrize("args,message", BELOW_ONE, ids=[" ".join(a[::2]) + a[-1] for a, _ in BELOW_ONE])
+def test_counts_below_one_are_refused_naming_the_option(tmp_path, args, message):
+    args = [str(tmp_path / "res") if a == "RESULT" else a for a in args]
+    refused(cli(*args, "--out", tmp_path / "out"), message)
+    assert entries(tmp_path) == []
+
+
+CONSTRAINTS = ["energy_debt", "security", "water_stress"]
+SETTINGS = [
+    ("set-twice", dict(set=["energy_debt=1", "energy_debt=2"]),
+     "--set: constraint 'energy_debt' is given twice ('energy_debt=1', then 'energy_debt=2'); give each constraint once"),
+    ("shift-twice", dict(shift=["security=-1", " security =1"]), "--shift: constraint 'security' is given twice"),
+    ("set-huge", dict(set=["energy_debt=1e308"]),
+     "--set energy_debt: found '1e308'; allowed: a severity from -20 to 20 (logit scale"),
+    ("set-below", dict(set=["energy_debt=-20.5"]), "allowed: a severity from -20 to 20"),
+    ("shift-huge", dict(shift=["security=-1e6"]), "--shift security: found '-1e6'; allowed: a shift from -20 to 20"),
+]
+
+
+@pytest.mark.parametrize("case,given,message", SETTINGS, ids=[s[0] for s in SETTINGS])
+def test_whatif_settings_given_twice_or_beyond_the_scale_are_refused(case, given, message):
+    from bayescpec.analysis.scenarios import parse_settings
+
+    with pytest.raises(InputError) as raised:
+        parse_settings(CONSTRAINTS, **given)
+    assert message in str(raised.value)
+
+
+def test_whatif_settings_at_the_bounds_and_set_plus_shift_are_accepted():
+    from bayescpec.analysis.scenarios import parse_settings
+
+    spec = parse_settings(CONSTRAINTS, set=["energy_debt=20", "security=-20"], shift=["energy_debt=-1"])
+    assert spec.set == {"energy_debt": 20.0, "security": -20.0} and spec.shift == {"energy_debt": -1.0}
+
+
+@pytest.mark.parametrize("scheduler", ["tcp://127.0.0.1:1", "not-an-address"])
+def test_an_unreachable_scheduler_is_one_message(scheduler):
+    import dask
+    import distributed  # noqa: F401  (its config defaults loaded before the override, not inside it)
+
+    from bayescpec.workflow.executor import run_tasks
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), pytest.raises(InputError) as raised:
+        run_tasks(abs, [-1, 2], scheduler=scheduler)
+    assert f"--scheduler: cannot reach the Dask scheduler at {scheduler}" in str(raised.value)
+
+
+def test_compare_priors_with_an_unreachable_scheduler_exits_2(tmp_path):
+    import dask
+    import distributed  # noqa: F401
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        outcome = cli("compare-priors", "--priors", "baseline", "--scheduler", "tcp://127.0.0.1:1",
+                      "--out", tmp_path / "out", "-q")
+    refused(outcome, "--scheduler: cannot reach the Dask scheduler at tcp://127.0.0.1:1")
+    assert entries(tmp_path) == []
+
+
+def test_history_needs_the_vintages_folder_it_is_given(tmp_path, monkeypatch):
+    (tmp_path / "afile.csv").write_text("id\n")
+    refused(cli("history", "--vintages", tmp_path / "nonexistent"), "--vintages: folder", "nonexistent not found")
+    refused(cli("history", "--vintages", tmp_path / "afile.csv"), "--vintages:", "afile.csv is a file")
+    monkeypatch.chdir(tmp_path)                            # the default folder not made yet: no vintages yet
+    outcome = cli("history")
+    assert outcome.exit_code == 0 and "No vintages under results/vintages yet" in outcome.output, outcome.output
+
+
+DATES = [
+    ("basic-form", ("run", "--as-of", "20260101"), "--as-of: not a date in YYYY-MM-DD form: found '20260101'"),
+    ("week-date", ("run", "--as-of", "2026-W01-1"), "--as-of: not a date in YYYY-MM-DD form: found '2026-W01-1'"),
+    ("with-time", ("run", "--as-of", "2026-01-01T00:00"), "--as-of: not a date in YYYY-MM-DD form"),
+    ("ordinal", ("compare-priors", "--as-of", "2026001"), "--as-of: not a date in YYYY-MM-DD form: found '2026001'"),
+    ("dates-basic", ("trajectory", "--dates", "2026-01-01,20260201"),
+     "--dates: not a date in YYYY-MM-DD form: found '20260201'"),
+]
+
+
+@pytest.mark.parametrize("case,args,message", DATES, ids=[d[0] for d in DATES])
+def test_dates_in_other_forms_than_yyyy_mm_dd_are_refused(tmp_path, case, args, message):
+    refused(cli(*args, "--out", tmp_path / "out"), message)
+    assert entries(tmp_path) == []
+
+
+def test_a_unit_name_with_an_accent_is_refused_saying_ascii(shipped_copy):
+    import csv
+    import io
+
+    import bayescpec as bc
+
+    path = shipped_copy["evidence"]
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+    index = next(i for i, r in enumerate(rows) if r and r[0] == "mech-digital-001")
+    rows[index][rows[0].index("unit")] = "Zône"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8")
+    with pytest.raises(InputError) as raised:
+        bc.load_study(**shipped_copy)
+    assert f"line {index + 1}" in str(raised.value) and "found 'Zône'" in str(raised.value)
+    assert "only ASCII letters (A-Z, a-z, no accents)" in str(raised.value)
