@@ -39,7 +39,12 @@ from ..outputs.summary import (CI_KIND, CI_PROB, THRESHOLD, check_options, credi
                                near_boundary)
 from .base import analysis_attrs, flat, mcse_mean, sample_shape, study_of, words
 
-__all__ = ["ScenarioSpec", "parse_settings", "named_scenarios", "whatif"]
+__all__ = ["ScenarioSpec", "parse_settings", "named_scenarios", "whatif", "SEVERITY_LIMIT"]
+
+#: the largest severity (or shift) a scenario may set, in absolute value: severities are on the logit
+#: scale (0 = typical, the prior sets' sd about 1), where 20 already saturates any link's pull; far
+#: larger values only overflowed (1e308 gave overflow warnings and NaN)
+SEVERITY_LIMIT = 20.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,10 @@ def _number(option: str, name: str, value) -> float:
         raise InputError(f"{option} {name}: the severity must be a number; found {value!r}") from None
     if not math.isfinite(number):
         raise InputError(f"{option} {name}: the severity must be a finite number; found {value!r}")
+    if abs(number) > SEVERITY_LIMIT:
+        what = "shift" if option == "--shift" else "severity"
+        raise InputError(f"{option} {name}: found {value!r}; allowed: a {what} from {-SEVERITY_LIMIT:g} to "
+                         f"{SEVERITY_LIMIT:g} (logit scale, 0 = typical; beyond that the pull no longer changes)")
     return number
 
 
@@ -72,12 +81,17 @@ def _pairs(option: str, given) -> dict:
     """``{"k": v}`` from a mapping or from ``["k=v", ...]`` (what the command line passes)."""
     if isinstance(given, Mapping):
         return dict(given)
-    out = {}
+    out, texts, twice = {}, {}, []
     for text in given or ():
         name, sep, value = str(text).partition("=")
         if not sep or not name.strip():
             raise InputError(f"{option}: expected CONSTRAINT=VALUE (e.g. {option} energy_debt=0); found {text!r}")
-        out[name.strip()] = value
+        if name.strip() in out:  # the last one silently won
+            twice.append(Problem("", None, None, f"{option}: constraint {name.strip()!r} is given twice "
+                                                 f"({texts[name.strip()]!r}, then {text!r}); give each constraint once"))
+        out[name.strip()], texts[name.strip()] = value, text
+    if twice:
+        raise InputError(twice)
     return out
 
 

@@ -33,6 +33,7 @@ from .options import (
     SchedulerOpt,
     ThresholdOpt,
     WorkersOpt,
+    _at_least,
     check_interval_options,
     fail,
     out_console,
@@ -65,7 +66,7 @@ def _write(outputs, result: Path, out: Optional[Path], ui: Reporter, *, format, 
     from ..analysis.report import write_outputs
     from ..outputs.export import check_formats
 
-    folder = out or (result if result.is_dir() else result.parent) / "analysis"
+    folder = _folder(result, out)
     formats = check_formats(format or ["all"])
     total = sum(len(o.tables) for o in outputs) * len(formats) + (sum(len(o.figures) for o in outputs) * 2
                                                                   if figures else 0)
@@ -90,12 +91,19 @@ def _table(title: str, columns: list[str], rows: list[list[str]], left=()) -> Ta
     return table
 
 
-def _checks(threshold, ci_kind="eti", ci_prob=0.9, format=None, digits=2):
+def _folder(result: Path, out: Optional[Path]) -> Path:
+    """Where the files go: ``--out``, else RESULT/analysis."""
+    return out or (result if result.is_dir() else result.parent) / "analysis"
+
+
+def _checks(result, out, threshold, ci_kind="eti", ci_prob=0.9, format=None, digits=2):
+    from .._fs import check_output_folder
     from ..outputs.export import check_digits, check_formats
 
     check_interval_options(threshold, ci_kind, ci_prob)
     check_formats(format or ["all"])
     check_digits(digits)
+    check_output_folder(_folder(result, out), "--out")
 
 
 def explain_command(
@@ -104,7 +112,8 @@ def explain_command(
     refit: Annotated[bool, typer.Option("--refit/--no-refit", help="Refit without a package or row whose PSIS k-hat "
                                                                      "is too high (else mark it unreliable).")] = True,
     rows: Annotated[bool, typer.Option("--rows/--packages", help="Print the ledger of evidence rows, or of packages.")] = False,
-    top: Annotated[int, typer.Option(help="Lines printed for channels and for constraints (the files have all).")] = 10,
+    top: Annotated[int, typer.Option(help="Lines printed for channels and for constraints (the files have all; at least 1).",
+                                     callback=_at_least("--top", 1))] = 10,
     threshold: ThresholdOpt = 0.5, format: FormatOpt = None, digits: DigitsOpt = 2, figures: FiguresOpt = True,
     framework: InFramework = None, priors: InPriors = None, evidence: InEvidence = None, sources: InSources = None,
     workers: WorkersOpt = None, scheduler: SchedulerOpt = None,
@@ -114,7 +123,7 @@ def explain_command(
     started = time.perf_counter()
     ui = Reporter(quiet or json)
     try:
-        _checks(threshold, format=format, digits=digits)
+        _checks(result, out, threshold, format=format, digits=digits)
         fitted, study = _load(result, "explain", pointwise=True, framework=framework, priors=priors,
                               evidence=evidence, sources=sources)
         from ..analysis.influence import explain
@@ -160,7 +169,8 @@ def next_command(
     count_n: Annotated[int, typer.Option("--count-n", help="Units of a count observation (k of n).")] = 10,
     outcomes: Annotated[int, typer.Option(help="Simulated outcomes of a measure.")] = 200,
     reliability: Annotated[float, typer.Option(help="Reliability of the new observation, in (0, 1].")] = 1.0,
-    top: Annotated[int, typer.Option(help="Designs per channel printed and shown in the md/tex/html tables (the CSV has all).")] = 3,
+    top: Annotated[int, typer.Option(help="Designs per channel printed and shown in the md/tex/html tables (the CSV has all; "
+                                          "at least 1).", callback=_at_least("--top", 1))] = 3,
     threshold: ThresholdOpt = 0.5, format: FormatOpt = None, digits: DigitsOpt = 2, figures: FiguresOpt = True,
     framework: InFramework = None, priors: InPriors = None, evidence: InEvidence = None, sources: InSources = None,
     quiet: QuietOpt = False, json: JsonOpt = False,
@@ -169,7 +179,7 @@ def next_command(
     started = time.perf_counter()
     ui = Reporter(quiet or json)
     try:
-        _checks(threshold, format=format, digits=digits)
+        _checks(result, out, threshold, format=format, digits=digits)
         fitted, study = _load(result, "next", pointwise=True, framework=framework, priors=priors, evidence=evidence,
                               sources=sources)
         from ..analysis.report import next_outputs
@@ -202,7 +212,8 @@ def robustness_command(
     result: ResultArg,
     out: OutOpt = None,
     with_: Annotated[Optional[list[Path]], typer.Option("--with", help="A result of the same evidence under another prior set; repeat for several." + default("none"))] = None,
-    max_clues: Annotated[int, typer.Option("--max-clues", help="Most contrary clues tried per tier.")] = 20,
+    max_clues: Annotated[int, typer.Option("--max-clues", help="Most contrary clues tried per tier (at least 1).",
+                                           callback=_at_least("--max-clues", 1))] = 20,
     threshold: ThresholdOpt = 0.5, format: FormatOpt = None, digits: DigitsOpt = 2, figures: FiguresOpt = True,
     framework: InFramework = None, priors: InPriors = None, evidence: InEvidence = None, sources: InSources = None,
     quiet: QuietOpt = False, json: JsonOpt = False,
@@ -211,7 +222,7 @@ def robustness_command(
     started = time.perf_counter()
     ui = Reporter(quiet or json)
     try:
-        _checks(threshold, format=format, digits=digits)
+        _checks(result, out, threshold, format=format, digits=digits)
         fitted, study = _load(result, "robustness", pointwise=True, framework=framework, priors=priors,
                               evidence=evidence, sources=sources)
         from ..analysis.fragility import robustness
@@ -262,7 +273,7 @@ def whatif_command(
     started = time.perf_counter()
     ui = Reporter(quiet or json)
     try:
-        _checks(threshold, ci_kind, ci_prob, format=format, digits=digits)
+        _checks(result, out, threshold, ci_kind, ci_prob, format=format, digits=digits)
         fitted, study = _load(result, "whatif", pointwise=False, framework=framework, priors=priors,
                               evidence=evidence, sources=sources)
         from ..analysis.layouts import scenario_words

@@ -63,6 +63,9 @@ def calibrate_command(
 
         from ..workflow.calibrate import check_calibration_input
 
+        from .._fs import check_output_folder
+
+        check_output_folder(out, "--out")
         study = load_study(framework=framework, priors=priors, evidence=evidence, sources=sources)
         check_calibration_input(study, simulations)  # before anything is announced or fitted
         ui.info(f"bayescpec: {simulations} simulations of the '{study.prior_set}' model "

@@ -73,10 +73,13 @@ def report(
     ui = Reporter(quiet)
     try:
         check_interval_options(threshold, ci_kind, ci_prob)
+        from .._fs import check_output_folder
         from ..outputs.export import check_digits, check_formats
 
         formats = check_formats(format or ["all"])
         check_digits(digits)
+        out = out or (result if result.is_dir() else result.parent) / "report"
+        check_output_folder(out, "--out")
         from ..workflow.store import load_result
 
         fitted = load_result(result)
@@ -93,8 +96,6 @@ def report(
         fail(exc)
     from ..outputs.report import report_file_count, write_report
 
-    folder = result if result.is_dir() else result.parent
-    out = out or folder / "report"
     total = report_file_count(formats=formats, figures=figures, page=page,
                               extra_tables=sum(len(o.tables) for o in found),
                               extra_figures=sum(len(o.figures) for o in found))
@@ -171,10 +172,12 @@ def compare_priors_command(
     ui = Reporter(quiet)
     try:
         check_interval_options(threshold, ci_kind, ci_prob)
+        from .._fs import check_output_folder
         from ..outputs.export import check_digits, check_formats
 
         formats = check_formats(format or ["all"])
         digits = check_digits(digits)
+        check_output_folder(out, "--out")
         from ..workflow.compare import available_prior_sets, fit_prior_sets
 
         names = priors or available_prior_sets(framework)

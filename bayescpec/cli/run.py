@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import re
 import shutil
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -174,12 +173,14 @@ def run(
     ui = Reporter(quiet)
     try:
         check_interval_options(threshold, ci_kind, ci_prob)
+        from .._fs import check_output_folder
         from ..inputs.study import load_study
 
+        check_output_folder(out, "--out")
         study = load_study(framework=framework, priors=priors, evidence=evidence, sources=sources, as_of=as_of)
     except BayescpecError as exc:
         fail(exc)
-    from .._fs import publish_directory
+    from .._fs import publish_directory, staged_folder
     from ..engine.sampling import ConvergenceWarning, fit
     from ..outputs.export import write_table
     from ..outputs.chain import stage_table
@@ -211,8 +212,7 @@ def run(
             warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     vintages = out / "vintages"  # the same folder `bayescpec update` and `history` use by default
     with ui.step(f"Writing {out}/"):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging."))
+        staging = staged_folder(out)
         try:
             save_result(result, staging / RESULT_FILE)
             for name, table in tables.items():

@@ -186,20 +186,15 @@ def trajectory(
     quiet: QuietOpt = False,
 ) -> None:
     """Fit the evidence as of each date and plot how each channel's P(converting) evolved."""
-    import datetime as dt
-
     ui = Reporter(quiet)
     try:
         check_range("--threshold", threshold, 0, 1)
-        wanted = None
-        if dates:
-            wanted = []
-            for text in dates.split(","):
-                try:
-                    wanted.append(dt.date.fromisoformat(text.strip()))
-                except ValueError:
-                    raise InputError(f"--dates: not a date in YYYY-MM-DD form: found {text.strip()!r}") from None
-        from ..inputs.study import load_study
+        from .._fs import check_output_folder
+
+        check_output_folder(out, "--out")
+        from ..inputs.study import load_study, parse_date
+
+        wanted = [parse_date(text, "--dates") for text in dates.split(",")] if dates else None
 
         study = load_study(framework=framework, priors=priors, evidence=evidence)
         if wanted and max(wanted) > study.as_of:
@@ -219,12 +214,15 @@ def trajectory(
     todo = wanted or evidence_dates(study)
     ui.info(f"bayescpec: {len(todo)} fits ({chains} chains x {draws} draws each), prior set '{study.prior_set}'",
             markup=False)
-    with warnings.catch_warnings(), ui.bar("Fitting the evidence as of each date", len(todo)) as advance:
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        table = evidence_trajectory(
-            study, dates=wanted, threshold=threshold, seed=seed, draws=draws, tune=tune, chains=chains,
-            sampler=sampler, workers=workers, scheduler=scheduler, progress=lambda date, frame: advance(f"{date}: {frame['rows'].iloc[0]} rows — " + ", ".join(
-                f"{c} {prob(p)}" for c, p in zip(frame["channel"], frame["p_converting"]))))
+    try:  # --scheduler: an address nothing answers at is one message, not a traceback
+        with warnings.catch_warnings(), ui.bar("Fitting the evidence as of each date", len(todo)) as advance:
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            table = evidence_trajectory(
+                study, dates=wanted, threshold=threshold, seed=seed, draws=draws, tune=tune, chains=chains,
+                sampler=sampler, workers=workers, scheduler=scheduler, progress=lambda date, frame: advance(f"{date}: {frame['rows'].iloc[0]} rows — " + ", ".join(
+                    f"{c} {prob(p)}" for c, p in zip(frame["channel"], frame["p_converting"]))))
+    except BayescpecError as exc:
+        fail(exc)
     staging = staged_folder(out)
     try:
         table.to_csv(staging / "trajectory.csv", index=False)

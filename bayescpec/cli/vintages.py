@@ -55,6 +55,19 @@ def _unreadable_lines(table) -> None:
             out_console.print(f"[red]{escape(r['vintage'])} {escape(r['convergence_failures'])}[/]", highlight=False)
 
 
+def _check_vintages(vintages: Path) -> None:
+    """--vintages must be a folder; one given explicitly must exist (the default may not exist yet:
+    then there are no vintages yet)."""
+    from ..errors import InputError
+
+    if vintages.exists() and not vintages.is_dir():
+        raise InputError(f"--vintages: {vintages} is a file; allowed: the folder of saved vintages "
+                         f"(by default {VINTAGES})")
+    if not vintages.exists() and vintages != VINTAGES:
+        raise InputError(f"--vintages: folder {vintages} not found; allowed: the folder of saved vintages "
+                         f"(by default {VINTAGES}, made by `bayescpec run` and `bayescpec update`)")
+
+
 def history(
     vintages: VintagesOpt = VINTAGES,
     threshold: ThresholdOpt = 0.5,
@@ -65,6 +78,7 @@ def history(
 
     try:
         check_range("--threshold", threshold, 0, 1)
+        _check_vintages(vintages)
         table = vintage_history(vintages, threshold=threshold)
     except BayescpecError as exc:
         fail(exc)
@@ -139,11 +153,20 @@ def diff(
 
     try:
         check_interval_options(threshold, ci_kind, ci_prob)
+        if csv is not None:
+            from .._fs import check_output_file
+
+            check_output_file(csv, "--csv")
         d = vintage_diff(a, b, root=vintages, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
     except BayescpecError as exc:
         fail(exc)
     if csv is not None:
-        d.table.to_csv(csv, index=False)
+        from .._fs import atomic_write_bytes
+
+        try:  # whole or not at all; a place that went away since the check above is still one message
+            atomic_write_bytes(csv, d.table.to_csv(index=False).encode("utf-8"))
+        except OSError as exc:
+            fail(BayescpecError(f"--csv: cannot write {csv}: {exc.strerror or exc}"))
     if json:
         print_json({"a": d.a, "b": d.b, "interval": d.table.attrs["interval"], "threshold": threshold,
                     "changes": d.table.to_dict("records"), "rows_added": d.added.to_dict("records"),

@@ -268,8 +268,9 @@ def validate_evidence(
     add(bad, "unit", lambda line: "a unit (e.g. one zone or province) belongs to a channel; context rows about "
                                   "a constraint take no unit")
     bad = frame.index[(unit != "") & ~unit.str.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_\-. ]*")]
-    add(bad, "unit", lambda line: f"a unit name starts with a letter or digit and has letters, digits, "
-                                  f"'_', '-', '.' or spaces; found {frame['unit'][line]!r}")
+    add(bad, "unit", lambda line: f"found {frame['unit'][line]!r}; allowed: a unit name that starts with an ASCII "
+                                  "letter or digit and has only ASCII letters (A-Z, a-z, no accents), digits, '_', "
+                                  "'-', '.' or spaces")
     indicator_of = typed["indicator"]
     numeric_ok = {c: (frame[c] == "") | typed[c].notna() for c in NUMERIC_COLUMNS}
     bad = frame.index[is_signal & numeric_ok["value"] & ~value.isin([0.0, 1.0])]

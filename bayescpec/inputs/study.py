@@ -7,6 +7,7 @@ problem together, records each file's SHA-256, and keeps only the evidence obser
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from .evidence import read_evidence, read_sources, validate_evidence
 from .files import sha256_file
 from .spec import Framework, PriorSet, load_framework, load_priors
 
-__all__ = ["Study", "load_study", "shipped_path", "default_evidence", "resolve_priors", "prior_set_names",
+__all__ = ["Study", "load_study", "parse_date", "shipped_path", "default_evidence", "resolve_priors", "prior_set_names",
            "input_path_problems"]
 
 DEFAULT_PRIORS = "baseline"
@@ -170,6 +171,21 @@ def evidence_rows_hash(evidence: pd.DataFrame) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+def parse_date(text: str, option: str) -> dt.date:
+    """A YYYY-MM-DD date given as ``option``, else InputError naming it. Only that form: Python's
+    ``fromisoformat`` also takes 20260101 and 2026-W01-1, which the evidence log's dates never are."""
+    text = str(text).strip()
+    try:
+        if not _DATE.fullmatch(text):
+            raise ValueError(text)
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{option}: not a date in YYYY-MM-DD form: found {text!r}") from None
+
+
 def load_study(
     *,
     framework: str | Path | None = None,
@@ -193,10 +209,7 @@ def load_study(
     evidence_path = Path(evidence) if evidence is not None else default_evidence()
     sources_path = Path(sources) if sources is not None else evidence_path.parent / "sources.csv"
     if isinstance(as_of, str):
-        try:
-            as_of = dt.date.fromisoformat(as_of)
-        except ValueError:
-            raise InputError(f"--as-of: not a date in YYYY-MM-DD form: found {as_of!r}") from None
+        as_of = parse_date(as_of, "--as-of")
     as_of = as_of or today
     if as_of > today:
         raise InputError(f"--as-of: {as_of} is in the future (today is {today})")

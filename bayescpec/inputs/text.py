@@ -27,6 +27,9 @@ __all__ = ["TextProblem", "CsvRecords", "read_text", "decode_text", "parse_csv",
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")  # bytes that are not UTF-8, as decoded with surrogateescape
 MAX_REPORTED = 20
+#: the longest value a CSV field may hold, in characters (the csv module's own limit, 131 072, is
+#: shorter than a long but legitimate note)
+FIELD_LIMIT = 10_000_000
 SAVE_AS_UTF8 = ("save the file as UTF-8 (in Excel: Save As > 'CSV UTF-8 (Comma delimited)'; in a text "
                 "editor: choose the encoding UTF-8)")
 _SEPARATORS = {";": "semicolons (';')", "\t": "tabs", "|": "vertical bars ('|')"}
@@ -166,6 +169,7 @@ def parse_csv(text: str, file: str, *, columns: tuple[str, ...], skip_initial_sp
     previous_end = 0
     collecting = gc.isenabled()
     gc.disable()  # a million small strings, none in a cycle: rescanning them would halve the speed
+    field_limit = csv.field_size_limit(FIELD_LIMIT)
     try:
         for fields in reader:
             start, previous_end = previous_end + 1, reader.line_num
@@ -176,7 +180,11 @@ def parse_csv(text: str, file: str, *, columns: tuple[str, ...], skip_initial_sp
             _check_separator(records[0], file, columns)
         start = previous_end + 1
         reason = str(exc)
-        if "unexpected end of data" in reason or "field larger than field limit" in reason:
+        if "field larger than field limit" in reason:
+            message = (f"found a value of more than {FIELD_LIMIT:,} characters; allowed: at most {FIELD_LIMIT:,} "
+                       "characters per value (if no value is that long, a double quote (\") opens a quoted value "
+                       "here and is never closed, so the rest of the file was read as one value)")
+        elif "unexpected end of data" in reason:
             message = ("found a double quote (\") that opens a quoted value and is never closed; allowed: a quoted "
                        "value ends with a closing quote (a quote inside it is written twice: \"\")")
         elif "expected after" in reason:
@@ -186,6 +194,7 @@ def parse_csv(text: str, file: str, *, columns: tuple[str, ...], skip_initial_sp
             message = f"cannot be read as CSV: {reason}"
         raise TextProblem([Problem(file, f"line {start}", None, message)]) from None
     finally:
+        csv.field_size_limit(field_limit)
         if collecting:
             gc.enable()
     if not records:

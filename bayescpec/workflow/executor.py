@@ -29,6 +29,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
+from ..errors import InputError
+
 __all__ = ["EXECUTORS", "SERIAL_UP_TO", "choose_executor", "run_tasks"]
 
 EXECUTORS = ("serial", "processes", "dask")
@@ -113,7 +115,13 @@ def _run_dask(function, tasks, workers: int | None, scheduler: str | None, on_re
         raise RuntimeError("the Dask executor needs the 'distributed' package") from exc
     cluster = None
     if scheduler:
-        client = Client(scheduler)
+        try:  # an address nothing listens at: OSError after distributed's connect timeout (30 s by default)
+            client = Client(scheduler)
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise InputError(f"--scheduler: cannot reach the Dask scheduler at {scheduler} ({reason[:300]}); "
+                             "allowed: the address of a running scheduler, tcp://HOST:PORT (started with "
+                             "`dask scheduler`), or leave --scheduler out to fit here") from None
     else:
         # silence_logs: the cluster is ours and short-lived; its nannies log routine shutdown warnings
         # ("worker process still alive after 4 s, killing") that say nothing about the results
