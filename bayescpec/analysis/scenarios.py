@@ -35,16 +35,13 @@ from ..engine.scenario import derive_scenario, scenario_severity
 from ..engine.structure import structure_of
 from ..errors import InputError, Problem, allowed_list, did_you_mean
 from ..inputs.study import Study
+from ..inputs.scenarios import SEVERITY_LIMIT  # one bound for --set/--shift and the framework's [[scenarios]]
 from ..outputs.summary import (CI_KIND, CI_PROB, THRESHOLD, check_options, credible_interval, interval_label,
                                near_boundary)
 from .base import analysis_attrs, flat, mcse_mean, sample_shape, study_of, words
 
 __all__ = ["ScenarioSpec", "parse_settings", "named_scenarios", "whatif", "SEVERITY_LIMIT"]
 
-#: the largest severity (or shift) a scenario may set, in absolute value: severities are on the logit
-#: scale (0 = typical, the prior sets' sd about 1), where 20 already saturates any link's pull; far
-#: larger values only overflowed (1e308 gave overflow warnings and NaN)
-SEVERITY_LIMIT = 20.0
 
 
 @dataclass(frozen=True)

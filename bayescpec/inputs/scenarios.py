@@ -19,26 +19,31 @@ and that each scenario changes something; ``load_framework`` reports the problem
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import Problem, allowed_list, did_you_mean
 
-__all__ = ["Scenario", "ScenarioSettings", "scenario_problems", "SETTING_KINDS"]
+__all__ = ["Scenario", "ScenarioSettings", "scenario_problems", "SETTING_KINDS", "SEVERITY_LIMIT"]
 
 #: the three ways a scenario changes a constraint, in the order they are applied
 SETTING_KINDS = ("set", "shift", "remove")
+#: the largest |severity| (logit scale, 0 = typical) a scenario may set or shift by: beyond it the pull
+#: on a stage no longer changes, and far beyond it the arithmetic overflows
+SEVERITY_LIMIT = 20.0
+Severity = Annotated[float, Field(ge=-SEVERITY_LIMIT, le=SEVERITY_LIMIT)]
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class ScenarioSettings(_Spec):
     """``set``: severity values; ``shift``: added to the current severity; ``remove``: no pull at all."""
 
-    set: dict[str, float] = Field(default_factory=dict)
-    shift: dict[str, float] = Field(default_factory=dict)
+    set: dict[str, Severity] = Field(default_factory=dict)
+    shift: dict[str, Severity] = Field(default_factory=dict)
     remove: list[str] = Field(default_factory=list)
 
 
