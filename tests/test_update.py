@@ -185,6 +185,7 @@ def test_a_failed_fit_keeps_rows_another_update_appended_meanwhile(log, tmp_path
 
 
 @pytest.mark.parametrize("options,message", [
+    (["--vintages", "__log__"], "is a file; allowed: the folder of saved vintages"),
     (["--seed", "-1"], "--seed: must be from 0 to 4294967295; found -1"),
     (["--chains", "99999999999"], "--chains: must be from 1 to 64; found 99999999999"),
     (["--draws", "99999999999999999999"], "--draws: must be from 10 to 100000"),
@@ -192,6 +193,7 @@ def test_a_failed_fit_keeps_rows_another_update_appended_meanwhile(log, tmp_path
 def test_cli_update_refuses_impossible_sampler_settings_before_appending(log, tmp_path, shipped_copy, options,
                                                                            message):
     snapshot = log.read_bytes()
+    options = [str(log) if option == "__log__" else option for option in options]
     result = CliRunner().invoke(app, ["update", str(batch(tmp_path, ROW_A)), "--evidence", str(log), "--yes",
                                       "--framework", str(shipped_copy["framework"]),
                                       "--vintages", str(tmp_path / "vintages"), *options])

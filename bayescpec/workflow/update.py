@@ -155,6 +155,8 @@ def update_evidence(
         raise InputError(f"--method: must be 'auto', 'psis' or 'refit'; found {method!r}")
     check_sampling_options(**{k: v for k, v in fit_kwargs.items() if k in SAMPLING_LIMITS})  # before any append
     root = Path(vintages) if vintages is not None else Path(DEFAULT_ROOT)
+    if root.exists() and not root.is_dir():  # found now, not after the fit when the vintage is saved
+        raise InputError(f"--vintages: {root} is a file; allowed: the folder of saved vintages (made if missing)")
     if dry_run:
         return _dry_run(new, evidence=evidence, framework=framework, priors=priors, root=root, previous=previous,
                         method=method, khat_threshold=khat_threshold, today=today,
