@@ -106,7 +106,7 @@ def update(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             step = "Checking the new rows and deciding how to fold them in" if dry_run else \
-                "Appending the rows, then reweighting or refitting"
+                "Fitting the log with the new rows (reweighting or refitting), then appending them"
             with ui.step(step):
                 outcome = update_evidence(new, evidence=evidence, framework=framework, priors=priors,
                                           vintages=vintages, previous=previous, method=method, dry_run=dry_run,

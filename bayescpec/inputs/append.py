@@ -16,7 +16,8 @@ what it would append, writing nothing). It
    ``os.replace``. An interrupted update leaves either the old log or the new one, never a
    half-written file, and never rewrites an earlier row (its bytes are copied, not re-serialised).
 
-:func:`bayescpec.workflow.update.update_evidence` appends with it, then refits or reweights.
+:func:`bayescpec.workflow.update.update_evidence` fits the log as the rows would leave it (a scratch copy,
+from :func:`plan_append`), then appends with it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from .text import TextProblem, decode_text, parse_csv
 from .evidence import EVIDENCE_COLUMNS, read_evidence, read_sources, validate_evidence
 
 __all__ = ["AppendReport", "AppendPlan", "HypotheticalRowsError", "append_evidence", "plan_append",
-           "is_hypothetical", "confirm_hypothetical", "undo_append"]
+           "is_hypothetical", "confirm_hypothetical"]
 
 #: words that mark a row as not real evidence (in its source key, id, note or its source's reference)
 HYPOTHETICAL_MARK = re.compile(r"hypothetical|synthetic", re.IGNORECASE)
@@ -61,7 +62,6 @@ class AppendReport:
     hypothetical: tuple[str, ...] = ()
     records: tuple[dict, ...] = field(default=(), repr=False)   # raw text fields of the rows added
     needs_confirmation: bool = False  # hypothetical rows into a log that has none (see allow_hypothetical)
-    original: bytes = field(default=b"", repr=False, compare=False)  # the log's bytes before (for undo_append)
 
     @property
     def changed(self) -> bool:
@@ -151,7 +151,7 @@ class AppendPlan:
         before = _sha256(self.original)
         return AppendReport(self.log, self.added, self.skipped, before, _sha256(self.updated), self.rows_before,
                             self.rows_before + len(self.added), dry_run, self.hypothetical, self.records,
-                            self.needs_confirmation, self.original)
+                            self.needs_confirmation)
 
 
 def _paths(new, evidence, framework) -> tuple[Path, Path, Path]:
@@ -292,17 +292,3 @@ def append_evidence(
         if plan.added:
             atomic_write_bytes(log_path, plan.updated)
     return plan.report(dry_run=False)
-
-
-def undo_append(report: AppendReport) -> bool:
-    """Put the log back as it was before ``report``'s append (atomically, under the lock) -- what an
-    update whose fit failed does, so that a failed update changes nothing. Only when the log is still
-    exactly what the append wrote: if another update has appended since, nothing is touched and False
-    is returned (the rows stay; a later ``run`` fits them)."""
-    if report.dry_run or not report.added or not report.original:
-        return False
-    with _LockedLog(report.log) as handle:
-        if _sha256(handle.read()) != report.sha256_after:
-            return False
-        atomic_write_bytes(report.log, report.original)
-    return True

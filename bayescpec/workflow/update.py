@@ -1,9 +1,10 @@
 """The update workflow: append new evidence, refit or reweight, save a new vintage.
 
-``update_evidence`` appends new rows with :func:`bayescpec.inputs.append.append_evidence`, then fits
-the updated log (the PSIS fast path when a previous vintage of the same inputs exists and the Pareto
-k-hat diagnostic allows it, a full refit otherwise) and saves the result as a new vintage (see
-:mod:`bayescpec.workflow.vintages`). With ``dry_run=True`` it checks the rows, decides between the
+``update_evidence`` checks the new rows, fits the log as they would leave it (on a scratch copy: the PSIS
+fast path when a previous vintage of the same inputs exists and the Pareto k-hat diagnostic allows it,
+a full refit otherwise), and only then appends them with
+:func:`bayescpec.inputs.append.append_evidence` and saves the result as a new vintage (see
+:mod:`bayescpec.workflow.vintages`): a fit that fails or is interrupted leaves the log untouched. With ``dry_run=True`` it checks the rows, decides between the
 fast path and a refit on a temporary copy of the updated log, and writes nothing.
 
 :func:`plain_summary` says in plain words how the new rows were taken in (for a policy reader); the
@@ -21,7 +22,8 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..engine.limits import SAMPLING_LIMITS, check_sampling_options
-from ..inputs.append import AppendReport, append_evidence, confirm_hypothetical, plan_append, undo_append
+from .._fs import check_output_folder
+from ..inputs.append import AppendReport, append_evidence, confirm_hypothetical, plan_append
 
 __all__ = ["UpdateOutcome", "update_evidence", "update_result", "plain_summary"]
 
@@ -155,46 +157,69 @@ def update_evidence(
         raise InputError(f"--method: must be 'auto', 'psis' or 'refit'; found {method!r}")
     check_sampling_options(**{k: v for k, v in fit_kwargs.items() if k in SAMPLING_LIMITS})  # before any append
     root = Path(vintages) if vintages is not None else Path(DEFAULT_ROOT)
-    if root.exists() and not root.is_dir():  # found now, not after the fit when the vintage is saved
-        raise InputError(f"--vintages: {root} is a file; allowed: the folder of saved vintages (made if missing)")
+    check_output_folder(root, "--vintages")  # found now, not after the fit when the vintage is saved
     if dry_run:
         return _dry_run(new, evidence=evidence, framework=framework, priors=priors, root=root, previous=previous,
                         method=method, khat_threshold=khat_threshold, today=today,
                         allow_hypothetical=allow_hypothetical, seed=fit_kwargs.get("seed"))
-    report = append_evidence(new, evidence=evidence, framework=framework, today=today,
-                             allow_hypothetical=allow_hypothetical)
-    if not report.changed:
-        return UpdateOutcome(report, reason="no new rows: the log, its fits and its vintages are unchanged",
+    plan = plan_append(new, evidence=evidence, framework=framework, today=today)
+    if not allow_hypothetical:
+        confirm_hypothetical(plan)
+    if not plan.added:
+        return UpdateOutcome(plan.report(dry_run=False),
+                             reason="no new rows: the log, its fits and its vintages are unchanged",
                              summary="no new rows: the log, its fits and its vintages are unchanged")
     started = time.perf_counter()
-    try:  # a failed fit or save (or Ctrl-C) takes the appended rows out again: a failed update changes nothing
-        study = load_study(framework=framework, priors=priors, evidence=report.log, today=today)
-        previous_path = Path(previous) if previous is not None else find_previous(root, study, report.sha256_before)
-        previous_result = load_vintage(previous_path) if previous_path is not None else None
-        result = update_result(previous_result, study, method=method, khat_threshold=khat_threshold, **fit_kwargs)
-        result.attrs["previous_result"] = str(previous_path) if previous_path is not None else ""
-        seconds = time.perf_counter() - started
-        result.attrs["update_seconds"] = round(seconds, 3)
-        from .vintages import find_vintage
 
-        reused = find_vintage(result, root=root) is not None
-        path = save_vintage(result, root=root)
-    except BaseException as exc:
-        undone = undo_append(report)
-        exc.add_note(f"{report.log}: " + (f"the {len(report.added)} appended row(s) were taken out again; the log "
-                                          "is as it was before this update" if undone else
-                                          "the appended rows stay (another update has appended since)"))
-        raise
+    def fitted(study, log_sha256_before):
+        previous_path = Path(previous) if previous is not None else find_previous(root, study, log_sha256_before)
+        previous_result = load_vintage(previous_path) if previous_path is not None else None
+        return update_result(previous_result, study, method=method, khat_threshold=khat_threshold,
+                             **fit_kwargs), previous_path
+
+    # fit the updated log on a scratch copy first: a fit that fails (or Ctrl-C) has written nothing
+    study = _scratch_study(plan, framework=framework, priors=priors, today=today)
+    result, previous_path = fitted(study, plan.report(dry_run=True).sha256_before)
+    report = append_evidence(new, evidence=evidence, framework=framework, today=today,
+                             allow_hypothetical=allow_hypothetical)  # under the lock; checks everything again
+    if report.sha256_after != study.hashes["evidence"]:
+        # another update changed the log while this one fitted: fit the log as it now is (its rows too)
+        study = load_study(framework=framework, priors=priors, evidence=report.log, today=today)
+        result, previous_path = fitted(study, report.sha256_before)
+    result.attrs["previous_result"] = str(previous_path) if previous_path is not None else ""
+    seconds = time.perf_counter() - started
+    result.attrs["update_seconds"] = round(seconds, 3)
+    from .vintages import find_vintage
+
+    reused = find_vintage(result, root=root) is not None
+    path = save_vintage(result, root=root)
     return UpdateOutcome(report, result, path, previous_path, result.attrs["update_method"],
                          float(result.attrs.get("pareto_khat", float("nan"))),
                          str(result.attrs.get("update_reason", "")), seconds,
                          summary=str(result.attrs.get("update_summary", "")), rows=report.records, reused=reused)
 
 
+def _scratch_study(plan, *, framework, priors, today):
+    """The study of the log as ``plan`` would leave it, read from a temporary copy (the log itself is not
+    touched); its files name the log, and its evidence hash is that of the updated log's bytes."""
+    import dataclasses
+
+    from ..inputs.study import load_study
+
+    scratch = Path(tempfile.mkdtemp(prefix="bayescpec-update-"))
+    try:
+        copy = scratch / plan.log.name
+        copy.write_bytes(plan.updated)
+        study = load_study(framework=framework, priors=priors, evidence=copy, sources=plan.log.parent / "sources.csv",
+                           today=today)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return dataclasses.replace(study, files={**study.files, "evidence": str(plan.log)})
+
+
 def _dry_run(new, *, evidence, framework, priors, root: Path, previous, method, khat_threshold, today,
              allow_hypothetical: bool, seed) -> UpdateOutcome:
     """Check the rows and decide fast path or refit on a temporary copy of the updated log."""
-    from ..inputs.study import load_study
     from .vintages import find_previous, load_vintage
 
     plan = plan_append(new, evidence=evidence, framework=framework, today=today)
@@ -204,17 +229,10 @@ def _dry_run(new, *, evidence, framework, priors, root: Path, previous, method, 
     if not plan.added:
         return UpdateOutcome(report, reason="no new rows: the log, its fits and its vintages are unchanged",
                              summary="no new rows: nothing would change", dry_run=True)
-    scratch = Path(tempfile.mkdtemp(prefix="bayescpec-dry-run-"))
-    try:
-        copy = scratch / plan.log.name
-        copy.write_bytes(plan.updated)
-        study = load_study(framework=framework, priors=priors, evidence=copy, sources=plan.log.parent / "sources.csv",
-                           today=today)
-        previous_path = Path(previous) if previous is not None else find_previous(root, study, report.sha256_before)
-        previous_result = load_vintage(previous_path) if previous_path is not None else None
-        attempt, reason = _try_fast_path(previous_result, study, method, khat_threshold, seed)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    study = _scratch_study(plan, framework=framework, priors=priors, today=today)
+    previous_path = Path(previous) if previous is not None else find_previous(root, study, report.sha256_before)
+    previous_result = load_vintage(previous_path) if previous_path is not None else None
+    attempt, reason = _try_fast_path(previous_result, study, method, khat_threshold, seed)
     if attempt is not None and attempt.accepted:
         preview = attempt.result
         preview.attrs["update_summary"] = plain_summary(preview.attrs)
