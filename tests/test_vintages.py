@@ -316,8 +316,27 @@ def test_a_damaged_vintage_is_listed_as_unreadable_and_named_when_asked_for(pair
         assert (f"vintage {first.name}" in text and "cannot be read" in text) or "not a readable" in text or \
             "incomplete bayescpec result" in text, text
     out = CliRunner().invoke(app, ["diff", "previous", "latest", "--vintages", str(root)])
-    assert out.exit_code == 2 and "only 1 readable vintage(s) (1 more cannot be read" in " ".join(out.output.split())
+    assert out.exit_code == 2 and f"only 1 readable vintage(s) (1 cannot be read: {first.name}" in " ".join(
+        out.output.split())
     direct = CliRunner().invoke(app, ["report", str(first / "result.nc"), "--out", str(tmp_path / "r"), "-f", "csv",
                                       "--no-figures", "--no-page"])
     assert direct.exit_code == 2 and "Traceback" not in direct.output and not (tmp_path / "r").exists()
     assert str(first / "result.nc") in " ".join(direct.output.split()).replace(" ", "") or "result.nc" in direct.output
+
+
+def test_an_exact_readable_name_wins_over_a_damaged_vintage_it_prefixes(pair, tmp_path):
+    """save_vintage names a second fit of the same day NAME-2: with NAME-2 damaged, NAME still resolves,
+    and a prefix of both is ambiguous rather than 'damaged'."""
+    from bayescpec.workflow.vintages import load_vintage
+
+    a, b = pair
+    root = tmp_path / "v"
+    first = bc.save_vintage(a, root=root)
+    second = bc.save_vintage(a, root=root, reuse=False)
+    assert second.name == first.name + "-2"
+    _truncate(second / "result.nc")
+    assert load_vintage(first.name, root=root).attrs["vintage"] == first.name
+    with pytest.raises(bc.BayescpecError, match="matches several vintages"):
+        load_vintage(first.name[:12], root=root)
+    with pytest.raises(bc.BayescpecError, match=f"vintage {second.name} under .* cannot be read"):
+        load_vintage(second.name, root=root)

@@ -183,40 +183,34 @@ def list_vintages(root: str | Path = DEFAULT_ROOT, *, unreadable: bool = False) 
     return sorted(found, key=lambda v: (str(v.attrs.get("created", "")), v.name))
 
 
-def _unreadable_match(ref: str, root: Path) -> None:
-    """Raise when ``ref`` names a damaged vintage (rather than saying there is no such vintage)."""
-    damaged = [v for v in list_vintages(root, unreadable=True) if v.problem]
-    matches = [v for v in damaged if v.name == ref] or [v for v in damaged if v.name.startswith(ref)]
-    if len(matches) == 1:
-        v = matches[0]
-        raise BayescpecError(f"vintage {v.name} under {root} cannot be read ({v.problem}): its file is damaged. "
-                             f"Remove the folder {v.path} (or restore it from a backup); `bayescpec run` or "
-                             "`bayescpec update` make new vintages")
-
-
 def _resolve(ref: str | Path, root: Path) -> Path:
     path = Path(ref)
     if path.exists():
         return path
-    vintages = list_vintages(root)
-    damaged = [v.name for v in list_vintages(root, unreadable=True) if v.problem]
-    also = f" ({len(damaged)} more cannot be read: {', '.join(damaged)}; see `bayescpec history`)" if damaged else ""
-    if str(ref) not in ("latest", "previous"):
-        _unreadable_match(str(ref), root)
-    if not vintages:
-        raise BayescpecError(f"no readable vintages under {root}{also}, and no file or folder {ref}")
+    every = list_vintages(root, unreadable=True)  # one scan: each file is opened once
+    vintages = [v for v in every if not v.problem]
+    damaged = [v for v in every if v.problem]
+    also = f" ({len(damaged)} cannot be read: {', '.join(v.name for v in damaged)}; see `bayescpec history`)" \
+        if damaged else ""
     if str(ref) in ("latest", "previous"):
         index = -1 if str(ref) == "latest" else -2
         if len(vintages) < -index:
             raise BayescpecError(f"{root}: only {len(vintages)} readable vintage(s){also}; there is no {ref!s} one")
         return vintages[index].path
-    exact = [v for v in vintages if v.name == str(ref)]
-    matches = exact or [v for v in vintages if v.name.startswith(str(ref)) or v.evidence_sha256.startswith(str(ref))]
+    if not every:
+        raise BayescpecError(f"no vintages under {root}, and no file or folder {ref}")
+    exact = [v for v in every if v.name == str(ref)]
+    matches = exact or [v for v in every if v.name.startswith(str(ref)) or v.evidence_sha256.startswith(str(ref))]
+    if len(matches) == 1 and matches[0].problem:
+        v = matches[0]
+        raise BayescpecError(f"vintage {v.name} under {root} cannot be read ({v.problem}): its file is damaged. "
+                             f"Remove the folder {v.path} (or restore it from a backup); `bayescpec run` or "
+                             "`bayescpec update` make new vintages")
     if len(matches) == 1:
         return matches[0].path
     names = ", ".join(v.name for v in vintages)
     if not matches:
-        raise BayescpecError(f"no vintage {ref!s} under {root}; there are: {names}")
+        raise BayescpecError(f"no vintage {ref!s} under {root}; there are: {names or 'none readable'}{also}")
     raise BayescpecError(f"{ref!s} matches several vintages ({', '.join(v.name for v in matches)}); be more specific")
 
 
