@@ -114,6 +114,8 @@ def test_app_help_lists_every_command_and_version():
     (["update", "x.csv", "--chains", "65"], "--chains: must be from 1 to 64; found 65"),
     (["compare-priors", "--seed", "-1"], "--seed: must be from 0 to 4294967295"),
     (["calibrate", "--draws", "100001"], "--draws: must be from 10 to 100000"),
+    (["calibrate", "--simulations", "10", "--seed", "4294967290"],
+     "--seed: must be from 0 to 4294967279 for 10 simulations (simulation i fits with seed + i + 7); found 4294967290"),
     (["trajectory", "--seed", "4294967296"], "--seed: must be from 0 to 4294967295"),
 ])
 def test_bad_choices_and_numbers_name_the_option_and_exit_2(tmp_path, args, message):

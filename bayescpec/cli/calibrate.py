@@ -67,7 +67,7 @@ def calibrate_command(
 
         check_output_folder(out, "--out")
         study = load_study(framework=framework, priors=priors, evidence=evidence, sources=sources)
-        check_calibration_input(study, simulations)  # before anything is announced or fitted
+        check_calibration_input(study, simulations, seed)  # before anything is announced or fitted
         ui.info(f"bayescpec: {simulations} simulations of the '{study.prior_set}' model "
                 f"({chains} chains x {draws} draws each)", markup=False)
         with warnings.catch_warnings(), ui.bar("Simulating and fitting", simulations) as advance:

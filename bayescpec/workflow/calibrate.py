@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
+from ..engine.limits import SAMPLING_LIMITS
 from ..errors import InputError
 from ..inputs.spec import PriorSet
 from ..inputs.study import Study
@@ -90,7 +91,7 @@ def simulate_and_rank(task: _Task) -> dict:
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # recorded per simulation below
-        result = fit(simulated, draws=task.draws, tune=task.tune, chains=task.chains, seed=task.seed + 7,
+        result = fit(simulated, draws=task.draws, tune=task.tune, chains=task.chains, seed=task.seed + SEED_OFFSET,
                      sampler=task.sampler, pointwise=False)
     seconds = time.perf_counter() - started
     posterior = result["posterior"].to_dataset()
@@ -117,10 +118,20 @@ def simulate_and_rank(task: _Task) -> dict:
         "seconds": round(seconds, 3), "sampler": attrs.get("sampler", "")}}
 
 
-def check_calibration_input(study: Study, simulations: int) -> int:
-    """The number of observation rows to simulate; an :class:`InputError` for no simulations or none."""
+#: simulation i fits with seed + i + SEED_OFFSET (its prior draw and data use seed + i)
+SEED_OFFSET = 7
+
+
+def check_calibration_input(study: Study, simulations: int, seed: int | None = None) -> int:
+    """The number of observation rows to simulate; an :class:`InputError` for no simulations or none,
+    or (given ``seed``) a seed whose last simulation would pass the largest seed a fit takes."""
     if simulations < 1:
         raise InputError(f"--simulations: at least 1 simulation is needed; found {simulations}")
+    if seed is not None:
+        highest = SAMPLING_LIMITS["seed"][1] - (simulations - 1) - SEED_OFFSET
+        if not 0 <= seed <= highest:
+            raise InputError(f"--seed: must be from 0 to {highest} for {simulations} simulations (simulation i "
+                             f"fits with seed + i + {SEED_OFFSET}); found {seed}")
     observed = int((study.evidence["kind"] != "gap").sum()) if len(study.evidence) else 0
     if not observed:
         raise InputError(f"{study.files.get('evidence', 'the evidence log')}: no evidence rows to simulate "
@@ -149,7 +160,7 @@ def calibrate(
     and fitted (``draws`` x ``chains`` after ``tune``), each true value ranked among ``ranks`` thinned
     posterior draws (rank 0..``ranks``). Simulation i uses seed ``seed + i`` wherever it runs.
     ``on_simulation(done, total)`` is called as each simulation finishes (a progress bar)."""
-    observed = check_calibration_input(study, simulations)
+    observed = check_calibration_input(study, simulations, seed)
     if ranks < 9 or ranks > draws * chains:
         raise ValueError(f"ranks must be between 9 and draws x chains ({draws * chains}); found {ranks}")
     from ..engine.compiled import choose_backend
