@@ -24,6 +24,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import Problem, allowed_list, did_you_mean
+from .specread import Identifier
 
 __all__ = ["Scenario", "ScenarioSettings", "scenario_problems", "SETTING_KINDS", "SEVERITY_LIMIT"]
 
@@ -48,7 +49,7 @@ class ScenarioSettings(_Spec):
 
 
 class Scenario(_Spec):
-    id: str
+    id: Identifier  # given to whatif --scenario
     label: str
     quote: str | None = None
     section: str | None = None

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import Problem, SpecError, allowed_list, did_you_mean
 from .files import line_of
-from .specread import ID_PATTERN, read_spec
+from .specread import Identifier, read_spec
 from .chain import ANY_CHANNEL, chain_problems
 from .query import QueryError, check_query
 from .scenarios import Scenario, scenario_problems
@@ -35,7 +35,6 @@ EVIDENCE_KINDS = ("signal", "count", "measure", "gap")
 OBSERVATION_KINDS = ("signal", "count", "measure")
 
 
-Identifier = Annotated[str, Field(pattern=ID_PATTERN)]  # an id is a name: see specread.ID_RULE
 
 
 class _Spec(BaseModel):

@@ -8,16 +8,17 @@ import typing
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import Problem, SpecError, did_you_mean
 from .files import _TomlProblem, line_of, read_toml
 
-__all__ = ["ID_PATTERN", "ID_RULE", "pydantic_problems", "read_spec"]
+__all__ = ["ID_PATTERN", "ID_RULE", "Identifier", "pydantic_problems", "read_spec"]
 
 #: what an id may be: it is written in evidence cells (which are stripped of spaces) and in queries
 ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
 ID_RULE = "ASCII letters, digits and underscores, starting with a letter"
+Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
 def _unwrap(annotation: typing.Any) -> typing.Any:
