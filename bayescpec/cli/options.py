@@ -50,7 +50,7 @@ def configure_consoles() -> None:
 
 def fail(exc: BaseException) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-    for note in getattr(exc, "__notes__", ()):  # e.g. update: the appended rows were taken out again
+    for note in getattr(exc, "__notes__", ()):  # notes added to the error on its way up
         err_console.print(escape(note), highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_INPUT)
 

@@ -1,11 +1,12 @@
 """The update workflow: append new evidence, refit or reweight, save a new vintage.
 
-``update_evidence`` checks the new rows, fits the log as they would leave it (on a scratch copy: the PSIS
-fast path when a previous vintage of the same inputs exists and the Pareto k-hat diagnostic allows it,
-a full refit otherwise), and only then appends them with
+``update_evidence`` checks the new rows, fits the log as they would leave it (on a scratch copy: the
+PSIS fast path when a previous vintage of the same inputs exists and the Pareto k-hat diagnostic
+allows it, a full refit otherwise), and only then appends them with
 :func:`bayescpec.inputs.append.append_evidence` and saves the result as a new vintage (see
-:mod:`bayescpec.workflow.vintages`): a fit that fails or is interrupted leaves the log untouched. With ``dry_run=True`` it checks the rows, decides between the
-fast path and a refit on a temporary copy of the updated log, and writes nothing.
+:mod:`bayescpec.workflow.vintages`): a fit that fails or is interrupted leaves the log untouched.
+With ``dry_run=True`` it checks the rows, decides between the fast path and a refit on the same
+scratch copy, and writes nothing.
 
 :func:`plain_summary` says in plain words how the new rows were taken in (for a policy reader); the
 technical figures (k-hat, importance ESS, the sampler's reason) stay in the result's attrs.
