@@ -45,20 +45,23 @@ def _load(prior_set: str, framework: Path | None):
     return load_priors(path, load_framework(framework_path)), path, framework_path
 
 
+def _shown(file: Path) -> str:
+    """A path relative to the current folder when it lies inside it, else its name: no absolute local
+    paths in a figure or table meant to be sent."""
+    try:
+        return str(file.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return file.name
+
+
 def _provenance(priors, path: Path, framework_path: Path) -> dict[str, str]:
     from .. import __version__
     from ..inputs.files import sha256_file
     from ..inputs.statements import preliz
 
-    def shown(file: Path) -> str:  # no absolute local paths in a figure meant to be sent
-        try:
-            return str(file.resolve().relative_to(Path.cwd().resolve()))
-        except ValueError:
-            return file.name
-
     stated = priors.statements()
-    provenance = {"prior set": priors.name, "file": f"{shown(path)} (SHA-256 {sha256_file(path)[:12]})",
-            "framework": f"{shown(framework_path)} (SHA-256 {sha256_file(framework_path)[:12]})",
+    provenance = {"prior set": priors.name, "file": f"{_shown(path)} (SHA-256 {sha256_file(path)[:12]})",
+            "framework": f"{_shown(framework_path)} (SHA-256 {sha256_file(framework_path)[:12]})",
             "statements solved by": f"PreliZ {preliz().__version__} maxent" if stated else "",
             "bayescpec": __version__}
     return {key: value for key, value in provenance.items() if value}
@@ -131,7 +134,7 @@ def show(
                     "provenance": provenance, "priors": table.to_dict("records"),
                     "files": [str(p) for p in written]})
         return
-    title = f"Prior set {priors.name} ({path}): 5%, 50% and 95% quantiles of each prior"
+    title = f"Prior set {priors.name} ({_shown(path)}): 5%, 50% and 95% quantiles of each prior"
     wide = Table(title=escape(title))
     for column in ("prior", "distribution", "5%", "50%", "95%", "stated as"):
         wide.add_column(column, justify="right" if "%" in column and column != "stated as" else "left")
