@@ -272,3 +272,17 @@ def test_tables_and_the_page_show_the_statements_only_when_there_are_some():
     expected = "channels.sez: 90% in [0.2, 0.6] → Beta(mean 0.402, concentration 15.2)"
     assert channel_table(result).attrs["provenance"]["prior_statements"] == expected
     assert expected in report_page(result, sections=[])
+
+
+def test_a_prior_comparison_says_whose_statements_they_are():
+    from bayescpec.workflow.compare import _combined_provenance
+
+    from report_fixtures import make_result
+
+    baseline, mine = make_result(prior_set="baseline"), make_result(prior_set="mine")
+    assert "prior_statements" not in _combined_provenance({"baseline": baseline, "mine": mine})
+    mine.attrs["prior_statements"] = json.dumps([{"key": "channels.sez", "statement": "90% in [0.2, 0.6]",
+                                                  "distribution": "Beta(mean 0.402, concentration 15.2)"}])
+    combined = _combined_provenance({"baseline": baseline, "mine": mine})
+    assert combined["prior_statements"] == ("mine: channels.sez: 90% in [0.2, 0.6] → "
+                                            "Beta(mean 0.402, concentration 15.2)")

@@ -22,7 +22,7 @@ from bayescpec.cli import app  # noqa: E402
 from bayescpec.inputs.spec import load_framework, load_priors  # noqa: E402
 from bayescpec.outputs.priors import plot_priors, prior_table  # noqa: E402
 
-from conftest import BASELINE, FRAMEWORK, replace_in  # noqa: E402
+from conftest import FRAMEWORK, replace_in  # noqa: E402
 
 runner = CliRunner()
 SEZ = "[channels.sez]\nmean = 0.55"

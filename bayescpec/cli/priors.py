@@ -8,7 +8,7 @@ and a figure of every prior's density (PNG and PDF with the provenance caption) 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -111,7 +111,7 @@ def show(
     json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Print each prior with its 5%, 50% and 95% quantiles and the statement it came from; write the table and a density figure."""
+    """Print each prior's 5%, 50% and 95% quantiles and the statement it came from; write a table and a figure."""
     import matplotlib.pyplot as plt
 
     from .._fs import check_output_folder

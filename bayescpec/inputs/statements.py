@@ -16,6 +16,12 @@ lower >= upper, or one that only a distribution beyond the prior set's limits co
 PreliZ takes about two seconds to import: it is imported only when a statement is solved (and when a
 prior is described by :mod:`bayescpec.outputs.priors`), never for prior sets without statements.
 Nothing is cached: each load of a prior set solves its statements again.
+
+A new kind of prior joins by deriving from :class:`StatedPrior` (in :mod:`.spec`, through ``_Prior``)
+with its ``STATEMENT_FAMILY``, declaring ``between`` and ``mass`` after its parameters; a new family
+(say a Gamma for a rate) is one more :class:`Family` here: its support, the names of its parameters
+in a prior set and the conversions to and from PreliZ. :func:`prior_entries` then finds it in any
+section, and ``priors show`` lists and draws it.
 """
 
 from __future__ import annotations
