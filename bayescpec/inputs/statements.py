@@ -74,8 +74,8 @@ def _number(value: float) -> str:
 
 
 def _written(value: float) -> str:
-    """A number the analyst wrote, as written (up to 6 significant digits)."""
-    return f"{float(value):g}"
+    """A number the analyst wrote, as written (0.5000001 stays itself; 0.1 is not 0.1000000000000000055)."""
+    return f"{float(value):.12g}"
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ class StatementError(ValueError):
 
 def statement_text(between: tuple[float, float], mass: float) -> str:
     """``90% in [0.2, 0.6]``."""
-    return f"{mass * 100:.4g}% in [{_written(between[0])}, {_written(between[1])}]"
+    return f"{_written(mass * 100)}% in [{_written(between[0])}, {_written(between[1])}]"
 
 
 def _is_number(value) -> bool:
@@ -183,9 +183,10 @@ def _solve(family: Family, lower: float, upper: float, mass: float) -> dict[str,
         warnings.simplefilter("ignore")
         try:
             pz.maxent(distribution, lower, upper, mass, plot=False)
-        except (ValueError, ArithmeticError) as exc:
-            raise StatementError("between", f"no {family.name} found with {_written(mass * 100)}% in "
-                                            f"[{_written(lower)}, {_written(upper)}] ({exc})") from None
+        except Exception as exc:  # noqa: BLE001 - whatever the optimiser met, it is this statement's problem
+            raise StatementError("between", f"found {statement_text((lower, upper), mass)}: the search for the "
+                                            f"{family.name} that meets it failed ({exc}); allowed: a statement a "
+                                            "distribution of the family can meet") from None
     reached = float(distribution.cdf(upper) - distribution.cdf(lower))
     if not math.isfinite(reached) or abs(reached - mass) > MASS_TOLERANCE:
         raise StatementError("between", f"found {statement_text((lower, upper), mass)}: no {family.name} puts "
