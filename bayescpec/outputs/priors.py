@@ -146,6 +146,7 @@ def plot_priors(priors, *, caption: str = ""):
         ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0), handlelength=1.6)
     for ax in axes.ravel()[len(panels):]:
         ax.set_visible(False)
-    fig.suptitle(f"Prior set {priors.name}: the density of each prior (a bar on the x axis marks an interval "
-                 "stated with its mass)", fontsize=9)
+    stated = any(getattr(e.prior, "between", None) is not None for entries in panels.values() for e in entries)
+    fig.suptitle(f"Prior set {priors.name}: the density of each prior"
+                 + (" (a bar on the x axis marks an interval stated with its mass)" if stated else ""), fontsize=9)
     return stamp(fig, caption) if caption else fig
