@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 
-import pymc as pm
 import pytest
 
 import bayescpec as bc
@@ -22,12 +21,15 @@ def mini(tmp_path):
 
 @pytest.fixture
 def divergent_first_call(monkeypatch):
-    """pm.sample as usual, but the first posterior it returns reports 3 divergent transitions."""
-    real, calls = pm.sample, []
+    """The compiled model's sampler (whichever backend) as usual, but the first posterior it returns
+    reports 3 divergent transitions."""
+    from bayescpec.engine.compiled import CompiledModel
 
-    def sample(*args, **kwargs):
-        calls.append(kwargs.get("target_accept", kwargs.get("nuts_sampler_kwargs", {}).get("target_accept")))
-        tree = real(*args, **kwargs)
+    real, calls = CompiledModel.sample, []
+
+    def sample(self, *args, **kwargs):
+        calls.append(kwargs["target_accept"])
+        tree = real(self, *args, **kwargs)
         if len(calls) == 1:
             stats = tree["sample_stats"].to_dataset()
             diverging = stats["diverging"].values.copy()
@@ -35,7 +37,7 @@ def divergent_first_call(monkeypatch):
             tree["sample_stats"] = stats.assign(diverging=(stats["diverging"].dims, diverging))
         return tree
 
-    monkeypatch.setattr(pm, "sample", sample)
+    monkeypatch.setattr(CompiledModel, "sample", sample)
     return calls
 
 

@@ -1,102 +1,151 @@
-"""Compile once, fit many: one compiled model per framework structure serves every fit that only changes
-the evidence or the prior set's hyper-parameters (both are data of the model, swapped in per fit).
+"""Compile once, fit many -- in this process and the next: one compiled model per model graph serves every
+fit that only changes the evidence or the prior set's hyper-parameters (both are data of the model).
 
-Two NUTS backends, chosen per workload by measurement (bench/README.md):
+Two NUTS backends:
 
-* ``pymc`` -- PyMC's NUTS on PyTensor's C functions. PyTensor keeps the compiled C on disk, so a fresh
-  process pays about 2 s to get the model ready; sampling runs in Python (about 80 us per leapfrog
-  step on the shipped model). Best for a single fit in a fresh process (``bayescpec run``).
-* ``nutpie`` -- nutpie's Rust NUTS on a Numba-compiled log-density (about 5-10x faster per step).
-  Numba compiles the model's functions into a ``cfunc`` that uses dynamic globals, which Numba cannot
-  cache on disk, so every process pays the compilation (about 20 s on the shipped model) once; after
-  that every fit in the process swaps data in (``with_data``) and samples (about 1 s for 4 x 1000
-  draws). Best for many fits in one process: prior-set comparisons, trajectories, calibration,
-  the analytics' refits, sweeps.
+* ``nutpie`` (what ``auto`` chooses) -- nutpie's Rust NUTS on the model's native log density
+  (:mod:`bayescpec.engine.native`): PyTensor's Numba code with the data as arguments, kept in an on-disk
+  cache keyed by the model's fingerprint. The first fit of a framework on a machine compiles it (about
+  30 s); every later one, in this process or a new one, loads it (well under a second) and samples
+  (about 1 s for 4 x 2000 iterations of the shipped model, chains in parallel).
+* ``pymc`` -- PyMC's own NUTS on PyTensor's C functions (sampling runs in Python, about 10 times slower
+  per step): for comparison and as a fallback.
 
-``compiled_model(study, backend)`` returns the process's compiled model for the study's structure,
-compiling it the first time it is asked for.
+A model is identified by its :func:`~bayescpec.engine.native.fingerprint` (its graph, without data
+values): two studies of the same framework structure share it whatever their evidence or prior set, and
+a change of structure (channels, stages, links, units, the prior set's loading form, ...) changes it.
+``compiled_model(study, backend)`` returns the process's compiled model for the study's graph.
 """
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
-import pymc as pm
 import xarray as xr
 
 from ..inputs.study import Study
 from .aggregate import evidence_data
 from .model import build_model, prior_data
+from .native import BoundData, NativeDensity, fingerprint, native_density
 from .structure import structure_of
 
-__all__ = ["BACKENDS", "CompiledModel", "compiled_model", "compile_model", "choose_backend", "clear_compiled_models"]
+__all__ = ["BACKENDS", "CompiledModel", "compiled_model", "compile_model", "choose_backend", "clear_compiled_models",
+           "available_cores"]
 
 BACKENDS = ("pymc", "nutpie")
-#: NUTS tuning steps per backend when the caller gives none: nutpie's adaptation settles faster
-DEFAULT_TUNE = {"pymc": 1000, "nutpie": 1000}
+
+
+def available_cores() -> int:
+    """CPU cores this process may use: ``BAYESCPEC_CORES`` when set (the executor's workers set 1),
+    else the cores it is allowed to run on."""
+    try:
+        return max(1, int(os.environ["BAYESCPEC_CORES"]))
+    except (KeyError, ValueError):
+        pass
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(eq=False)
+class _Built:
+    model: object
+    key: str
+    shared: dict
+
+
+_BUILT: "weakref.WeakKeyDictionary[Study, _Built]" = weakref.WeakKeyDictionary()
+
+
+def built_model(study: Study) -> _Built:
+    """The PyMC model of ``study`` with its fingerprint and shared variables, built once per study."""
+    found = _BUILT.get(study)
+    if found is None:
+        model = build_model(study)
+        key, shared = fingerprint(model)
+        found = _BUILT[study] = _Built(model, key, shared)
+    return found
+
+
+def model_key(model) -> tuple[str, dict]:
+    """The fingerprint and shared variables of a model built by :func:`bayescpec.build_model`."""
+    for built in list(_BUILT.values()):
+        if built.model is model:
+            return built.key, built.shared
+    return fingerprint(model)
 
 
 @dataclass(eq=False)
 class CompiledModel:
-    """A model compiled for one framework structure (channels, stages, constraints, links, loops, units,
-    tiers, test types, loading form), ready to sample any study of that structure."""
+    """A model compiled for one model graph (a framework structure), ready to sample any study whose
+    model has that graph, whatever its evidence or prior set."""
 
-    key: tuple
+    key: str
     backend: str
-    model: pm.Model
-    compile_seconds: float
+    model: object           # the pm.Model it was compiled from
+    compile_seconds: float  # what getting it ready cost this process (compiling, or loading from the cache)
     fits: int = 0
-    _nutpie: object = field(default=None, repr=False)
+    native: NativeDensity | None = field(default=None, repr=False)
 
     def _arrays(self, study: Study) -> dict[str, np.ndarray]:
+        """``study``'s evidence and prior hyper-parameters by ``pm.Data`` name, in this model's dtypes (what
+        ``pm.set_data`` on :attr:`model` takes; builds no model, so it may run inside a model context)."""
         arrays = {**evidence_data(study).data_arrays(), **prior_data(structure_of(study), study.priors)}
         return {name: np.asarray(values, dtype=self.model[name].dtype) for name, values in arrays.items()}
 
     def sample(self, study: Study, *, draws: int, tune: int, chains: int, seed: int, target_accept: float,
-               progressbar: bool = False, cores: int | None = None) -> xr.DataTree:
-        """Sample the posterior of ``study`` (which must have this model's structure)."""
-        if structure_of(study).key() != self.key:
+               progressbar: bool = False, cores: int | None = None, model=None) -> xr.DataTree:
+        """Sample the posterior of ``study`` (whose model must have this one's graph): a DataTree with
+        ``posterior`` and ``sample_stats``. ``model``: the study's model when the caller built it."""
+        if model is None:
+            built = built_model(study)
+            model, key, shared = built.model, built.key, built.shared
+        else:
+            key, shared = model_key(model)
+        if key != self.key:
             raise ValueError("this compiled model was built for another framework structure")
-        arrays = self._arrays(study)
         self.fits += 1
         if self.backend == "nutpie":
-            import nutpie
+            from .nuts import sample_native
 
-            known = {var.name for var in self._nutpie.shared_var_keys}  # data the compiled graph uses
-            compiled = self._nutpie.with_data(**{k: v for k, v in arrays.items() if k in known})
-            return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
-                                 progress_bar=progressbar, target_accept=target_accept,
-                                 cores=cores or min(chains, 2))
-        with self.model:
-            pm.set_data(arrays)
+            bound = BoundData(self.native, {name: shared[name].get_value() for name, _, _ in self.native.data})
+            coords = {dim: list(values) for dim, values in model.coords.items() if values is not None}
+            return sample_native(self.native, bound, coords=coords, draws=draws, tune=tune, chains=chains,
+                                 seed=seed, target_accept=target_accept, progressbar=progressbar,
+                                 cores=cores or min(chains, available_cores()))
+        import pymc as pm
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed, progressbar=progressbar,
-                             model=self.model, nuts_sampler="pymc", compute_convergence_checks=False,
+                             model=model, nuts_sampler="pymc", compute_convergence_checks=False,
                              cores=cores or 1, target_accept=target_accept)
 
 
-_COMPILED: dict[tuple[str, tuple], CompiledModel] = {}
+_COMPILED: dict[tuple[str, str], CompiledModel] = {}
 
 
-def compiled_model(study: Study, backend: str = "pymc") -> CompiledModel:
-    """The compiled model of ``study``'s structure for ``backend``, compiled once per process."""
+def compiled_model(study: Study, backend: str = "nutpie", *, model=None) -> CompiledModel:
+    """The compiled model of ``study``'s graph for ``backend``, made once per process (``nutpie``:
+    loaded from the disk cache when it is there). ``model``: the study's model when already built."""
     if backend not in BACKENDS:
         raise ValueError(f"sampler must be one of {', '.join(BACKENDS)}; found {backend!r}")
-    key = structure_of(study).key()
+    if model is None:
+        built = built_model(study)
+        model, key = built.model, built.key
+    else:
+        key = model_key(model)[0]
     found = _COMPILED.get((backend, key))
     if found is None:
         started = time.perf_counter()
-        model = build_model(study)
-        compiled = None
-        if backend == "nutpie":
-            import nutpie
-
-            compiled = nutpie.compile_pymc_model(model)
-        found = CompiledModel(key, backend, model, time.perf_counter() - started, _nutpie=compiled)
+        native = native_density(model, key) if backend == "nutpie" else None
+        found = CompiledModel(key, backend, model, time.perf_counter() - started, native=native)
         _COMPILED[(backend, key)] = found
     return found
 
@@ -109,16 +158,15 @@ def compile_model(study: Study, *, sampler: str = "nutpie") -> CompiledModel:
 
 
 def clear_compiled_models() -> None:
-    """Forget every compiled model of this process (they are rebuilt when next asked for)."""
+    """Forget every compiled model of this process (they are loaded or rebuilt when next asked for)."""
+    from .native import clear_native
+
     _COMPILED.clear()
+    clear_native()
 
 
 def choose_backend(sampler: str, *, fits: int = 1) -> str:
-    """``auto``: nutpie when the process will run several fits (its compilation is paid once and each
-    fit is fast), or when a nutpie model of the structure is already compiled; PyMC's sampler for a
-    single fit (no Numba compilation to pay)."""
-    if sampler != "auto":
-        return sampler
-    if fits > 1 or any(backend == "nutpie" for backend, _ in _COMPILED):
-        return "nutpie"
-    return "pymc"
+    """``auto``: nutpie on the native log density, for one fit or many (its compiled form is on disk
+    after the first fit of a framework on the machine); a named backend is taken as given. ``fits`` is
+    accepted for callers that know how many fits follow; it no longer changes the choice."""
+    return "nutpie" if sampler == "auto" else sampler

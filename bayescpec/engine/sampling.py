@@ -15,7 +15,6 @@ import json
 import time
 import warnings
 
-import pymc as pm
 import xarray as xr
 
 from .. import __version__
@@ -32,7 +31,7 @@ from .assemble import (
     posterior_draws,
     prior_group,
 )
-from .compiled import BACKENDS, CompiledModel, choose_backend, compiled_model
+from .compiled import BACKENDS, CompiledModel, built_model, choose_backend, compiled_model
 from .diagnostics import CONVERGENCE_RULES, REPORTED, check_convergence
 from .limits import check_sampling_options
 from .model import model_origin
@@ -58,24 +57,26 @@ class ModelMismatchError(BayescpecError, ValueError):
     """A model passed to :func:`fit` was built for another framework, structure or prior set."""
 
 
-def _engine(study: Study, model, sampler: str) -> CompiledModel:
-    """The compiled model to sample ``study`` with: the one given (checked), or the process's own."""
-    key = structure_of(study).key()
+def _engine(study: Study, model, sampler: str) -> tuple[CompiledModel, object]:
+    """(the compiled model to sample ``study`` with: the one given (checked), or the process's own; the
+    PyMC model to take the data from, None for the study's own)."""
     if model is None:
-        return compiled_model(study, choose_backend(sampler))
+        return compiled_model(study, choose_backend(sampler)), None
     if isinstance(model, CompiledModel):
-        if model.key != key:
+        if model.key != built_model(study).key:
             raise ModelMismatchError("model: this compiled model was built for another framework structure "
                                      "(channels, stages, constraints, links, units, tiers or test types); "
                                      "compile one for this study with bayescpec.compile_model(study)")
-        return model
+        return model, None
+    import pymc as pm
+
     if isinstance(model, pm.Model):
         origin = model_origin(model)
         if origin is None:
             raise ModelMismatchError("model: not a model built by bayescpec.build_model; pass the model that "
                                      "build_model(study) returns, or none")
         problems = []
-        if origin["key"] != key or origin["framework"] != study.hashes.get("framework"):
+        if origin["key"] != structure_of(study).key() or origin["framework"] != study.hashes.get("framework"):
             problems.append("it was built for another framework (or another set of units)")
         if origin["prior_set"] != study.prior_set or origin["priors"] != study.hashes.get("priors"):
             problems.append(f"it was built for prior set {origin['prior_set']!r}, this study uses "
@@ -83,7 +84,7 @@ def _engine(study: Study, model, sampler: str) -> CompiledModel:
         if problems:
             raise ModelMismatchError("model: " + "; ".join(problems) + "; build the model from this study: "
                                      "bayescpec.build_model(study)")
-        return CompiledModel(key, "pymc", model, 0.0)
+        return compiled_model(study, choose_backend(sampler), model=model), model
     raise ModelMismatchError(f"model: expected a model from bayescpec.build_model or compile_model; found "
                              f"{type(model).__name__}")
 
@@ -97,7 +98,7 @@ def _sample(engine: CompiledModel, study: Study, *, accept: float, **kwargs) -> 
 def fit(
     study: Study,
     *,
-    model: pm.Model | CompiledModel | None = None,
+    model=None,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
@@ -128,10 +129,11 @@ def fit(
     check_sampling_options(draws=draws, tune=tune, chains=chains, seed=seed)
     data = evidence_data(study)
     structure = structure_of(study)
-    engine = _engine(study, model, sampler)
+    engine, data_model = _engine(study, model, sampler)
     started = time.perf_counter()
     compiled_here = engine.fits == 0  # this fit pays the compilation
-    options = dict(draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar, cores=cores)
+    options = dict(draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar, cores=cores,
+                   model=data_model)
     result = _sample(engine, study, accept=target_accept, **options)
     retried_from = None
     diverging = result["sample_stats"].to_dataset().get("diverging")
