@@ -10,15 +10,16 @@
 * E-BFMI >= 0.3 in every chain (an energy distribution the momentum resampling cannot move through
   means the sampler may miss the tails).
 
-``check_convergence`` returns the figures, the failures in words, and which parameter was worst.
+``check_convergence`` returns the figures, the failures in words, and which parameter was worst. The
+statistics are ArviZ's definitions, computed over every element at once (:mod:`.mcmcstats`).
 """
 
 from __future__ import annotations
 
-import arviz_stats as azs
-from arviz_stats.base import array_stats
 import numpy as np
 import xarray as xr
+
+from . import mcmcstats
 
 __all__ = ["CONVERGENCE_RULES", "SAMPLED", "REPORTED", "check_convergence", "gate_sentence"]
 
@@ -82,12 +83,13 @@ def check_convergence(result: xr.DataTree) -> dict:
         values, labels = _stacked(posterior, names)
         ary = np.moveaxis(values, (0, 1), (-2, -1))
         varies = np.std(ary, axis=(-2, -1)) > 0  # a constant element (e.g. a stage outside a chain) has no R-hat
-        values_rhat = np.where(varies, array_stats.rhat(ary, method="rank"), np.nan) if chains > 1 \
-            else np.full(len(labels), np.nan)
+        flat = ary.reshape(-1, *ary.shape[-2:])  # (elements, chain, draw)
+        rhat, ess_bulk = mcmcstats.rhat_and_ess_bulk(flat)
+        values_rhat = np.where(varies, rhat, np.nan) if chains > 1 else np.full(len(labels), np.nan)
         out["max_rhat"], out["max_rhat_at"] = _worst(values_rhat, labels, largest=True)
-        bulk = np.where(varies, array_stats.ess(ary, method="bulk"), np.nan)
+        bulk = np.where(varies, ess_bulk, np.nan)
         out["min_ess_bulk"], out["min_ess_bulk_at"] = _worst(bulk, labels, largest=False)
-        tail = np.where(varies, array_stats.ess(ary, method="tail", prob=(0.05, 0.95)), np.nan)
+        tail = np.where(varies, mcmcstats.ess_tail(flat, prob=(0.05, 0.95)), np.nan)
         out["min_ess_tail"], out["min_ess_tail_at"] = _worst(tail, labels, largest=False)
     else:
         out.update(max_rhat=np.nan, max_rhat_at="", min_ess_bulk=np.nan, min_ess_bulk_at="",
@@ -97,7 +99,7 @@ def check_convergence(result: xr.DataTree) -> dict:
     depth = next((stats[n] for n in _TREEDEPTH if n in stats), None)
     out["treedepth_share"] = float(depth.astype(float).mean()) if depth is not None else 0.0
     if "energy" in stats and stats["energy"].sizes.get("draw", 0) > 2:
-        out["min_bfmi"] = float(np.min(np.asarray(azs.bfmi(stats["energy"]))))
+        out["min_bfmi"] = float(np.min(mcmcstats.bfmi(stats["energy"].transpose("chain", "draw").values)))
     else:
         out["min_bfmi"] = np.nan
     rules, failures = CONVERGENCE_RULES, []
