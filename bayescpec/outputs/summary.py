@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 
-import arviz_stats as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -90,10 +89,16 @@ def interval_label(ci_kind: str = CI_KIND, ci_prob: float = CI_PROB) -> str:
 
 
 def credible_interval(values: xr.DataArray, ci_kind: str, ci_prob: float) -> xr.DataArray:
-    """The ETI or HDI of ``values`` over its sample dims; a ``ci_bound`` dim holds lower/upper."""
+    """The ETI or HDI of ``values`` over its sample dims; a ``ci_bound`` dim holds lower/upper. The ETI is
+    ArviZ's (NumPy's linear quantiles), computed here without importing ArviZ; the HDI is ArviZ's."""
     dims = [d for d in ("chain", "draw") if d in values.dims]
-    function = az.hdi if ci_kind == "hdi" else az.eti
-    return function(values, prob=ci_prob, dim=dims)
+    if ci_kind == "hdi":
+        import arviz_stats as az
+
+        return az.hdi(values, prob=ci_prob, dim=dims)
+    bounds = values.quantile([(1 - ci_prob) / 2, (1 + ci_prob) / 2], dim=dims)
+    bounds = bounds.rename(quantile="ci_bound").assign_coords(ci_bound=["lower", "upper"])
+    return bounds.transpose(..., "ci_bound")
 
 
 def framework_info(result: xr.DataTree) -> dict:
@@ -157,7 +162,12 @@ def monte_carlo_error(values: xr.DataArray, result: xr.DataTree) -> xr.DataArray
         return values.std(("chain", "draw")) / np.sqrt(effective)
     if values.sizes.get("chain", 1) * values.sizes.get("draw", 1) < 4:
         return xr.full_like(values.isel(chain=0, draw=0, drop=True), np.nan)
-    return az.mcse(values, method="mean")
+    from ..engine.mcmcstats import mcse_mean  # ArviZ's mcse(method="mean"), every element at once
+
+    values = values.transpose("chain", "draw", ...)
+    rest = values.isel(chain=0, draw=0, drop=True)
+    flat = np.moveaxis(values.values.reshape(values.shape[0], values.shape[1], -1), -1, 0)
+    return rest.copy(data=mcse_mean(flat).reshape(rest.shape))
 
 
 def near_boundary(probability: float, mcse: float, *, width: float = 2.0) -> bool:
