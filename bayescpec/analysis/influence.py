@@ -140,7 +140,7 @@ def _refit_settings(result: xr.DataTree) -> dict:
     attrs = result.attrs
     return {"draws": int(attrs.get("draws", 1000)), "tune": int(attrs.get("tune", 1000)),
             "chains": int(attrs.get("chains", 4)), "seed": int(attrs.get("seed", 0)),
-            "sampler": str(attrs.get("sampler", "pymc") or "pymc")}
+            "sampler": "auto"}  # the compiled native path, whichever sampler made the result
 
 
 def explain(
@@ -199,8 +199,10 @@ def explain(
                 needed.setdefault(keys[unit], unit)
     refits: dict[frozenset, xr.DataTree] = {}
     if needed:
+        from ..engine.compiled import warm_cache
         from ..workflow.executor import run_tasks
 
+        warm_cache(study)  # worker processes load the compiled model instead of each compiling it
         if on_refit is not None:
             for key, unit in needed.items():
                 on_refit(unit, weights[unit].khat)

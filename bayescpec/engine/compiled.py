@@ -35,7 +35,7 @@ from .native import BoundData, NativeDensity, fingerprint, native_density
 from .structure import structure_of
 
 __all__ = ["BACKENDS", "CompiledModel", "compiled_model", "compile_model", "choose_backend", "clear_compiled_models",
-           "available_cores"]
+           "available_cores", "warm_cache"]
 
 BACKENDS = ("pymc", "nutpie")
 
@@ -170,3 +170,12 @@ def choose_backend(sampler: str, *, fits: int = 1) -> str:
     after the first fit of a framework on the machine); a named backend is taken as given. ``fits`` is
     accepted for callers that know how many fits follow; it no longer changes the choice."""
     return "nutpie" if sampler == "auto" else sampler
+
+
+def warm_cache(study: Study, sampler: str = "auto") -> None:
+    """Before many fits of ``study``'s framework go to worker processes: get its compiled model into this
+    process (compiling it into the disk cache if it is not there yet), so that every worker loads it
+    instead of each compiling it at once."""
+    backend = choose_backend(sampler)
+    if backend == "nutpie":
+        compiled_model(study, backend)

@@ -163,10 +163,10 @@ def calibrate(
     observed = check_calibration_input(study, simulations, seed)
     if ranks < 9 or ranks > draws * chains:
         raise ValueError(f"ranks must be between 9 and draws x chains ({draws * chains}); found {ranks}")
-    from ..engine.compiled import choose_backend
+    from ..engine.compiled import choose_backend, warm_cache
 
-    # many fits: the nutpie backend (compiled once per process) unless a sampler is named
     backend = choose_backend(sampler, fits=simulations)
+    warm_cache(study, backend)  # the workers load the compiled model; none compiles it
     tasks = [_Task(study, generating_priors, i, seed + i, draws, tune, chains, backend, ranks)
              for i in range(simulations)]
     done = [0]

@@ -106,11 +106,12 @@ def fit_prior_sets(
         studies[study.prior_set] = study
     if problems:
         raise InputError(problems)
-    from ..engine.compiled import choose_backend
+    from ..engine.compiled import choose_backend, warm_cache
 
     from .executor import run_tasks
 
     backend = choose_backend(sampler, fits=len(studies))  # one compiled model serves every prior set
+    warm_cache(next(iter(studies.values())), backend)
     options = dict(draws=draws, tune=tune, chains=chains, seed=seed, sampler=backend)
     names = list(studies)
     fitted = run_tasks(_fit_quietly, [(studies[name], options) for name in names], executor=executor,

@@ -9,15 +9,17 @@ Where the tasks run:
 
 * ``executor="serial"`` -- one after another in this process (its compiled models are reused);
 * ``executor="processes"`` -- a local pool of ``workers`` processes (default: one per core), started
-  with ``spawn`` (forking a process that has started sampler threads is unsafe); each worker compiles
-  the model once and serves all its tasks with it;
+  with ``spawn`` (forking a process that has started sampler threads is unsafe); each worker loads the
+  compiled model from the disk cache (the caller compiles it into the cache first, see
+  :func:`bayescpec.engine.compiled.warm_cache`) and serves all its tasks with it, its chains on one core
+  (``BAYESCPEC_CORES=1``: the workers already use every core);
 * ``executor="dask"`` -- a Dask ``distributed`` cluster: the one at ``scheduler`` (``tcp://host:8786``)
   or, without one, a ``LocalCluster`` of ``workers`` single-threaded worker processes started for
-  the job and shut down after it.
+  the job and shut down after it (one core each, as above).
 
 ``executor=None`` picks: ``dask`` when a scheduler is given, else ``processes`` when there are more
-tasks than :data:`SERIAL_UP_TO` and more than one worker, else ``serial`` (a worker process pays the
-model's compilation again, which a handful of fits does not earn back).
+tasks than :data:`SERIAL_UP_TO` and more than one worker, else ``serial`` (starting a worker process
+and loading the model there, 2-3 s, is not earned back by a handful of 1-second fits).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ __all__ = ["EXECUTORS", "SERIAL_UP_TO", "choose_executor", "run_tasks"]
 EXECUTORS = ("serial", "processes", "dask")
 #: up to this many tasks run in this process by default
 SERIAL_UP_TO = 8
+#: what a worker process's fits may use: one core each (the workers are already one per core)
+WORKER_ENV = {"BAYESCPEC_CORES": "1"}
 
 
 def _cores() -> int:
@@ -90,10 +94,14 @@ def run_tasks(
     return _run_dask(function, tasks, workers, scheduler, on_result)
 
 
+def _worker_setup() -> None:
+    os.environ.update(WORKER_ENV)
+
+
 def _run_processes(function, tasks, workers: int, on_result) -> list:
     results: list = [None] * len(tasks)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_setup) as pool:
         futures = {pool.submit(function, task): i for i, task in enumerate(tasks)}
         try:
             for future in as_completed(futures):
@@ -126,7 +134,7 @@ def _run_dask(function, tasks, workers: int | None, scheduler: str | None, on_re
         # silence_logs: the cluster is ours and short-lived; its nannies log routine shutdown warnings
         # ("worker process still alive after 4 s, killing") that say nothing about the results
         cluster = LocalCluster(n_workers=workers or _cores(), threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=None, silence_logs=logging.ERROR, env=dict(WORKER_ENV))
         client = Client(cluster)
     try:
         futures = client.map(function, list(tasks), pure=False)

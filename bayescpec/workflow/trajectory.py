@@ -79,7 +79,7 @@ def evidence_trajectory(
     IPCC term. ``fit_kwargs`` go to :func:`bayescpec.fit` (the model is compiled once per process and
     reused). The fits run where :func:`bayescpec.workflow.executor.run_tasks` says (``executor``,
     ``workers``, ``scheduler``); ``progress(date, frame)`` is called as each date finishes."""
-    from ..engine.compiled import choose_backend
+    from ..engine.compiled import choose_backend, warm_cache
     from ..outputs.summary import interval_label
     from .executor import run_tasks
 
@@ -87,6 +87,7 @@ def evidence_trajectory(
         else evidence_dates(study)
     label = interval_label(ci_kind, ci_prob)
     fit_kwargs["sampler"] = choose_backend(fit_kwargs.get("sampler", "auto"), fits=len(wanted))
+    warm_cache(study, fit_kwargs["sampler"])  # dates with the same units share the compiled model
     tasks = [(study, date, threshold, ci_kind, ci_prob, fit_kwargs) for date in wanted]
     on_result = None if progress is None else (lambda i, point: progress(wanted[i], point[0]))
     points = run_tasks(_trajectory_point, tasks, executor=executor, workers=workers, scheduler=scheduler,
