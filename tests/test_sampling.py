@@ -60,3 +60,56 @@ def test_without_retry_the_divergences_are_recorded_as_a_failure(mini, divergent
     assert result.attrs["divergences"] == 3 and not result.attrs["converged"]
     assert "3 divergent transitions" in result.attrs["convergence_failures"]
     assert any(issubclass(w.category, bc.ConvergenceWarning) for w in caught)
+
+
+@pytest.fixture
+def tunes(monkeypatch):
+    """The warm-up of every sampling, and a gate whose first verdict the test sets (``verdicts``)."""
+    from bayescpec.engine import sampling
+    from bayescpec.engine.compiled import CompiledModel
+
+    real_sample, real_check, seen, verdicts = CompiledModel.sample, sampling.check_convergence, [], []
+
+    def sample(self, *args, **kwargs):
+        seen.append(kwargs["tune"])
+        return real_sample(self, *args, **kwargs)
+
+    def check(result):
+        out = real_check(result)
+        if verdicts:
+            passed = verdicts.pop(0)
+            out = {**out, "converged": passed, "convergence_failures": "" if passed else "forced failure"}
+        return out
+
+    monkeypatch.setattr(CompiledModel, "sample", sample)
+    monkeypatch.setattr(sampling, "check_convergence", check)
+    return seen, verdicts
+
+
+def test_a_gate_failure_after_the_short_warm_up_resamples_with_the_long_one(mini, tunes):
+    from bayescpec.engine.sampling import DEFAULT_TUNE, LONG_TUNE
+
+    seen, verdicts = tunes
+    verdicts += [False, True]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bc.ConvergenceWarning)
+        result = bc.fit(mini, draws=100, chains=2, seed=1)
+    assert seen == [DEFAULT_TUNE, LONG_TUNE] and DEFAULT_TUNE < LONG_TUNE and not verdicts
+    assert result.attrs["tune"] == LONG_TUNE and result.attrs["converged"]
+    assert result.attrs["tune_retry"] == (f"the convergence checks failed after a warm-up of {DEFAULT_TUNE} steps "
+                                          f"(forced failure); re-sampled with {LONG_TUNE}")
+
+
+def test_a_passing_short_warm_up_or_a_given_tune_is_not_resampled(mini, tunes):
+    from bayescpec.engine.sampling import DEFAULT_TUNE
+
+    seen, verdicts = tunes
+    verdicts.append(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bc.ConvergenceWarning)
+        short = bc.fit(mini, draws=100, chains=2, seed=1)
+        verdicts.append(False)
+        given = bc.fit(mini, draws=100, tune=80, chains=2, seed=1)
+    assert seen == [DEFAULT_TUNE, 80] and not verdicts
+    assert (short.attrs["tune"], short.attrs["tune_retry"]) == (DEFAULT_TUNE, "")
+    assert (given.attrs["tune"], given.attrs["tune_retry"], given.attrs["converged"]) == (80, "", False)

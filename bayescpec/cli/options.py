@@ -144,16 +144,17 @@ SourcesOpt = Annotated[Optional[Path], typer.Option(help="Sources CSV." + defaul
 AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", metavar="YYYY-MM-DD", help="Use only evidence observed on or before this date." + default("today"))]
 SeedOpt = Annotated[int, typer.Option(help=f"Random seed ({sampling_range('seed')}).", callback=sampling_limit("seed"))]
 DrawsOpt = Annotated[int, typer.Option(help=f"Posterior draws per chain ({sampling_range('draws')}).", callback=sampling_limit("draws"))]
-TuneOpt = Annotated[int, typer.Option(help=f"Tuning steps per chain ({sampling_range('tune')}).", callback=sampling_limit("tune"))]
+TuneOpt = Annotated[Optional[int], typer.Option(help=f"Tuning steps per chain ({sampling_range('tune')})." + default("300, sampled again with 1000 when the convergence checks fail"), callback=sampling_limit("tune"))]
+CalibrationTuneOpt = Annotated[int, typer.Option("--tune", help=f"Tuning steps per chain ({sampling_range('tune')}).", callback=sampling_limit("tune"))]
 ChainsOpt = Annotated[int, typer.Option(help=f"Chains ({sampling_range('chains')}; R-hat needs 2).", callback=sampling_limit("chains"))]
 ThresholdOpt = Annotated[float, typer.Option(help="Conversion threshold τ in P(θ > τ).")]
 CiProbOpt = Annotated[float, typer.Option("--ci-prob", help="Credible-interval probability.")]
 CiKindOpt = Annotated[str, typer.Option("--ci-kind", metavar=choice_label(CI_KINDS), callback=_one_of("--ci-kind", CI_KINDS),
                                         help="Credible-interval kind: equal-tailed (eti) or highest-density (hdi).")]
 SamplerOpt = Annotated[str, typer.Option(metavar=choice_label(SAMPLERS), callback=_one_of("--sampler", SAMPLERS),
-                                         help="NUTS backend: pymc (PyMC's sampler; no compilation to pay: best "
-                                              "for one fit), nutpie (compiled once per process, then fast: "
-                                              "best for many fits), or auto (choose by the number of fits).")]
+                                         help="NUTS backend: nutpie (nutpie's sampler on the model compiled to "
+                                              "native code once per framework and kept on disk: about a second "
+                                              "a fit), pymc (PyMC's own, slower), or auto (nutpie).")]
 MethodOpt = Annotated[str, typer.Option(metavar=choice_label(METHODS), callback=_one_of("--method", METHODS),
                                         help="auto: reweight the previous fit when that is reliable, else refit; "
                                              "psis: reweight or fail; refit: always refit.")]

@@ -156,7 +156,7 @@ def compare_priors_command(
     seed: Annotated[int, typer.Option(help=f"Random seed, the same for every prior set ({sampling_range('seed')}).",
                                       callback=sampling_limit("seed"))] = 20260527,
     draws: DrawsOpt = 1000,
-    tune: TuneOpt = 1000,
+    tune: TuneOpt = None,
     chains: ChainsOpt = 4,
     threshold: ThresholdOpt = 0.5,
     ci_prob: CiProbOpt = 0.90,

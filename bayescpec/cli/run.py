@@ -159,7 +159,7 @@ def run(
     as_of: AsOfOpt = None,
     seed: SeedOpt = 20260527,
     draws: DrawsOpt = 1000,
-    tune: TuneOpt = 1000,
+    tune: TuneOpt = None,
     chains: ChainsOpt = 4,
     threshold: ThresholdOpt = 0.5,
     ci_prob: CiProbOpt = 0.90,

@@ -87,7 +87,7 @@ def update(
     method: MethodOpt = "auto",
     seed: SeedOpt = 20260527,
     draws: DrawsOpt = 1000,
-    tune: TuneOpt = 1000,
+    tune: TuneOpt = None,
     chains: ChainsOpt = 4,
     threshold: ThresholdOpt = 0.5,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the rows and say what would be appended and whether the "
@@ -177,7 +177,7 @@ def trajectory(
     out: Annotated[Path, typer.Option(help="Folder for trajectory.csv, .png and .pdf.")] = Path("results") / "trajectory",
     seed: SeedOpt = 20260527,
     draws: DrawsOpt = 1000,
-    tune: TuneOpt = 1000,
+    tune: TuneOpt = None,
     chains: ChainsOpt = 4,
     threshold: ThresholdOpt = 0.5,
     sampler: SamplerOpt = "auto",

@@ -33,7 +33,9 @@ def limit_problem(name: str, value, *, option: str | None = None) -> str | None:
 
 
 def check_sampling_options(**values) -> None:
-    """Raise :class:`InputError` naming every setting (draws, tune, chains, seed) outside its range."""
-    problems = [p for name, value in values.items() if (p := limit_problem(name, value)) is not None]
+    """Raise :class:`InputError` naming every setting (draws, tune, chains, seed) outside its range; None
+    stands for the default (``tune=None``: the short warm-up, re-run longer if the gate fails)."""
+    problems = [p for name, value in values.items()
+                if value is not None and (p := limit_problem(name, value)) is not None]
     if problems:
         raise InputError("; ".join(problems))

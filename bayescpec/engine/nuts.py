@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,7 @@ def sample_native(density: NativeDensity, bound: BoundData, *, coords: dict, dra
     settings.update({"num_tune": int(tune), "num_draws": int(draws), "num_chains": int(chains),
                      "target_accept": float(target_accept)})
     progress = lib.ProgressType.indicatif(500) if progressbar else lib.ProgressType.none()
+    started = time.perf_counter()
     sampler = lib.PySampler.from_pymc(settings, int(cores), model, progress, None, 100, lib.PyStorage.arrow())
     try:
         sampler.wait(None)
@@ -91,6 +93,7 @@ def sample_native(density: NativeDensity, bound: BoundData, *, coords: dict, dra
         raise
     except RuntimeError as exc:
         raise SamplerError(f"the sampler stopped: {exc}") from None
+    seconds = time.perf_counter() - started
     draw_batches, stat_batches = trace.get_arrow_trace()
     posterior, stats = {}, {}
     for chain, (batch, stat) in enumerate(zip(draw_batches, stat_batches)):
@@ -109,7 +112,8 @@ def sample_native(density: NativeDensity, bound: BoundData, *, coords: dict, dra
     posterior_set = xr.Dataset(data_vars, coords={k: v for k, v in coords.items()
                                                   if k in used or k in ("chain", "draw")})
     stats_set = xr.Dataset({name: (("chain", "draw"), np.stack(values)) for name, values in stats.items()},
-                           coords={"chain": coords["chain"], "draw": coords["draw"]})
+                           coords={"chain": coords["chain"], "draw": coords["draw"]},
+                           attrs={"sampling_time": seconds, "tuning_steps": int(tune)})  # PyMC's names
     if "maxdepth_reached" in stats_set:
         stats_set["maxdepth_reached"] = stats_set["maxdepth_reached"].astype(bool)
     return xr.DataTree.from_dict({"posterior": posterior_set, "sample_stats": stats_set})

@@ -38,13 +38,18 @@ from .model import model_origin
 from .structure import structure_of
 
 __all__ = ["fit", "evidence_ledger", "ConvergenceWarning", "check_convergence", "CONVERGENCE_RULES",
-           "DEFAULT_SEED", "posterior_draws", "ModelMismatchError", "SAMPLERS", "LIKELIHOOD_VARIABLES", "REPORTED"]
+           "DEFAULT_SEED", "DEFAULT_TUNE", "LONG_TUNE", "posterior_draws", "ModelMismatchError", "SAMPLERS",
+           "LIKELIHOOD_VARIABLES", "REPORTED"]
 
 DEFAULT_SEED = 20260527
 #: keep per-row log-likelihood in the result up to this many rows (draws x rows doubles)
 POINTWISE_ROW_LIMIT = 20_000
 #: target acceptance of the one automatic re-run after divergent transitions
 RETRY_TARGET_ACCEPT = 0.97
+#: warm-up steps per chain when none is given, and the warm-up of the re-run when the gate fails after
+#: it (bench/tune.py: the short warm-up passes the gate on the shipped study and the tests' studies)
+DEFAULT_TUNE = 300
+LONG_TUNE = 1000
 #: the sampler choices: a backend, or ``auto`` (see engine.compiled.choose_backend)
 SAMPLERS = ("auto", *BACKENDS)
 
@@ -95,12 +100,30 @@ def _sample(engine: CompiledModel, study: Study, *, accept: float, **kwargs) -> 
     return xr.DataTree.from_dict(keep)
 
 
+def _draw(engine: CompiledModel, study: Study, structure, *, tune: int, accept: float, retry_divergent: bool,
+          options: dict) -> tuple[xr.DataTree, tuple | None, float]:
+    """Sample the posterior (once more at RETRY_TARGET_ACCEPT after divergences), add the derived
+    quantities: (posterior and sample stats, (target_accept, divergences) of a divergence re-run or
+    None, the target_accept of the draws kept)."""
+    result = _sample(engine, study, accept=accept, tune=tune, **options)
+    retried_from = None
+    diverging = result["sample_stats"].to_dataset().get("diverging")
+    if retry_divergent and diverging is not None and int(diverging.sum()) and accept < RETRY_TARGET_ACCEPT:
+        # divergences mean the step size was too large for some region of the posterior (here: a
+        # diagnosticity near 0 or 1 under strong evidence); a smaller step usually removes them
+        retried_from = (accept, int(diverging.sum()))
+        accept = RETRY_TARGET_ACCEPT
+        result = _sample(engine, study, accept=accept, tune=tune, **options)
+    result["posterior"] = add_quantities(result["posterior"].to_dataset(), structure)
+    return result, retried_from, accept
+
+
 def fit(
     study: Study,
     *,
     model=None,
     draws: int = 1000,
-    tune: int = 1000,
+    tune: int | None = None,
     chains: int = 4,
     seed: int = DEFAULT_SEED,
     sampler: str = "auto",
@@ -113,16 +136,22 @@ def fit(
 ) -> xr.DataTree:
     """Sample the posterior of ``study`` (and simulate its prior) and return an ArviZ ``DataTree``.
 
-    ``sampler`` is ``pymc`` (PyMC's NUTS), ``nutpie`` (nutpie's NUTS; its compilation is paid once per
-    process) or ``auto`` (nutpie when a nutpie model is already compiled in this process, else PyMC's).
-    The compiled model of the study's structure is reused by every later fit in the process (new
-    evidence and prior sets are data). ``model`` may be a model from :func:`bayescpec.build_model`
-    for this study (its framework and prior set, else :class:`ModelMismatchError`) or a compiled model
-    from :func:`bayescpec.compile_model`. ``pointwise`` keeps the per-row log-likelihood (default: up
-    to 20 000 rows). The convergence gate (``engine.diagnostics``) is recorded in the attrs; a failure
-    emits a :class:`ConvergenceWarning`, or raises with ``strict=True``. After divergent transitions
-    (and ``retry_divergent``) the posterior is sampled once more at ``target_accept=0.97``, same seed;
-    ``divergence_retry`` in the attrs and every table footnote say so.
+    ``sampler`` is ``nutpie`` (nutpie's NUTS on the model's native log density, compiled once per
+    framework and kept on disk), ``pymc`` (PyMC's NUTS) or ``auto`` (nutpie). The compiled model of the
+    study's graph is reused by every later fit, in this process or another (new evidence and prior sets
+    are data). ``model`` may be a model from :func:`bayescpec.build_model` for this study (its framework
+    and prior set, else :class:`ModelMismatchError`) or a compiled model from
+    :func:`bayescpec.compile_model`. ``pointwise`` keeps the per-row log-likelihood (default: up to
+    20 000 rows). ``cores``: chains sampled at once (default: as many as the machine has, up to
+    ``chains``; the draws do not depend on it).
+
+    ``tune`` warm-up steps per chain; by default :data:`DEFAULT_TUNE`, and when the convergence gate
+    fails after that short warm-up the posterior is sampled again with :data:`LONG_TUNE` (same seed;
+    ``tune_retry`` in the attrs says so). A ``tune`` given is used as given. The gate
+    (``engine.diagnostics``) is recorded in the attrs; a failure emits a :class:`ConvergenceWarning`,
+    or raises with ``strict=True``. After divergent transitions (and ``retry_divergent``) the posterior
+    is sampled once more at ``target_accept=0.97``, same seed; ``divergence_retry`` in the attrs and
+    every table footnote say so.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; found {sampler!r}")
@@ -132,18 +161,19 @@ def fit(
     engine, data_model = _engine(study, model, sampler)
     started = time.perf_counter()
     compiled_here = engine.fits == 0  # this fit pays the compilation
-    options = dict(draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar, cores=cores,
-                   model=data_model)
-    result = _sample(engine, study, accept=target_accept, **options)
-    retried_from = None
-    diverging = result["sample_stats"].to_dataset().get("diverging")
-    if retry_divergent and diverging is not None and int(diverging.sum()) and target_accept < RETRY_TARGET_ACCEPT:
-        # divergences mean the step size was too large for some region of the posterior (here: a
-        # diagnosticity near 0 or 1 under strong evidence); a smaller step usually removes them
-        retried_from = (target_accept, int(diverging.sum()))
-        target_accept = RETRY_TARGET_ACCEPT
-        result = _sample(engine, study, accept=target_accept, **options)
-    result["posterior"] = add_quantities(result["posterior"].to_dataset(), structure)
+    options = dict(draws=draws, chains=chains, seed=seed, progressbar=progressbar, cores=cores, model=data_model)
+    used_tune = DEFAULT_TUNE if tune is None else tune
+    result, retried_from, accept = _draw(engine, study, structure, tune=used_tune, accept=target_accept,
+                                         retry_divergent=retry_divergent, options=options)
+    checks = check_convergence(result)  # the gate reads only the posterior and the sampler's statistics
+    tune_retry = ""
+    if tune is None and used_tune < LONG_TUNE and not checks["converged"]:
+        tune_retry = (f"the convergence checks failed after a warm-up of {used_tune} steps "
+                      f"({checks['convergence_failures']}); re-sampled with {LONG_TUNE}")
+        used_tune = LONG_TUNE
+        result, retried_from, accept = _draw(engine, study, structure, tune=used_tune, accept=target_accept,
+                                             retry_divergent=retry_divergent, options=options)
+        checks = check_convergence(result)
     result["prior"] = prior_group(structure, study, draws * chains, seed + 1)
     sampling_seconds = time.perf_counter() - started
     if pointwise is None:
@@ -152,7 +182,6 @@ def fit(
         result["log_likelihood"] = log_likelihood_group(result, data)
     result["evidence"] = evidence_ledger(study, data)
     result["gaps"] = gap_ledger(study)
-    checks = check_convergence(result)
     result.attrs.update({
         "bayescpec_version": __version__,
         "prior_set": study.prior_set,
@@ -164,12 +193,13 @@ def fit(
         "excluded_after_as_of": study.excluded_after_as_of,
         "seed": seed,
         "draws": draws,
-        "tune": tune,
+        "tune": used_tune,
+        "tune_retry": tune_retry,
         "chains": chains,
         "sampler": engine.backend,
-        "target_accept": target_accept,
+        "target_accept": accept,
         "divergence_retry": (f"{retried_from[1]} divergences at target_accept {retried_from[0]}; "
-                             f"re-sampled at {target_accept}") if retried_from else "",
+                             f"re-sampled at {accept}") if retried_from else "",
         "sampling_seconds": round(sampling_seconds, 3),
         "compile_seconds": round(engine.compile_seconds, 3) if compiled_here else 0.0,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
