@@ -44,7 +44,7 @@ def calibrate_command(
     sources: SourcesOpt = None,
     seed: SeedOpt = 20240601,
     draws: DrawsOpt = 500,
-    tune: CalibrationTuneOpt = 500,
+    tune: CalibrationTuneOpt = 300,
     chains: ChainsOpt = 4,
     sampler: SamplerOpt = "auto",
     workers: WorkersOpt = None,

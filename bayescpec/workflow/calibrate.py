@@ -145,7 +145,7 @@ def calibrate(
     *,
     simulations: int,
     draws: int = 500,
-    tune: int = 500,
+    tune: int = 300,
     chains: int = 4,
     ranks: int = 99,
     seed: int = 20240601,
@@ -157,7 +157,8 @@ def calibrate(
     on_simulation=None,
 ) -> CalibrationRun:
     """Simulation-based calibration of ``study``'s model: ``simulations`` prior draws, each simulated
-    and fitted (``draws`` x ``chains`` after ``tune``), each true value ranked among ``ranks`` thinned
+    and fitted (``draws`` x ``chains`` after ``tune``: the warm-up a default fit has, given here so that no
+    fit is re-sampled), each true value ranked among ``ranks`` thinned
     posterior draws (rank 0..``ranks``). Simulation i uses seed ``seed + i`` wherever it runs.
     ``on_simulation(done, total)`` is called as each simulation finishes (a progress bar)."""
     observed = check_calibration_input(study, simulations, seed)
