@@ -323,6 +323,9 @@ def _load(meta_file: Path, key: str, folder: Path) -> NativeDensity | None:
 def _compile(model, key: str, folder: Path, meta_file: Path) -> NativeDensity:
     from pymc.pytensorf import compile as compile_pymc
 
+    for stale in folder.glob(f"*{key}*.nb[ci]") if folder.is_dir() else ():  # a damaged or partial entry
+        with contextlib.suppress(OSError):
+            stale.unlink()
     layout, graphs = _graphs(model)
     inners = {}
     with model:

@@ -170,14 +170,14 @@ def cfuncs(layout: dict, key: str, folder: Path, inners: dict | None) -> dict | 
         exec(compile(generated[kind], f"bayescpec_{kind}_{key[:16]}", "exec"), env)
         function = env[f"{kind}_{key[:16]}"]
         nb["registry"][function] = (folder, f"{key}-{kind}")
+        if inners is None:  # load only: anything short of a readable cache entry is a miss
+            try:
+                out[kind] = numba.cfunc(nb["signatures"][kind], cache=True)(function)
+            except Exception:  # noqa: BLE001 - not in the cache (typing the placeholder fails), or damaged
+                return None
+            continue
         try:
             out[kind] = numba.cfunc(nb["signatures"][kind], cache=True)(function)
-        except numba.core.errors.NumbaError:
-            if inners is None:  # not in the cache: typing the placeholder callee fails
-                return None
-            raise
         except OSError:  # the cache folder cannot be written: compile for this process only
-            if inners is None:
-                return None
             out[kind] = numba.cfunc(nb["signatures"][kind])(function)
     return out
