@@ -170,8 +170,9 @@ DRAWS_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_the_same_seed_gives_the_same_draws_on_an_empty_or_a_warm_cache(tmp_path):
-    """Determinism, not a Monte Carlo value, so exact: fresh processes with every cache empty, warm, and with
-    only bayescpec's cache removed (PyTensor's Numba cache warm); chains one at a time or two at once."""
+    """Determinism, not a Monte Carlo value, so exact: fresh processes with every cache empty, warm, with only
+    bayescpec's cache removed (PyTensor's Numba cache warm) and with its compiled code damaged (a miss: it
+    compiles again); chains one at a time or two at once."""
     import shutil
 
     study = _mini(tmp_path / "study")
@@ -182,9 +183,12 @@ def test_the_same_seed_gives_the_same_draws_on_an_empty_or_a_warm_cache(tmp_path
     script.write_text(DRAWS_SCRIPT)
     files = [str(study.files[role]) for role in ("framework", "priors", "evidence")]
     runs = {}
-    for label in ("empty", "warm", "bayescpec cache removed"):
+    for label in ("empty", "warm", "bayescpec cache removed", "damaged"):
         if label == "bayescpec cache removed":
             shutil.rmtree(caches / "bayescpec")
+        if label == "damaged":
+            for code in (caches / "bayescpec").glob("*logp*.nbc"):
+                code.write_bytes(code.read_bytes()[:1000])
         out = tmp_path / f"{label.replace(' ', '_')}.npz"
         subprocess.run([sys.executable, str(script), str(out), *files], check=True, env=env, cwd=tmp_path)
         runs[label] = np.load(out)
