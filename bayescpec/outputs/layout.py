@@ -270,12 +270,18 @@ def _propositions(ctx: _Context) -> _Parts:
     spanners: list[tuple[str, list[str]]] = []
     wrap: dict[str, str] = {}
     code: tuple[str, ...] = ()
+    part_of = table["part_of"].astype(str) if "part_of" in table.columns else pd.Series("", index=table.index)
+    conditional = ("condition_probability" in table.columns and table["condition_probability"].notna().any())
     cells = pd.DataFrame({
-        "proposition": table["proposition"].astype(str),
+        "proposition": [f"· {p.split('/', 1)[1]}" if parent else p
+                        for p, parent in zip(table["proposition"].astype(str), part_of)],
         "statement": table["statement"].astype(str),
         "query": table["query"].astype(str),
         "prior_probability": ctx.prob("prior_probability"),
         "posterior_probability": ctx.prob("posterior_probability"),
+        **({"condition_probability": [("" if pd.isna(v) else f"{fmt_number(v, digits)} ({int(n)} draws)")
+                                      for v, n in zip(table["condition_probability"], table["condition_draws"])]}
+           if conditional else {}),
         **({"posterior_probability_mcse": ctx.mcse("posterior_probability_mcse")}
            if "posterior_probability_mcse" in table.columns else {}),
         "change": [fmt_number(v, digits, signed=True) for v in table["change"]],
@@ -283,7 +289,7 @@ def _propositions(ctx: _Context) -> _Parts:
     })
     headers = {"proposition": "", "statement": "Statement", "query": "Query", "prior_probability": "Prior P",
                "posterior_probability": "Posterior P", "posterior_probability_mcse": "MCSE", "change": "Change",
-               "likelihood": "IPCC likelihood"}
+               "likelihood": "IPCC likelihood", "condition_probability": "P(condition)"}
     wrap = {"statement": "7cm", "query": "3.6cm"}
     code = ("query",)
     delta = table.attrs.get("delta")
@@ -291,6 +297,11 @@ def _propositions(ctx: _Context) -> _Parts:
              + (f", δ = {delta:g})" if delta is not None else ")"))
     notes.append(f"Probabilities are shares of prior and posterior draws satisfying the query; τ = {threshold:g}"
                  + (f", δ = {delta:g} (materiality)" if delta is not None else "") + ". Change = posterior − prior.")
+    if part_of.ne("").any():
+        notes.append("Rows marked · are parts of the proposition above them, each with its own probability.")
+    if conditional:
+        notes.append("A conditional proposition (B given A) reports P(B | A) = P(A and B) / P(A); P(condition) is "
+                     "the posterior P(A), with the number of posterior draws in A.")
     if "reading" in table.columns:
         notes += [f"{p}: {r}" for p, r in zip(table["proposition"], table["reading"]) if r]
     notes += _mcse_notes(table, None, "")
