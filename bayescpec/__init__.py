@@ -41,6 +41,8 @@ _EXPORTS: dict[str, str] = {
     "compare_priors": "workflow.compare", "fit_prior_sets": "workflow.compare",
     "prior_comparison_table": "workflow.compare", "prior_comparison_propositions": "workflow.compare",
     "available_prior_sets": "workflow.compare",
+    # what a prior set says (priors may be stated in the analyst's words: between, mass)
+    "load_priors": "inputs.spec", "prior_table": "outputs.priors", "plot_priors": "outputs.priors",
     # rerunning as evidence arrives
     "append_evidence": "inputs.append", "AppendReport": "inputs.append", "plan_append": "inputs.append",
     "HypotheticalRowsError": "inputs.append",

@@ -35,7 +35,7 @@ def test_coords_and_dims(combined_study):
     assert list(model.coords["channel"]) == fw.channel_ids
     assert list(model.coords["constraint"]) == fw.constraint_ids
     assert list(model.coords["tier"]) == ["context", "potential", "mechanism", "outcome"]
-    assert len(model.coords["link"]) == len(fw.link_stages()) == len(fw.links) == 22
+    assert len(model.coords["link"]) == len(fw.link_stages()) == len(fw.links) == 25
     assert list(model.coords["stage"]) == ["firms", "linkages", "learning", "productivity", "welfare"]
     assert len(model.coords["chain_stage"]) == 5 * 5
     assert model.named_vars_to_dims["stage_logit"] == ("chain_stage",)

@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from .. import __version__
 from ..errors import BayescpecError
-from . import analysis, calibrate, report, run, update, vintages
+from . import analysis, calibrate, priors, report, run, update, vintages
 from .help import Command, Group
 from .options import EXIT_INPUT, configure_consoles, err_console
 
@@ -56,6 +56,7 @@ app.command("explain", cls=Command)(analysis.explain_command)
 app.command("next", cls=Command)(analysis.next_command)
 app.command("robustness", cls=Command)(analysis.robustness_command)
 app.command("whatif", cls=Command)(analysis.whatif_command)
+app.add_typer(priors.priors_app, name="priors")
 
 
 def main() -> None:

@@ -172,6 +172,8 @@ def fit(
         "compile_seconds": round(engine.compile_seconds, 3) if compiled_here else 0.0,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "framework": json.dumps(framework_attrs(study)),
+        # priors the prior set gave as statements ("90% in [0.2, 0.6]"), each with its solved parameters
+        "prior_statements": json.dumps(study.priors.statements()),
         "package_tempering": "each row weighs 1/(rows in its package)",
         **checks,
     })

@@ -8,7 +8,7 @@ them all with file, line and key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,7 @@ from .specread import Identifier, read_spec
 from .chain import ANY_CHANNEL, chain_problems
 from .propositions import Level, Proposition, Route, level_problems, proposition_problems, route_problems
 from .scenarios import SEVERITY_LIMIT, Scenario, scenario_problems
+from .statements import BETA, HALF_NORMAL, NORMAL, Family, StatedPrior, statement_records
 
 __all__ = [
     "Framework",
@@ -235,11 +236,23 @@ LogitScale = Annotated[float, Field(gt=0, le=LOGIT_BOUND)]
 Concentration = Annotated[float, Field(gt=0, le=CONCENTRATION_BOUND)]
 
 
-class BetaPrior(_Spec):
+#: a statement in the analyst's words (:mod:`.statements`): ``between = [lower, upper]``, ``mass = 0.9``
+Between = tuple[float, float] | None
+Mass = Probability | None
+
+
+class _Prior(StatedPrior, _Spec):
+    """A prior of one family, given by its parameters or as a statement (:class:`.statements.StatedPrior`)."""
+
+
+class BetaPrior(_Prior):
     """A Beta prior given as its mean and concentration (a = mean*conc, b = (1-mean)*conc)."""
 
+    STATEMENT_FAMILY: ClassVar[Family] = BETA
     mean: Probability
     concentration: Concentration  # pseudo-observations
+    between: Between = None
+    mass: Mass = None
 
     @property
     def alpha(self) -> float:
@@ -250,21 +263,29 @@ class BetaPrior(_Spec):
         return (1 - self.mean) * self.concentration
 
 
-class NormalPrior(_Spec):
+class NormalPrior(_Prior):
+    STATEMENT_FAMILY: ClassVar[Family] = NORMAL
     mean: Logit
     sd: LogitScale
+    between: Between = None
+    mass: Mass = None
 
 
-class HalfNormalPrior(_Spec):
+class HalfNormalPrior(_Prior):
+    STATEMENT_FAMILY: ClassVar[Family] = HALF_NORMAL
     sd: LogitScale
+    between: Between = None
+    mass: Mass = None
 
 
-class LoadingPrior(_Spec):
+class LoadingPrior(_Prior):
     """The prior of every loading L (how much a unit of severity lowers a stage's logit). With ``mean``
     it is Normal(mean, sd): signed, so the evidence can say a constraint does *not* interrupt
     conversion (a mean > 0 leans toward the paper's expectation that it does). Without ``mean`` it is
-    the half-normal of earlier versions: constraints can then only lower conversion."""
+    the half-normal of earlier versions: constraints can then only lower conversion. A statement
+    (``between``, ``mass``) gives the signed Normal."""
 
+    STATEMENT_FAMILY: ClassVar[Family] = NORMAL
     sd: LogitScale
     mean: Logit | None = None
     #: the share of the loadings' prior variance they have in common (signed loadings): L = mean + sd
@@ -272,10 +293,16 @@ class LoadingPrior(_Spec):
     #: two loadings correlate by ``shared``; evidence on one link then informs how strongly constraints
     #: bind in general. 0: independent loadings
     shared: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    between: Between = None
+    mass: Mass = None
 
     @property
     def signed(self) -> bool:
         return self.mean is not None
+
+    @property
+    def family(self) -> Family:
+        return NORMAL if self.signed else HALF_NORMAL
 
 
 class Diagnosticity(_Spec):
@@ -304,6 +331,10 @@ class PriorSet(_Spec):
     measure_loading: dict[str, LogitScale]
     #: Beta prior of each channel's probability of taking the framework's bypass route ([[routes]])
     routes: dict[str, BetaPrior] = Field(default_factory=dict)
+
+    def statements(self) -> list[dict]:
+        """The priors given as statements (``between``, ``mass``), each with its solved parameters."""
+        return statement_records(self)
 
 
 # ----------------------------------------------------------------------------- loading

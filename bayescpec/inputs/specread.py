@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import Problem, SpecError, did_you_mean
 from .files import _TomlProblem, line_of, read_toml
+from .statements import StatementError
 
 __all__ = ["ID_PATTERN", "ID_RULE", "Identifier", "pydantic_problems", "read_spec"]
 
@@ -56,6 +57,9 @@ def pydantic_problems(
     problems = []
     for err in exc.errors():
         loc = tuple(err["loc"])
+        located = (err.get("ctx") or {}).get("error")
+        if isinstance(located, StatementError):  # a prior's statement: placed at the key it is about
+            loc = loc + ((located.key,) if located.key else ())
         line = line_of(lines, loc)
         where = f"line {line}" if line else None
         field = ".".join(str(p) for p in loc) or None
@@ -64,6 +68,8 @@ def pydantic_problems(
             allowed = list(parent.model_fields) if parent else []
             hint = did_you_mean(loc[-1], allowed)
             message = f"unknown key {loc[-1]!r}{hint}; allowed keys: {', '.join(allowed)}"
+        elif isinstance(located, StatementError):
+            message = str(located)
         elif err["type"] == "missing":
             message = "required key is missing"
         elif err["type"] == "string_pattern_mismatch" and loc and loc[-1] == "id":

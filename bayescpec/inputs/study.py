@@ -87,12 +87,13 @@ def _missing(option: str, path: Path, suffix: str, usual: str) -> Problem | None
 
 
 def input_path_problems(
-    *, framework_path: Path, priors: str | Path, priors_path: Path, evidence_path: Path,
+    *, framework_path: Path, priors: str | Path, priors_path: Path, evidence_path: Path | None,
     sources_path: Path | None, sources_given: bool = True,
 ) -> list[Problem]:
     """Input paths that are not files, each naming its option; only root causes (a ``sources.csv``
     beside a missing evidence log is not reported as missing too). A missing prior set lists the
-    prior sets that exist beside the framework, with a "did you mean"."""
+    prior sets that exist beside the framework, with a "did you mean". ``evidence_path`` None: a
+    command that reads no evidence (``priors show``)."""
     problems = []
     framework_problem = _missing("--framework", framework_path, ".toml", "framework.toml")
     if framework_problem:
@@ -111,7 +112,7 @@ def input_path_problems(
         else:
             message = priors_problem.message + listed
         problems.append(Problem("", None, None, message))
-    evidence_problem = _missing("--evidence", evidence_path, ".csv", "cpec.csv")
+    evidence_problem = _missing("--evidence", evidence_path, ".csv", "cpec.csv") if evidence_path else None
     if evidence_problem:
         problems.append(evidence_problem)
     if sources_path is not None and (sources_given or not evidence_problem):

@@ -132,6 +132,9 @@ def footnote_lines(prov: Mapping, *, digits: int = DIGITS) -> list[str]:
         + ("; convergence checks passed." if prov.get("converged") else "; CONVERGENCE CHECKS FAILED: do not publish these numbers.")
         + f" bayescpec {prov.get('bayescpec_version')}.",
     ]
+    if prov.get("prior_statements"):
+        lines.append("Priors stated as intervals, each solved as the maximum-entropy distribution of its family "
+                     f"(PreliZ): {prov['prior_statements']}.")
     if prov.get("per_prior_set"):
         lines.append("Per prior set: " + "; ".join(prov["per_prior_set"]) + ".")
     step = 10.0 ** -digits

@@ -126,7 +126,18 @@ def provenance(result: xr.DataTree) -> dict:
         "converged": bool(attrs.get("converged")),
         "convergence_failures": str(attrs.get("convergence_failures", "") or ""),
         **{f"sha256_{role}": digest[:12] for role, digest in hashes.items()},
+        **({"prior_statements": stated} if (stated := prior_statements_text(attrs)) else {}),
     }
+
+
+def prior_statements_text(attrs) -> str:
+    """The priors a result's prior set gave as statements, each with what it was solved into
+    ("channels.sez: 90% in [0.2, 0.6] → Beta(mean 0.402, concentration 15.2)"); "" when none were."""
+    try:
+        records = json.loads(attrs.get("prior_statements") or "[]")
+    except (TypeError, ValueError):
+        return ""
+    return "; ".join(f"{r['key']}: {r['statement']} → {r['distribution']}" for r in records)
 
 
 def _rounded(value, digits: int = 0):

@@ -141,7 +141,11 @@ def _check_same_evidence(results: Mapping[str, xr.DataTree]) -> None:
 def _combined_provenance(results: Mapping[str, xr.DataTree]) -> dict:
     provs = {name: provenance(r) for name, r in results.items()}
     first = next(iter(provs.values()))
-    combined = {key: value for key, value in first.items() if key not in ("prior_set", "sha256_priors")}
+    combined = {key: value for key, value in first.items()
+                if key not in ("prior_set", "sha256_priors", "prior_statements")}
+    stated = [f"{name}: {p['prior_statements']}" for name, p in provs.items() if p.get("prior_statements")]
+    if stated:
+        combined["prior_statements"] = " | ".join(stated)
     combined.update({
         "prior_set": ", ".join(provs),
         "max_rhat": max(p["max_rhat"] for p in provs.values()),

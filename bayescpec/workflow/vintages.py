@@ -74,6 +74,8 @@ def fit_key(result: xr.DataTree) -> str:
     parts = {name: str(attrs.get(name, "")) for name in KEY_ATTRS}
     parts.update(framework=hashes.get("framework", ""), priors=hashes.get("priors", ""), made=made,
                  rows=_rows_digest(result))
+    if json.loads(attrs.get("prior_statements") or "[]"):  # what the statements were solved into (PreliZ's
+        parts["prior_statements"] = attrs["prior_statements"]  # optimiser may differ between its versions)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
