@@ -249,6 +249,22 @@ def test_a_result_without_its_log_likelihood_is_checked_without_loo(mini):
         bc.render_table(tables[name], name=name, format="md")
 
 
+def test_a_large_log_thins_every_chains_draws_alike(mini, monkeypatch):
+    """Beyond MAX_ELEMENTS draws x rows the draws are thinned (every 4th here): the same p-values within
+    Monte Carlo error, k̂ judged against the threshold of the draws used."""
+    from bayescpec.analysis import criticism
+
+    study, result = mini
+    full = check(result, study)
+    monkeypatch.setattr(criticism, "MAX_ELEMENTS", 5 * 1000)  # 5 rows: 1000 of the 4000 draws
+    thinned = check(result, study)
+    assert thinned.attrs["draws"] == {"prior": 1000, "posterior": 1000}
+    assert thinned.attrs["khat_threshold"] == pytest.approx(min(1 - 1 / np.log10(1000), 0.7))
+    for prefix in ("prior", "posterior"):
+        gap = (thinned.rows[f"p_{prefix}"] - full.rows[f"p_{prefix}"]).abs()
+        assert (gap < 4 * np.hypot(thinned.rows[f"p_{prefix}_mcse"], full.rows[f"p_{prefix}_mcse"]) + 1e-9).all()
+
+
 def test_bad_options_and_a_mismatched_study_are_refused(mini, tmp_path):
     study, result = mini
     with pytest.raises(bc.InputError, match="flag_level"):

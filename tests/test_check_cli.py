@@ -106,6 +106,13 @@ def test_report_check_adds_the_tables_figure_and_page_section(saved, tmp_path):
     page = (out / "index.html").read_text()
     assert 'id="analysis-check"' in page and 'src="check.png"' in page and "Overdispersion of counts" in page
     assert (out / "check-dispersion.md").is_file() and (out / "channels.md").is_file()
+    from browser import find_chromium, inspect_page
+
+    if find_chromium():  # a reader's browser shows the check's figure and section without errors
+        seen = inspect_page((out / "index.html").resolve().as_uri(), chromium=find_chromium())
+        assert seen["errors"] == [] and "check.png" in [image["src"] for image in seen["images"]]
+        assert all(image["complete"] and image["naturalWidth"] > 0 for image in seen["images"])
+        assert "Model criticism" in seen["text"]
     plain = tmp_path / "plain"
     assert invoke("report", folder, "--out", plain, "-f", "md", "-q", "--no-figures").exit_code == 0
     assert not (plain / "check.md").exists()

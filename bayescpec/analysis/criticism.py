@@ -48,8 +48,9 @@ __all__ = ["FLAG_LEVEL", "ModelCheck", "check", "quick_check", "dispersion_stati
 
 #: a p-value below this (or above 1 minus it) is flagged
 FLAG_LEVEL = 0.01
-#: the largest draws x rows array kept per predictive distribution; beyond it the draws are thinned
-MAX_ELEMENTS = 20_000_000
+#: the largest draws x rows array kept per predictive distribution (32 MB; a check holds about six such
+#: arrays at once); beyond it every chain's draws are thinned alike
+MAX_ELEMENTS = 4_000_000
 #: ``bayescpec run`` checks its fit when the log has at most this many rows (the per-row log-likelihood's limit)
 QUICK_ROW_LIMIT = 20_000
 #: the discrepancy of each kind's rows in a tier
@@ -98,8 +99,9 @@ def _draws(result: xr.DataTree, group: str, rows: int) -> tuple[dict[str, np.nda
     step = max(1, -(-chains * draws * max(rows, 1) // MAX_ELEMENTS))
     found = posterior_draws(result, LIKELIHOOD_VARIABLES, group)
     if step > 1:
+        kept = len(range(0, draws, step))
         found = {name: values.reshape((chains, draws) + values.shape[1:])[:, ::step].reshape(
-            (-1,) + values.shape[1:]) for name, values in found.items()}
+            (chains * kept,) + values.shape[1:]) for name, values in found.items()}
     return found, chains, step
 
 

@@ -145,13 +145,14 @@ def row_predictive(rows: pd.DataFrame, params: dict[str, np.ndarray], rng: np.ra
     draws = next(iter(params.values())).shape[0] if params else 0
     observed = observed_values(rows)
     out = {name: np.zeros((draws, n_rows)) for name in ("above", "at", "mean", "var", "replicates")}
-    uniforms = rng.random((draws, n_rows))
-    normals = rng.standard_normal((draws, n_rows))
     kind = rows["kind"].to_numpy(str)
     discrete = np.flatnonzero(np.isin(kind, ("signal", "count")))
     measure = np.flatnonzero(kind == "measure")
     if discrete.size and draws:
+        uniforms = np.zeros((draws, n_rows))
+        uniforms[:, discrete] = rng.random((draws, discrete.size))
         _enumerate_rows(rows, params, discrete, observed, uniforms, out)
+        del uniforms
     if measure.size and draws:
-        _normal_rows(rows, params, measure, observed, normals[:, measure], out)
+        _normal_rows(rows, params, measure, observed, rng.standard_normal((draws, measure.size)), out)
     return RowPredictive(observed=observed, **out)
