@@ -6,6 +6,8 @@ adds the section to index.html; `run` prints a line when a check flags its fit a
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import warnings
 
 import numpy as np
@@ -48,6 +50,13 @@ def test_check_writes_every_table_and_the_figure_and_exits_0_although_it_flags(s
             assert (out / f"{stem}{suffix}").is_file(), stem + suffix
     assert (out / "check.png").is_file() and (out / "check.pdf").is_file()
     assert "# Prior set: mini" in (out / "check-rows.csv").read_text()
+    if shutil.which("pdflatex"):  # every table compiles on its own, k̂ and p̂ as \hat{k}, \hat{p}
+        for tex in sorted(out.glob("*.tex")):
+            run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=out,
+                                 capture_output=True, text=True, timeout=120)
+            assert run.returncode == 0, (tex.name, run.stdout[-1500:])
+            assert "?" not in tex.read_text(), tex.name
+        assert r"$\hat{k}$" in (out / "check-rows.tex").read_text()
 
 
 def test_json_is_one_document_with_the_verdict_and_every_table(saved, tmp_path):
@@ -61,6 +70,18 @@ def test_json_is_one_document_with_the_verdict_and_every_table(saved, tmp_path):
     assert data["khat_threshold"] == pytest.approx(min(1 - 1 / np.log10(600), 0.7))  # S = 300 draws x 2 chains
     assert sorted(p.rsplit("/", 1)[-1] for p in data["files"]) == sorted(
         f"{s}.csv" for s in ("check", "check-rows", "check-groups", "check-dispersion"))
+
+
+def test_a_result_without_its_log_likelihood_is_checked_without_psis_loo(saved, tmp_path):
+    folder, _ = saved
+    bare = bc.load_result(folder).copy()
+    del bare["log_likelihood"]
+    bc.save_result(bare, tmp_path / "bare" / "result.nc")
+    outcome = invoke("check", tmp_path / "bare", "--out", tmp_path / "c", "--json", "--no-figures", "-f", "md")
+    assert outcome.exit_code == 0, outcome.output
+    data = json.loads(outcome.stdout)
+    assert data["khat_threshold"] is None and "pareto_k" not in data["rows"][0]
+    assert [line["check"] for line in data["summary"]][-1] == "Overdispersion of counts"
 
 
 @pytest.mark.parametrize("args, message", [
