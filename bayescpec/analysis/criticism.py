@@ -44,15 +44,17 @@ from ..inputs.study import Study
 from .base import analysis_attrs, khat_threshold, mcse_mean
 
 __all__ = ["FLAG_LEVEL", "ModelCheck", "check", "quick_check", "dispersion_statistic", "GROUP_STATISTICS",
-           "MAX_ELEMENTS", "QUICK_ROW_LIMIT"]
+           "MAX_ELEMENTS", "QUICK_ROW_LIMIT", "QUICK_LOO_ROWS"]
 
 #: a p-value below this (or above 1 minus it) is flagged
 FLAG_LEVEL = 0.01
 #: the largest draws x rows array kept per predictive distribution (32 MB; a check holds about six such
 #: arrays at once); beyond it every chain's draws are thinned alike
 MAX_ELEMENTS = 4_000_000
-#: ``bayescpec run`` checks its fit when the log has at most this many rows (the per-row log-likelihood's limit)
+#: ``bayescpec run`` checks its fit when the log has at most this many rows (the per-row log-likelihood's limit),
+#: with PSIS-LOO up to QUICK_LOO_ROWS (PSIS costs about 1.5 ms a row)
 QUICK_ROW_LIMIT = 20_000
+QUICK_LOO_ROWS = 2_000
 #: the discrepancy of each kind's rows in a tier
 GROUP_STATISTICS = {"signal": "positive signals", "count": "sum of k", "measure": "sum of z"}
 
@@ -120,11 +122,21 @@ def _observation_text(kind: str, y: float, n: float) -> str:
     return f"{y:.0f}" if kind == "signal" else f"z = {y:.2f}"
 
 
+def _mcse(values: np.ndarray, chains: int, *, independent: bool) -> np.ndarray:
+    """MCSE of the mean over the leading axis: sd / sqrt(S) for independent draws (the forward-simulated
+    prior), ArviZ's (autocorrelation-aware, over the chains) for MCMC draws."""
+    if values.shape[0] < 4:
+        return np.full(values.shape[1:], np.nan)
+    if independent:
+        return values.std(axis=0, ddof=1) / np.sqrt(values.shape[0])
+    return mcse_mean(values, chains)
+
+
 def _predictive_rows(pred: RowPredictive, chains: int, flag_level: float, prefix: str) -> dict[str, np.ndarray]:
     p_draws = pred.mid_p
     p = p_draws.mean(axis=0)
     return {f"{prefix}_mean": pred.mean.mean(axis=0), f"p_{prefix}": p,
-            f"p_{prefix}_mcse": mcse_mean(p_draws, chains) if p_draws.shape[0] > 3 else np.full(p.size, np.nan),
+            f"p_{prefix}_mcse": _mcse(p_draws, chains, independent=prefix == "prior"),
             f"{prefix}_flag": (p < flag_level) | (p > 1 - flag_level)}
 
 
@@ -141,7 +153,7 @@ def _group_table(labels: pd.DataFrame, preds: dict[str, tuple[RowPredictive, int
             record.update({"observed": observed, f"{prefix}_mean": float(replicated.mean()),
                            f"{prefix}_lower": float(np.quantile(replicated, 0.05)),
                            f"{prefix}_upper": float(np.quantile(replicated, 0.95)), f"p_{prefix}": p,
-                           f"p_{prefix}_mcse": float(mcse_mean(indicator, chains)),
+                           f"p_{prefix}_mcse": float(_mcse(indicator, chains, independent=prefix == "prior")),
                            f"{prefix}_flag": bool(p < flag_level or p > 1 - flag_level)})
         records.append(record)
     return pd.DataFrame(records)
@@ -169,7 +181,8 @@ def _dispersion_table(labels: pd.DataFrame, observed: np.ndarray, n_units: np.nd
             p = float(indicator.mean())
             record.update({f"{prefix}_index_median": float(np.median(replicated)) / (idx.size - 1),
                            f"{prefix}_index_upper": float(np.quantile(replicated, 0.95)) / (idx.size - 1),
-                           f"p_{prefix}": p, f"p_{prefix}_mcse": float(mcse_mean(indicator, chains)),
+                           f"p_{prefix}": p,
+                           f"p_{prefix}_mcse": float(_mcse(indicator, chains, independent=prefix == "prior")),
                            f"{prefix}_flag": bool(p < flag_level)})
         records.append(record)
     columns = keys + ["rows", "counts", "pooled_rate", "statistic", "df", "dispersion_index"]
@@ -281,13 +294,14 @@ def check(
 
 def quick_check(result: xr.DataTree, study: Study) -> ModelCheck | None:
     """The check ``bayescpec run`` makes of the fit it just made (``study`` is the one fitted, so no hash
-    check), or None for a prior-only result or a log beyond :data:`QUICK_ROW_LIMIT` rows."""
+    check), or None for a prior-only result or a log beyond :data:`QUICK_ROW_LIMIT` rows; without PSIS-LOO
+    beyond :data:`QUICK_LOO_ROWS` rows."""
     rows = int(result.attrs.get("evidence_rows", 0) or 0)
     if not rows or rows > QUICK_ROW_LIMIT:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return check(result, study)
+        return check(result, study, loo=rows <= QUICK_LOO_ROWS)
 
 
 def _p_is(p: float) -> str:
