@@ -213,7 +213,9 @@ def plot_check(found, *, band_probability: float = 0.99):
         left.set_xlim(0, 1)
         left.legend(fontsize=7, frameon=False, loc="upper left")
         p = found.attrs.get("loo_pit_uniformity_p", float("nan"))
-        left.set_title(f"LOO-PIT: ECDF − uniform (uniformity p = {fmt_p(p)})", fontsize=9)
+        shown = fmt_p(p)
+        left.set_title(f"LOO-PIT: ECDF − uniform (uniformity p {shown[0] + ' ' + shown[1:] if shown[0] in '<>' else '= ' + shown})",
+                       fontsize=9)
     else:
         left.text(0.5, 0.5, "LOO-PIT needs the result's per-row\nlog-likelihood and two or more rows",
                   ha="center", va="center", fontsize=8, transform=left.transAxes)
@@ -230,11 +232,11 @@ def plot_check(found, *, band_probability: float = 0.99):
     for prefix, style in (("prior", dict(facecolors="none", edgecolors="0.45")),
                           ("posterior", dict(color=POSTERIOR_COLOR))):
         if f"p_{prefix}" in rows.columns:
-            middle.scatter(rows[f"p_{prefix}"], y, s=14, label=f"{prefix} predictive", **style)
-    middle.set_xlim(0, 1)
+            middle.scatter(rows[f"p_{prefix}"], y, s=14, label=f"{prefix} predictive", clip_on=False, **style)
+    middle.set_xlim(-0.02, 1.02)
     middle.set_xlabel("predictive p-value (mid-p)", fontsize=8)
     middle.set_title(f"Predictive p-value per row (flag: < {level:g} or > {1 - level:g})", fontsize=9)
-    middle.legend(fontsize=7, frameon=False, loc="lower right")
+    middle.legend(fontsize=7, frameon=True, framealpha=0.9, loc="best")
     labelled = n <= LABELLED_ROWS
     middle.set_yticks(y if labelled else [], [textwrap.shorten(str(e), 24, placeholder="…") for e in rows["evidence"]]
                       if labelled else [], fontsize=6)
@@ -264,7 +266,8 @@ def check_outputs(found) -> Outputs:
             "model allows; PSIS-LOO gives each row's LOO-PIT and Pareto k̂ (ArviZ).\n\n" + found.verdict)
     figures = {"check": ((lambda: plot_check(found)),
                          "Left: the ECDF of the rows' LOO-PIT values minus the uniform CDF, with a 99% simultaneous "
-                         "band (inside: consistent with a calibrated model). Middle: each row's prior (open) and "
+                         "band (inside: consistent with a calibrated model; the uniformity test in the title is "
+                         "more sensitive than the band). Middle: each row's prior (open) and "
                          "posterior (filled) predictive p-value; dashed: the flag levels. Right: each row's Pareto k̂.")}
     return Outputs("check", "Model criticism: predictive checks, LOO-PIT, Pareto k̂", text, tables, figures)
 
