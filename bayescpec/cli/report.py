@@ -66,6 +66,9 @@ def report(
                                                                  "framework's scenarios) and add their tables, figures "
                                                                  "and page sections; needs the result's input files, "
                                                                  "unchanged.")] = False,
+    check: Annotated[bool, typer.Option("--check/--no-check", help="Also run the model check (bayescpec check) and add its "
+                                                             "tables, figure and page section; needs the result's "
+                                                             "input files, unchanged.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; only the list of files and errors.")] = False,
 ) -> None:
     """Publication tables, figures and index.html from a saved result, without refitting."""
@@ -92,6 +95,15 @@ def report(
             study = study_of(fitted)
             with ui.step("Evidence analytics: explain, next, robustness, whatif"):
                 found = run_analytics(fitted, study, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
+        if check:
+            from ..analysis.base import study_of
+            from ..analysis.criticism import check as model_check
+            from ..analysis.criticism_report import check_outputs
+
+            study = study if analytics else study_of(fitted)
+            with ui.step("Model check: predictive checks, overdispersion, PSIS-LOO"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                found.append(check_outputs(model_check(fitted, study)))
     except BayescpecError as exc:
         fail(exc)
     from ..outputs.report import report_file_count, write_report

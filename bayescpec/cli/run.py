@@ -223,9 +223,16 @@ def run(
         publish_directory(staging, out)
         existing = find_vintage(result, root=vintages)
         vintage = existing if existing is not None else save_vintage(result, root=vintages)
+    from ..analysis.criticism import quick_check
+    from ..analysis.criticism_report import flag_line
+
+    with ui.step("Model check (predictive p-values, prior-data conflict, PSIS-LOO)"):
+        checked = quick_check(result, study)
     seconds = time.perf_counter() - started
     if json:
         print_json({"tables": tables_json(tables), "convergence": convergence_json(attrs),
+                    "check": None if checked is None else {"passed": checked.passed, "verdict": checked.verdict,
+                                                           "flags": checked.flags},
                     "prior_only": int(attrs.get("evidence_rows", 0)) == 0,
                     "provenance": tables["channels"].attrs["provenance"],
                     "files": {"result": str(out / RESULT_FILE),
@@ -243,6 +250,8 @@ def run(
     out_console.print(f"Convergence ({gate_sentence()}): {status} — {gate_figures(attrs, zero_treedepth=True)}", highlight=False)
     if divergence_note(attrs):
         out_console.print(divergence_note(attrs), highlight=False)
+    if checked is not None and flag_line(checked, out):
+        out_console.print(f"[bold yellow]{escape(flag_line(checked, out))}[/]", highlight=False)
     print_banners(attrs, prior_only=False)  # a failure once more, below the tables
     reused = (f" (the same fit -- same evidence rows and settings -- was saved there on "
               f"{str(existing.name)[:10]}; reused, nothing new stored)" if existing is not None else "")

@@ -75,12 +75,14 @@ def gate_figures(values, *, zero_treedepth: bool = False) -> str:
 
 
 def round_frame(table: pd.DataFrame, digits: int) -> pd.DataFrame:
-    """Floats rounded to ``digits``; Monte Carlo standard errors (columns named ``mcse``) keep two more
-    decimals, since an MCSE of 0.004 rounded to 2 decimals would read as no error at all."""
+    """Floats rounded to ``digits``; Monte Carlo standard errors (columns named ``mcse``) and the columns a
+    table lists in ``attrs["precise_columns"]`` (p-values compared with 0.01) keep two more decimals, since
+    an MCSE of 0.004 rounded to 2 decimals would read as no error at all."""
     out = table.copy()
+    precise = set(table.attrs.get("precise_columns", ()))
     for col in out.columns:
         if pd.api.types.is_float_dtype(out[col]):
-            places = digits + 2 if "mcse" in str(col) else digits
+            places = digits + 2 if "mcse" in str(col) or col in precise else digits
             out[col] = out[col].round(places) + 0.0  # + 0.0 turns -0.0 into 0.0
     out.attrs = dict(table.attrs)
     return out

@@ -39,6 +39,8 @@ def latex_escape(text: object) -> str:
     for ch in str(text):
         if ch in _LATEX_SPECIAL:
             out.append(_LATEX_SPECIAL[ch])
+        elif ch == "\u0302" and out and len(out[-1]) == 1 and out[-1].isascii() and out[-1].isalpha():
+            out.append(f"$\\hat{{{out.pop()}}}$")  # a combining circumflex: k̂ (Pareto k-hat), p̂
         elif ch == "\n" or ch == "\r" or ch == "\t":
             out.append(" ")
         elif ord(ch) < 128:
