@@ -54,7 +54,7 @@ from ..engine.structure import Structure, structure_of
 from ..errors import BayescpecError
 from ..inputs.study import Study
 from ..outputs.summary import THRESHOLD, check_options, framework_info
-from .base import (analysis_attrs, flat, khat_threshold, logit_odds, require_pointwise, reweight, sample_shape,
+from .base import (analysis_attrs, flat, khat_threshold_for, logit_odds, require_pointwise, reweight, sample_shape,
                    study_of)
 
 __all__ = ["Explanation", "explain", "affected_channels"]
@@ -251,7 +251,7 @@ def explain(
 
     package_records = [r for level, unit, left, _ in units if level == "package" for r in records(level, unit, left)]
     row_records = [r for level, unit, left, _ in units if level == "row" for r in records(level, unit, left)]
-    attrs = analysis_attrs(result, "", threshold=threshold, khat_threshold=khat_threshold(size))
+    attrs = analysis_attrs(result, "", threshold=threshold, khat_threshold=khat_threshold_for(size))
     frames = []
     for recs, title in ((package_records, "Influence of each evidence package"),
                         (row_records, "Influence of each evidence row")):

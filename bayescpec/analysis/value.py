@@ -47,7 +47,7 @@ from ..errors import InputError, allowed_list, did_you_mean
 from ..inputs.chain import ANY_CHANNEL
 from ..inputs.study import Study
 from ..outputs.summary import THRESHOLD, check_options, ipcc_likelihood
-from .base import analysis_attrs, flat, khat_threshold, require_pointwise, sample_shape, study_of
+from .base import analysis_attrs, flat, khat_threshold_for, require_pointwise, sample_shape, study_of
 from .influence import affected_channels
 
 __all__ = ["Design", "designs", "value_of_information", "preposterior", "candidate_rows"]
@@ -155,7 +155,7 @@ def preposterior(log_lik: np.ndarray, p_outcome: np.ndarray, theta: np.ndarray, 
             "expected_abs_dp": p_outcome @ np.abs(prob - now_p),
             "p_word_change": p_outcome @ (new_words != now_words[None, :]).astype(float),
             "ess": ess, "khat": khat, "p_outcome": p_outcome, "posterior_sd": sd, "posterior_p": prob,
-            "p_unreliable": float(p_outcome @ (khat >= khat_threshold(log_lik.shape[0])))}
+            "p_unreliable": float(p_outcome @ (khat >= khat_threshold_for(log_lik.shape[0])))}
 
 
 def _smoothed(log_lik: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -45,8 +45,12 @@ KHAT_THRESHOLD = 0.7
 
 
 def khat_threshold_for(draws: int) -> float:
-    """The largest Pareto k-hat for which PSIS estimates with ``draws`` draws are reliable."""
-    return float(min(1.0 - 1.0 / np.log10(max(draws, 11)), KHAT_THRESHOLD))
+    """The largest Pareto k-hat for which PSIS estimates with ``draws`` draws are reliable:
+    min(1 - 1/log10 S, 0.7) (Vehtari et al. 2024). The one threshold of the package: the fast update
+    path and every analysis's reweighting use it."""
+    return float(min(1.0 - 1.0 / np.log10(max(int(draws), 11)), KHAT_THRESHOLD))
+
+
 #: ledger fields that must agree between the previous result and the new study for shared rows
 _SAME_FIELDS = ("observed", "target", "indicator", "tier", "kind", "value", "k", "n", "test",
                 "reliability", "package", "source", "note")
@@ -211,7 +215,7 @@ def psis_update(
     ess = float(1.0 / np.sum(weights**2))
     common = dict(khat=khat, ess=ess, new_rows=tuple(added))
     if not khat < khat_threshold:
-        return _refuse(f"Pareto k-hat {khat:.2f} >= {khat_threshold}: the new rows move the posterior "
+        return _refuse(f"Pareto k-hat {khat:.2f} >= {khat_threshold:.3g}: the new rows move the posterior "
                        f"too far for importance reweighting", **common)
 
     # one systematic resample of every draw by the weights normalised over all draws (not per chain:
@@ -272,7 +276,8 @@ def psis_update(
         "psis_base_vintage": str(previous.attrs.get("vintage", "")),
         "psis_base_draws": int(chains * draws),
         "psis_resampling": "systematic, over all draws, PSIS weights normalised over all draws",
-        "update_reason": f"Pareto k-hat {khat:.2f} < {khat_threshold}: {len(added)} new row(s) "
+        "khat_threshold": float(khat_threshold),
+        "update_reason": f"Pareto k-hat {khat:.2f} < {khat_threshold:.3g}: {len(added)} new row(s) "
                          f"reweighted (importance ESS {ess:.0f} of {weights.size})",
         "update_seconds": round(seconds, 3),
     })
