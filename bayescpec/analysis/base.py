@@ -27,7 +27,11 @@ from ..outputs.summary import ipcc_likelihood, provenance
 from ..workflow.store import check_inputs
 
 __all__ = ["khat_threshold_for", "study_of", "require_pointwise", "flat", "sample_shape", "Reweighting", "reweight",
-           "weighted_mean", "weighted_sd", "words", "mcse_mean", "analysis_attrs", "logit_odds"]
+           "weighted_mean", "weighted_sd", "words", "word_index", "WORD_BOUNDARIES", "mcse_mean", "analysis_attrs",
+           "logit_odds"]
+
+#: the boundaries of the IPCC likelihood words (:func:`~bayescpec.outputs.summary.ipcc_likelihood`)
+WORD_BOUNDARIES = (0.01, 0.10, 0.33, 0.66, 0.90, 0.99)
 
 
 def study_of(result: xr.DataTree, *, framework=None, priors=None, evidence=None, sources=None) -> Study:
@@ -125,6 +129,13 @@ def weighted_sd(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
 def words(probabilities) -> list[str]:
     """The IPCC likelihood word of each probability."""
     return [ipcc_likelihood(float(np.clip(p, 0.0, 1.0))) for p in np.ravel(probabilities)]
+
+
+def word_index(p) -> np.ndarray:
+    """Index of the IPCC word of each probability (0 = exceptionally unlikely ... 6 = virtually certain),
+    with the scale's own inclusive ends (> .01, > .10, > .33, >= .66, >= .90, >= .99)."""
+    p = np.asarray(p, dtype=float)
+    return (p > 0.01).astype(int) + (p > 0.10) + (p > 0.33) + (p >= 0.66) + (p >= 0.90) + (p >= 0.99)
 
 
 def logit_odds(p: np.ndarray, draws: int) -> np.ndarray:
