@@ -113,3 +113,98 @@ def test_every_analysis_runs_on_the_base_draws_of_an_updated_result(base, tmp_pa
     del old[BASE_GROUP]
     with pytest.raises(BayescpecError, match="without the draws it was reweighted from"):
         bc.explain(old, study)
+
+
+def within(a, b, mcse_a, mcse_b, width: float = 4.0) -> np.ndarray:
+    return np.abs(np.asarray(a) - np.asarray(b)) <= width * np.hypot(mcse_a, mcse_b) + 1e-9
+
+
+@pytest.mark.slow
+def test_every_analysis_of_an_updated_result_agrees_with_the_same_analysis_of_a_refit(tmp_path):
+    """explain, next, robustness and whatif on a result updated by the fast path (the shipped log plus a count
+    of 2 of 10 for green) against the same analysis of a refit of the updated log, at 4 MCSE of the
+    difference; each comparison also checks that what it compares moved by more than its tolerance."""
+    from bayescpec.analysis.draws import analysis_draws
+    from bayescpec.analysis.fragility import ALPHAS
+    from bayescpec.analysis.logprior import PRIOR_PARAMETERS, log_prior_density
+    from bayescpec.engine.sampling import posterior_draws
+    from bayescpec.engine.structure import structure_of
+
+    settings = dict(draws=1000, tune=1000, chains=4, sampler="pymc")
+    base_study = study_with(tmp_path / "base", [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        base_fit = bc.fit(base_study, seed=20260527, **settings)
+    study = study_with(tmp_path / "new", [count_row(2)])
+    fast = bc.update_result(base_fit, study, method="psis")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refit = bc.fit(study, seed=7, **settings)
+    assert refit.attrs["converged"]
+    size = 4000
+    efficiency = {"fast": float(base_fit.attrs["min_ess_bulk"]) / size,
+                  "refit": float(refit.attrs["min_ess_bulk"]) / size}
+    results = {"fast": fast, "refit": refit}
+
+    # explain: every leave-out both estimate by PSIS, P(hypothesis) and mean without and with
+    found = {name: bc.explain(r, study, refit=False).packages.set_index(["unit", "quantity"]) for name, r in
+             results.items()}
+    both = found["fast"].index[(found["fast"]["method"] == "psis").to_numpy()
+                               & (found["refit"].loc[found["fast"].index, "method"] == "psis").to_numpy()]
+    assert len(both) > 30 and ("t-g1", "theta[green]") in both
+    a, b = found["fast"].loc[both], found["refit"].loc[both]
+    ess_a, ess_b = a["ess"] * efficiency["fast"], b["ess"] * efficiency["refit"]
+    spread = np.sqrt(np.clip(b["p_without"] * (1 - b["p_without"]), 0.01, None))
+    ok = within(a["p_without"], b["p_without"], spread / np.sqrt(ess_a), spread / np.sqrt(ess_b))
+    assert ok.all(), (a.loc[ok.to_numpy() == 0, "p_without"].to_dict(), b.loc[ok.to_numpy() == 0, "p_without"].to_dict())
+    theta = np.asarray([q.startswith("theta") for q in a.index.get_level_values("quantity")])
+    # the sd of a probability is at most 0.5: a bound on the MCSE of theta's mean without the package
+    ok = within(a["mean_without"][theta], b["mean_without"][theta], 0.5 / np.sqrt(ess_a[theta]),
+                0.5 / np.sqrt(ess_b[theta]))
+    assert ok.all()
+    new = ("t-g1", "theta[green]")
+    assert abs(a.loc[new, "shift_p"]) > 4 * 2 * np.sqrt(0.25 / (a.loc[new, "ess"] * efficiency["fast"]))
+
+    # next: expected sd reduction, E|dP| and P(word changes), with their batch-means MCSE
+    chosen = ["electricity_reliability", "renewable_integration", "energy_supply_added"]
+    tables = {name: bc.value_of_information(r, study, indicators=chosen).set_index(["design", "channel"])
+              for name, r in results.items()}
+    a, b = tables["fast"], tables["refit"].loc[tables["fast"].index]
+    # P(word changes) jumps where a probability sits within MC error of a word's boundary; those are flagged
+    stable = ~(a["word_change_near_boundary"].to_numpy() | b["word_change_near_boundary"].to_numpy())
+    assert stable.sum() >= 5
+    for column, mcse in (("sd_reduction", "mcse_sd_reduction"), ("expected_abs_dp", "mcse_abs_dp"),
+                         ("p_word_change", "mcse_word_change")):
+        ok = within(a[column], b[column], a[mcse], b[mcse]) | ((column == "p_word_change") & ~stable)
+        assert ok.all(), (column, a.loc[~ok.to_numpy(), column].to_dict(), b.loc[~ok.to_numpy(), column].to_dict())
+    assert (a["sd_reduction"] > 4 * np.hypot(a["mcse_sd_reduction"], b["mcse_sd_reduction"])).any()
+
+    # robustness: P(theta > tau) and P with the prior or likelihood power-scaled
+    robust = {name: bc.robustness(r, study, max_clues=3).reviewer.set_index("channel") for name, r in results.items()}
+    a, b = robust["fast"], robust["refit"]
+    assert within(a["p_converting"], b["p_converting"], a["mcse_p"], b["mcse_p"]).all()
+    for which in ("prior", "likelihood"):
+        for alpha in ALPHAS:
+            column = f"p_{which}_{alpha:g}"
+            # the power-scaled P's MCSE: today's, inflated by the power-scaling's importance efficiency
+            inflate = {}
+            for name, r in results.items():
+                current = analysis_draws(r, study, "test")
+                ll = current.tree["log_likelihood"]
+                density = (ll["rows"] * ll["weight"]).sum("evidence").values.ravel()
+                if which == "prior":
+                    density = log_prior_density(structure_of(study), study.priors,
+                                                posterior_draws(current.tree, PRIOR_PARAMETERS))
+                rw = current.reweight((alpha - 1.0) * density)
+                reference = current.update.ess if current.update is not None else size
+                inflate[name] = np.sqrt(reference / rw.ess)
+            ok = within(a[column], b[column], a["mcse_p"] * inflate["fast"], b["mcse_p"] * inflate["refit"])
+            assert ok.all(), (column, a[column].to_dict(), b[column].to_dict())
+
+    # whatif: theta and P(theta > tau) under the framework's scenarios
+    scen = {name: bc.whatif(r, study).set_index(["scenario", "quantity"]) for name, r in results.items()}
+    a, b = scen["fast"], scen["refit"].loc[scen["fast"].index]
+    for column, mcse in (("scenario_mean", "mcse_mean"), ("change_mean", "mcse_change"), ("p_scenario", "mcse_p")):
+        ok = within(a[column], b[column], a[mcse], b[mcse])
+        assert ok.all(), (column, a.loc[~ok.to_numpy(), column].to_dict(), b.loc[~ok.to_numpy(), column].to_dict())
+    assert (a["change_mean"].abs() > 4 * np.hypot(a["mcse_change"], b["mcse_change"])).any()

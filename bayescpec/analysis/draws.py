@@ -34,7 +34,8 @@ from ..errors import BayescpecError
 from ..inputs.study import Study
 from .base import Reweighting, flat, mcse_mean, reweight, sample_shape
 
-__all__ = ["Draws", "analysis_draws", "weighted_interval", "weighted_mcse"]
+__all__ = ["Draws", "analysis_draws", "weighted_interval", "weighted_mcse", "relative_efficiency",
+           "power_scaling_sensitivity"]
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def analysis_draws(result: xr.DataTree, study: Study, command: str) -> Draws:
     return Draws(tree, log_ratio, reweight(log_ratio, chains))
 
 
-def _relative_efficiency(values: np.ndarray, chains: int) -> np.ndarray:
+def relative_efficiency(values: np.ndarray, chains: int) -> np.ndarray:
     """ESS (mean) / S of each column of ``values`` (S, ...), over ``chains`` chains, within [0.05, 1]."""
     from arviz_stats.base import array_stats
 
@@ -137,7 +138,7 @@ def weighted_mcse(weights: np.ndarray, values: np.ndarray, chains: int) -> np.nd
     values = np.asarray(values, dtype=float)
     mean = np.tensordot(weights, values, axes=1)
     variance = np.tensordot(weights**2, (values - mean) ** 2, axes=1)
-    return np.sqrt(variance / _relative_efficiency(values, chains))
+    return np.sqrt(variance / relative_efficiency(values, chains))
 
 
 def weighted_interval(values: np.ndarray, weights: np.ndarray, kind: str, prob: float) -> np.ndarray:

@@ -6,9 +6,11 @@ is continuous; its predictive is a mixture over the draws of Normal(μ_i, 1), μ
 i (the model's measure likelihood). Its expectations are computed by a deterministic quadrature on
 the predictive's probability scale: G nodes z_g = F⁻¹((g + 1/2) / G), F the mixture's CDF (exact,
 Σ_i w_i Φ(z − μ_i), inverted by Newton steps), each with probability 1/G -- the midpoint rule in u =
-F(z). The expected sd and E|ΔP| are smooth in z, so its error falls as 1/G²; P(word changes) is a
-step function of z, so each node interval where the word changes is split at the crossing (P(θ > τ | z)
-interpolated linearly to the word's boundary, and the crossing's F computed exactly). No outcome is
+F(z). P(word changes) is a step function of z, so each node interval where the word changes is split
+at the crossing (P(θ > τ | z) interpolated linearly to the word's boundary, and the crossing's F
+computed exactly). Against 3 000 nodes, 200 nodes are off by 3e-5 in the expected sd and E|ΔP| and
+1e-6 in P(word changes) (a Beta(2, 3) posterior, loading 0.8); 200 simulated outcomes, as before, varied
+by 0.001, 0.007 and 0.034 from seed to seed. No outcome is
 simulated, so the result does not depend on a seed. (Gauss–Hermite nodes per draw would need S × Q
 outcomes, each reweighting all S draws: S² Q likelihood evaluations per design.)
 
@@ -17,6 +19,13 @@ estimated by batch means: the same analysis on each of ``BATCHES`` contiguous bl
 (blocks of a chain keep its autocorrelation), MCSE = sd over the blocks / sqrt(blocks). The
 difference between two designs' values is taken block by block, so the MCSE of a difference
 accounts for the designs sharing their draws.
+
+P(word changes) is a step function of probabilities that are themselves estimates: where today's
+P(θ > τ), or the P after an outcome with predictive probability of at least 0.01, lies within 2 Monte
+Carlo standard errors of a boundary of the IPCC scale, a rerun can move it across and the estimate
+jumps (by up to that outcome's probability) -- a jump batch means cannot measure. Such estimates are
+flagged (``word_change_near_boundary``), as the tables flag a word near a boundary. A measure's P after
+an outcome is continuous in z (its crossings are found), so only today's P can flag it.
 
 Every posterior after an outcome is the current draws weighted by the outcome's likelihood, times the
 update's importance ratio for a PSIS-updated result (:mod:`.draws`), Pareto-smoothed once.
@@ -97,9 +106,10 @@ def psis_rows(log_ratios: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _summarise(log_lik: np.ndarray, p_outcome: np.ndarray, theta: np.ndarray, threshold: float,
-               log_ratio: np.ndarray | None, current: np.ndarray) -> dict:
+               log_ratio: np.ndarray | None, current: np.ndarray, r_eff=1.0) -> dict:
     """The preposterior summaries of B sets of draws at once: ``log_lik`` (B, S, Y), ``p_outcome`` (B, Y),
-    ``theta`` (B, S, C), ``log_ratio`` (B, S) or None, ``current`` (B, S) today's normalised weights.
+    ``theta`` (B, S, C), ``log_ratio`` (B, S) or None, ``current`` (B, S) today's normalised weights;
+    ``r_eff`` (C,): the draws' relative efficiency for θ > τ (their autocorrelation, for the MCSE of a P).
     Each outcome's posterior weights are the total ratio (its likelihood plus the update's), Pareto-smoothed
     once (all B x Y rows in one :func:`psis_rows` call)."""
     blocks, size, outcomes = log_lik.shape
@@ -121,12 +131,28 @@ def _summarise(log_lik: np.ndarray, p_outcome: np.ndarray, theta: np.ndarray, th
     sd_now = np.sqrt(np.clip(np.einsum("bs,bsc->bc", current, theta**2) - now_mean**2, 0.0, None))
     now_p = np.einsum("bs,bsc->bc", current, above)
     changed = (word_index(prob) != word_index(now_p)[:, None, :]).astype(float)
+    # P(word changes) is a step function of the probabilities: it is fragile where today's P, or the P after a
+    # likely outcome, lies within 2 Monte Carlo standard errors (self-normalised importance sampling) of a boundary
+    now_mcse = np.sqrt(np.einsum("bs,bsc->bc", current**2, (above - now_p[:, None, :]) ** 2) / r_eff)
+    square = post_w**2
+    outcome_var = (np.einsum("bys,bsc->byc", square, above) * (1 - 2 * prob)
+                   + prob**2 * square.sum(axis=2)[:, :, None])
+    outcome_mcse = np.sqrt(np.clip(outcome_var, 0.0, None) / r_eff)
+    outcome_near = _near_boundary(prob, outcome_mcse) & (p_outcome[:, :, None] >= 0.01)
     return {"sd_now": sd_now, "expected_sd": np.einsum("by,byc->bc", p_outcome, sd), "p_now": now_p,
             "expected_abs_dp": np.einsum("by,byc->bc", p_outcome, np.abs(prob - now_p[:, None, :])),
             "p_word_change": np.einsum("by,byc->bc", p_outcome, changed),
             "ess": 1.0 / np.sum(post_w**2, axis=2), "khat": khat, "p_outcome": p_outcome, "posterior_sd": sd,
             "posterior_p": prob,
-            "p_unreliable": np.sum(p_outcome * (khat >= khat_threshold_for(size)), axis=1)}
+            "p_unreliable": np.sum(p_outcome * (khat >= khat_threshold_for(size)), axis=1),
+            "now_near_boundary": _near_boundary(now_p, now_mcse),
+            "word_change_near_boundary": _near_boundary(now_p, now_mcse) | outcome_near.any(axis=1)}
+
+
+def _near_boundary(p: np.ndarray, mcse: np.ndarray) -> np.ndarray:
+    """Whether each probability lies within 2 ``mcse`` of a boundary of the IPCC scale."""
+    gaps = np.abs(np.asarray(p)[..., None] - np.asarray(WORD_BOUNDARIES))
+    return gaps.min(axis=-1) < 2 * np.asarray(mcse)
 
 
 def _first(found: dict) -> dict:
@@ -140,14 +166,14 @@ def _current(size: int, weights: np.ndarray | None) -> np.ndarray:
 
 
 def preposterior(log_lik: np.ndarray, p_outcome: np.ndarray, theta: np.ndarray, threshold: float, *,
-                 log_ratio: np.ndarray | None = None, weights: np.ndarray | None = None) -> dict:
+                 log_ratio: np.ndarray | None = None, weights: np.ndarray | None = None, r_eff=1.0) -> dict:
     """Expected posterior summaries of θ (S, C) over outcomes whose likelihoods at the draws are
     ``exp(log_lik)`` (S, Y) and predictive probabilities ``p_outcome`` (Y,); the posterior under each
     outcome is the draws reweighted by its likelihood (and by ``exp(log_ratio)``, the update's ratio of
     a reweighted result, whose smoothed normalised ``weights`` give today's posterior)."""
     current = _current(theta.shape[0], weights)
     return _first(_summarise(log_lik[None], np.asarray(p_outcome, dtype=float)[None], theta[None], threshold,
-                             None if log_ratio is None else log_ratio[None], current[None]))
+                             None if log_ratio is None else log_ratio[None], current[None], r_eff))
 
 
 def _blocked(values: np.ndarray, count: int) -> np.ndarray:
@@ -162,7 +188,7 @@ def _block_weights(current: np.ndarray, count: int) -> np.ndarray:
 
 
 def preposterior_blocks(log_lik: np.ndarray, theta: np.ndarray, threshold: float, *, log_ratio=None, weights=None,
-                        count: int = BATCHES) -> dict | None:
+                        r_eff=1.0, count: int = BATCHES) -> dict | None:
     """:func:`preposterior` of an enumerated design on each of ``count`` contiguous blocks of the draws
     (leading axis: the block; each block's predictive from its own draws); None when too few draws."""
     count = block_count(theta.shape[0], count)
@@ -172,7 +198,7 @@ def preposterior_blocks(log_lik: np.ndarray, theta: np.ndarray, threshold: float
     lik = _blocked(log_lik, count)
     p_outcome = np.einsum("bs,bsy->by", current, np.exp(lik))
     return _summarise(lik, p_outcome, _blocked(theta, count), threshold,
-                      None if log_ratio is None else _blocked(log_ratio, count), current)
+                      None if log_ratio is None else _blocked(log_ratio, count), current, r_eff)
 
 
 def _mixture_cdf(z: np.ndarray, means: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -218,7 +244,8 @@ def _word_change(posterior_p: np.ndarray, p_now: np.ndarray, z: np.ndarray, cdf:
 NodeLikelihood = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
 
 
-def _measure(means, node_log_lik: NodeLikelihood, theta, threshold, nodes, log_ratio, current, index) -> dict:
+def _measure(means, node_log_lik: NodeLikelihood, theta, threshold, nodes, log_ratio, current, index,
+             r_eff) -> dict:
     """The measure's summaries on B sets of draws (``index`` (B, S') positions, or None: all draws)."""
     sets = [slice(None)] if index is None else list(index)
     lik, node_sets = [], []
@@ -228,7 +255,9 @@ def _measure(means, node_log_lik: NodeLikelihood, theta, threshold, nodes, log_r
         lik.append(node_log_lik(z, None if index is None else part))
     w = np.stack([current[part] / current[part].sum() for part in sets])
     found = _summarise(np.stack(lik), np.full((len(sets), nodes), 1.0 / nodes), np.stack([theta[p] for p in sets]),
-                       threshold, None if log_ratio is None else np.stack([log_ratio[p] for p in sets]), w)
+                       threshold, None if log_ratio is None else np.stack([log_ratio[p] for p in sets]), w, r_eff)
+    # continuous in z with the crossings found: fragile only where today's word is
+    found["word_change_near_boundary"] = found["now_near_boundary"]
     found["p_word_change"] = np.stack([
         _word_change(found["posterior_p"][b], found["p_now"][b], z,
                      lambda x, part=part, b=b: _mixture_cdf(x, means[part], w[b]))
@@ -239,17 +268,17 @@ def _measure(means, node_log_lik: NodeLikelihood, theta, threshold, nodes, log_r
 
 def preposterior_measure(means: np.ndarray, node_log_lik: NodeLikelihood, theta: np.ndarray, threshold: float, *,
                          nodes: int = 200, log_ratio: np.ndarray | None = None,
-                         weights: np.ndarray | None = None) -> dict:
+                         weights: np.ndarray | None = None, r_eff=1.0) -> dict:
     """:func:`preposterior` of a measure by quadrature over its predictive (see the module's doc):
     ``means`` (S,) are λ logit π at each draw, ``node_log_lik(z, None)`` the likelihood (S, G) of outcomes
     ``z``; the summary also holds the nodes (``z``)."""
     current = _current(theta.shape[0], weights)
-    return _first(_measure(means, node_log_lik, theta, threshold, nodes, log_ratio, current, None))
+    return _first(_measure(means, node_log_lik, theta, threshold, nodes, log_ratio, current, None, r_eff))
 
 
 def preposterior_measure_blocks(means: np.ndarray, node_log_lik: NodeLikelihood, theta: np.ndarray,
                                 threshold: float, *, nodes: int = 200, log_ratio=None, weights=None,
-                                count: int = BATCHES) -> dict | None:
+                                r_eff=1.0, count: int = BATCHES) -> dict | None:
     """:func:`preposterior_measure` on each of ``count`` contiguous blocks of the draws (each block with
     its own predictive and nodes); None when too few draws."""
     count = block_count(theta.shape[0], count)
@@ -257,4 +286,4 @@ def preposterior_measure_blocks(means: np.ndarray, node_log_lik: NodeLikelihood,
         return None
     index = _blocked(np.arange(theta.shape[0]), count)
     return _measure(means, node_log_lik, theta, threshold, nodes, log_ratio, _current(theta.shape[0], weights),
-                    index)
+                    index, r_eff)

@@ -64,10 +64,14 @@ def explain_outputs(explanation) -> Outputs:
 
 def next_outputs(table: pd.DataFrame, *, top: int = 5) -> Outputs:
     table.attrs["show_top"] = top
-    best = table[table["rank"] == 1]
+    order = "position" if "position" in table.columns else "rank"
+    best = table[table[order] == 1] if len(table) else table
+    ties = table.groupby("channel")["rank"].apply(lambda r: int((r == 1).sum())) if "tied" in table.columns else {}
     lead = " Best next observation per channel: " + "; ".join(
         f"{r['channel']}: {r['indicator']} ({r['tier']}{'/' + r['test'] if r['test'] else ''}, {r['kind']}; "
-        f"sd of θ −{r['sd_reduction']:.3f})" for _, r in best.iterrows()) + "." if len(best) else ""
+        f"sd of θ −{r['sd_reduction']:.3f}"
+        + (f", tied with {ties[r['channel']] - 1} other(s) within Monte Carlo error" if ties.get(r["channel"], 1) > 1
+           else "") + ")" for _, r in best.iterrows()) + "." if len(best) else ""
     figures = {"next": ((lambda: plot_value_of_information(table, top=top)),
                         "Per channel, the observations that would most reduce the posterior sd of θ, with the "
                         "probability that the IPCC word changes.")}

@@ -58,7 +58,7 @@ from ..inputs.chain import ANY_CHANNEL
 from ..inputs.study import Study
 from ..outputs.summary import THRESHOLD, check_options, ipcc_likelihood
 from .base import analysis_attrs, require_pointwise, study_of
-from .draws import Draws, analysis_draws
+from .draws import Draws, analysis_draws, relative_efficiency
 from .influence import affected_channels
 from .preposterior import (NodeLikelihood, block_count, preposterior, preposterior_blocks, preposterior_measure,
                            preposterior_measure_blocks)
@@ -161,7 +161,8 @@ def _node_likelihood(rows: pd.DataFrame, draws: dict) -> NodeLikelihood:
 def _summaries(design: Design, rows: pd.DataFrame, draws: dict, theta: np.ndarray, current: Draws,
                reliability: float, nodes: int, threshold: float) -> tuple[dict, dict | None]:
     """The design's preposterior summary on all the draws, and on each block of them (for the MCSE)."""
-    options = {"weights": current.weights, "log_ratio": current.log_ratio if current.update is not None else None}
+    options = {"weights": current.weights, "log_ratio": current.log_ratio if current.update is not None else None,
+               "r_eff": relative_efficiency((theta > threshold).astype(float), current.chains)}
     if design.kind == "measure":
         means, node_log_lik = _measure_means(rows, draws, reliability), _node_likelihood(rows, draws)
         return (preposterior_measure(means, node_log_lik, theta, threshold, nodes=nodes, **options),
@@ -262,6 +263,7 @@ def value_of_information(
                 "mcse_sd_reduction": mcse[0],
                 "expected_abs_dp": summary["expected_abs_dp"][c], "mcse_abs_dp": mcse[1],
                 "p_word_change": summary["p_word_change"][c], "mcse_word_change": mcse[2],
+                "word_change_near_boundary": bool(summary["word_change_near_boundary"][c]),
                 "p_now": summary["p_now"][c], "word_now": ipcc_likelihood(float(np.clip(summary["p_now"][c], 0, 1))),
                 "p_positive": float(summary["p_outcome"][0]) if design.kind == "signal" else np.nan,
                 "min_ess": float(summary["ess"][likely].min()), "max_khat": float(summary["khat"][likely].max()),
