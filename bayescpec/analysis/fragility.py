@@ -52,10 +52,11 @@ from ..engine.structure import structure_of
 from ..errors import InputError
 from ..inputs.chain import ANY_CHANNEL
 from ..inputs.study import Study
-from ..outputs.summary import THRESHOLD, check_options
+from ..outputs.summary import THRESHOLD, check_options, framework_info
 from .base import WORD_BOUNDARIES, analysis_attrs, flat, require_pointwise, study_of, word_index, words
 from .draws import Draws, analysis_draws, power_scaling_sensitivity
 from .logprior import PRIOR_PARAMETERS, log_prior_density
+from .loops import propositions_without_loops
 from .value import candidate_rows
 
 __all__ = ["Robustness", "robustness", "weaken", "ALPHAS", "FACTORS", "SENSITIVITY_THRESHOLD"]
@@ -72,13 +73,15 @@ PSENSE_QUANTITIES = ("theta", "base_theta", "severity", "interruption", "nqpf")
 class Robustness:
     """``reviewer`` (one line per channel and its verdict), ``power_scaling`` (psense of every reported
     quantity), ``tipping`` (per channel and tier: diagnosticity factor and contrary clues) and
-    ``prior_sets`` (per channel, P and word under each prior set; empty without other results)."""
+    ``prior_sets`` (per channel, P and word under each prior set; empty without other results) and
+    ``loops`` (each proposition with and without the feedback loops; empty without loops)."""
 
     reviewer: pd.DataFrame
     power_scaling: pd.DataFrame
     tipping: pd.DataFrame
     prior_sets: pd.DataFrame
     attrs: dict = field(default_factory=dict)
+    loops: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def weaken(s: np.ndarray, f: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
@@ -266,7 +269,8 @@ def robustness(
               "sets": f"P(θ > {threshold:g}) and its IPCC word under each prior set"}
     for frame, key in ((reviewer, "reviewer"), (power, "power"), (tipping, "tipping"), (prior_sets, "sets")):
         frame.attrs = {**attrs, "title": titles[key]}
-    return Robustness(reviewer, power, tipping, prior_sets, dict(result.attrs))
+    loops = propositions_without_loops(current, structure, framework_info(result), threshold=threshold)
+    return Robustness(reviewer, power, tipping, prior_sets, dict(result.attrs), loops)
 
 
 def _prior_sets(result: xr.DataTree, others: Mapping[str, xr.DataTree], channels: list[str],

@@ -17,7 +17,7 @@ __all__ = ["ANALYSIS_LAYOUTS", "ANALYSIS_TABLES", "TIE_MARK", "rank_labels", "fm
 
 #: the analysis tables, by file stem
 ANALYSIS_TABLES = ("explain-packages", "explain-rows", "next", "robustness", "power-scaling", "tipping-points",
-                   "prior-sets", "whatif")
+                   "prior-sets", "propositions-without-loops", "whatif")
 
 
 def _quantity(variable: str, name: str) -> str:
@@ -285,6 +285,38 @@ def _whatif(ctx: _Context) -> _Parts:
                   {"scenario": "2.6cm"}, ())
 
 
+def _without_loops(ctx: _Context) -> _Parts:
+    table, digits = ctx.table, ctx.digits
+    if not len(table):
+        return _Parts("Propositions without the feedback loops", pd.DataFrame({"proposition": []}),
+                      {"proposition": "Proposition"}, ["The framework has no feedback loop."], [], {}, ())
+    with_mcse = lambda p, m: f"{fmt_probability(p, digits)} ± {fmt_number(m, digits + 1)}"  # noqa: E731
+    cells = pd.DataFrame({
+        "proposition": table["proposition"].astype(str),
+        "p_with": [with_mcse(p, m) for p, m in zip(table["p_with_loops"], table["mcse_with"])],
+        "p_without": [with_mcse(p, m) for p, m in zip(table["p_without_loops"], table["mcse_without"])],
+        "change": [fmt_number(v, digits, signed=True) for v in table["change"]],
+        "words": [f"{a} → {b}" if real else str(a) for a, b, real in
+                  zip(table["likelihood_with"], table["likelihood_without"], table["word_changes"])],
+        "method": [f"{m} (k-hat {_khat(k)})" for m, k in zip(table["method"], table["khat"])],
+    })
+    headers = {"proposition": "Proposition", "p_with": "with the loops ± MCSE", "p_without": "without ± MCSE",
+               "change": "Change", "words": "IPCC word", "method": "Method"}
+    spanners = [("Posterior P", ["p_with", "p_without", "change"])]
+    notes = [
+        "Without the loops: the fitted posterior reweighted by the ratio of the severities' prior without the "
+        "feedback loops (independent) to their prior with them (correlated through each loop's shared factor, "
+        "averaged over the loop loadings' prior), Pareto-smoothed (k-hat checked). The two models differ only in "
+        "that prior, so this is the posterior a fit without the loops would give, without refitting. The loop "
+        "loadings are not learned from the evidence (their posterior is their prior), so the difference is the "
+        "loop assumption's share of each probability. A word change is shown only when the probabilities differ by "
+        "more than 2 MCSE of the difference.",
+        "Loops: " + ", ".join(table.attrs.get("loops", [])) + ".",
+    ]
+    return _Parts(table.attrs.get("title", "Propositions without the feedback loops"), cells, headers, notes,
+                  spanners, {}, ())
+
+
 def scenario_words(table: pd.DataFrame) -> list[str]:
     """The IPCC word under each scenario ("unlikely → about as likely as not" when it changes), marked ≈
     when the scenario's probability lies within 2 MCSE of a boundary of the scale."""
@@ -297,7 +329,7 @@ def scenario_words(table: pd.DataFrame) -> list[str]:
 ANALYSIS_LAYOUTS = {"explain-packages": lambda ctx: _influence(ctx, "package"),
                     "explain-rows": lambda ctx: _influence(ctx, "row"), "next": _next, "robustness": _robustness,
                     "power-scaling": _power_scaling, "tipping-points": _tipping, "prior-sets": _prior_sets,
-                    "whatif": _whatif}
+                    "whatif": _whatif, "propositions-without-loops": _without_loops}
 LAYOUTS.update(ANALYSIS_LAYOUTS)
 _LEFT.update({"unit", "rows", "quantity", "direction", "method", "kind", "verdict", "why", "clues_down", "clues_up",
               "prior_sets", "scenario", "words", "diagnosis", "p_converting_word"})

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -86,9 +87,17 @@ def robustness_outputs(robust) -> Outputs:
     tables = {"robustness": robust.reviewer, "power-scaling": robust.power_scaling, "tipping-points": robust.tipping}
     if len(robust.prior_sets):
         tables["prior-sets"] = robust.prior_sets
+    loops = getattr(robust, "loops", pd.DataFrame())
+    moved = ""
+    if len(loops):
+        tables["propositions-without-loops"] = loops
+        top = loops.iloc[int(np.argmax(np.abs(loops["change"].to_numpy())))]
+        moved = (f" Without the feedback loops (an assumption the evidence does not inform), {top['proposition']} "
+                 f"moves most: {top['p_with_loops']:.2f} → {top['p_without_loops']:.2f}.")
     return Outputs("robustness", "How fragile each conclusion is",
                    "Power-scaling sensitivity to the prior and to the likelihood, tipping points (diagnosticities "
-                   "overstated, contrary clues) and, when given, other prior sets. Verdicts: " + verdicts + ".",
+                   "overstated, contrary clues) and, when given, other prior sets. Verdicts: " + verdicts + "."
+                   + moved,
                    tables, {"robustness": ((lambda: plot_robustness(robust)),
                                            "Prior against likelihood power-scaling sensitivity of every reported "
                                            "quantity; 0.05 marks an informative prior or likelihood.")})

@@ -249,7 +249,8 @@ def robustness_command(
         print_json({"threshold": threshold, "files": [str(p) for p in paths],
                     "reviewer": found.reviewer.to_dict("records"), "tipping": found.tipping.to_dict("records"),
                     "power_scaling": found.power_scaling.to_dict("records"),
-                    "prior_sets": found.prior_sets.to_dict("records")})
+                    "prior_sets": found.prior_sets.to_dict("records"),
+                    "propositions_without_loops": found.loops.to_dict("records")})
         return
     shown = [[r["channel"], prob(r["p_converting"]), r["likelihood"], num(r["prior_sensitivity"]),
               num(r["likelihood_sensitivity"]), r["clues_down"], r["clues_up"], r["verdict"], r["why"]]
@@ -260,6 +261,15 @@ def robustness_command(
                          ("channel", "IPCC word", "negative clues", "positive clues", "verdict", "why")),
                   _table("Robustness of each channel's conclusion", [columns[i] for i in (0, 1, 2, 7)],
                          [[r[i] for i in (0, 1, 2, 7)] for r in shown], ("channel", "IPCC word", "verdict")))
+    if len(found.loops):
+        rows = [[r["proposition"], f"{prob(r['p_with_loops'])} ± {r['mcse_with']:.3f}",
+                 f"{prob(r['p_without_loops'])} ± {r['mcse_without']:.3f}", num(r["change"]),
+                 f"{r['likelihood_with']} → {r['likelihood_without']}" if r["word_changes"] else r["likelihood_with"],
+                 f"{r['method']} (k-hat {r['khat']:.2f})"] for _, r in found.loops.iterrows()]
+        title = "Propositions with and without the feedback loops (their loadings are not learned from the evidence)"
+        print_fitting(_table(title, ["proposition", "with loops", "without", "change", "IPCC word", "method"], rows,
+                             ("proposition", "IPCC word", "method")),
+                      _table(title, ["proposition", "with loops", "without"], [r[:3] for r in rows], ("proposition",)))
     _done(paths, started)
 
 
