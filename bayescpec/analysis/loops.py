@@ -66,12 +66,15 @@ def loop_free_log_ratio(structure: Structure, severity: np.ndarray, loop_loading
     c = np.eye(a.shape[2])[None] + np.einsum("mkl,mkj->mlj", a, scaled)
     c_inv = np.linalg.inv(c)
     log_det = np.log(d2).sum(axis=1) + np.linalg.slogdet(c)[1]                           # (M,)
-    quad = (u**2) @ (1.0 / d2).T                                                         # (S, M)
-    b = np.einsum("sk,mkl->sml", u, scaled)                                              # (S, M, L)
-    quad -= np.einsum("sml,mlj,smj->sm", b, c_inv, b)
-    terms = -0.5 * (log_det[None, :] + quad)                                            # log N(u; 0, Sigma_m)
-    top = terms.max(axis=1)
-    log_with = top + np.log(np.exp(terms - top[:, None]).mean(axis=1))
+    log_with = np.empty(len(u))
+    for rows in np.array_split(np.arange(len(u)), max(1, len(u) // 256)):   # (256, M) at a time: bounded memory
+        part = u[rows]
+        quad = (part**2) @ (1.0 / d2).T                                                  # (S', M)
+        b = np.einsum("sk,mkl->sml", part, scaled)                                       # (S', M, L)
+        quad -= np.einsum("sml,mlj,smj->sm", b, c_inv, b)
+        terms = -0.5 * (log_det[None, :] + quad)                                         # log N(u; 0, Sigma_m)
+        top = terms.max(axis=1)
+        log_with[rows] = top + np.log(np.exp(terms - top[:, None]).mean(axis=1))
     log_without = -0.5 * np.sum(u**2, axis=1)            # the same -K'/2 log 2 pi on both sides: left out
     return log_without - log_with
 
