@@ -113,7 +113,8 @@ def test_designs_within_two_mcse_of_the_difference_share_a_rank_and_are_marked()
     shared = rng.normal(0, 0.004, 10)   # the designs share their draws: their block values move together
     blocks = np.stack([0.050 + shared + rng.normal(0, 0.002, 10), 0.049 + shared + rng.normal(0, 0.002, 10),
                        0.030 + shared + rng.normal(0, 0.0001, 10), 0.030 + shared + rng.normal(0, 0.0001, 10),
-                       np.full(10, 0.02) + rng.normal(0, 1e-4, 10), np.full(10, 0.01) + rng.normal(0, 1e-4, 10)], axis=1)
+                       np.full(10, 0.02) + rng.normal(0, 1e-4, 10), np.full(10, 0.01) + rng.normal(0, 1e-4, 10)],
+                      axis=1)
     ranked = _rank_with_ties(table, blocks)
     assert ranked["position"].tolist() == [1, 2, 3, 4, 1, 2]
     assert ranked["rank"].tolist() == [1, 1, 3, 3, 1, 2]      # 0.001 apart with an MCSE of the difference ~0.001
