@@ -93,11 +93,13 @@ def plot_value_of_information(table: pd.DataFrame, *, top: int = 5):
         ax.set_visible(False)
     largest = float(table["sd_reduction"].max()) if len(table) else 1.0
     for ax, channel in zip(axes.ravel(), channels):
-        best = table[table["channel"] == channel].nsmallest(top, "rank")
+        best = table[table["channel"] == channel].nsmallest(top, "position" if "position" in table.columns else "rank")
         y = np.arange(len(best))[::-1]
         names = [textwrap.shorten(f"{r['indicator']} ({r['tier']}{'/' + r['test'] if r['test'] else ''}, "
                                   f"{r['kind']})", 46, placeholder="…") for _, r in best.iterrows()]
-        ax.barh(y, best["sd_reduction"], color=POSTERIOR_COLOR, height=0.6)
+        errors = 2 * best["mcse_sd_reduction"].fillna(0.0) if "mcse_sd_reduction" in best.columns else None
+        ax.barh(y, best["sd_reduction"], xerr=errors, color=POSTERIOR_COLOR, height=0.6,
+                error_kw={"elinewidth": 0.8, "capsize": 2})
         for yy, (_, r) in zip(y, best.iterrows()):
             ax.annotate(f"P(word changes) {r['p_word_change']:.2f}", xy=(r["sd_reduction"], yy), xytext=(3, 0),
                         textcoords="offset points", va="center", fontsize=6)
@@ -106,7 +108,8 @@ def plot_value_of_information(table: pd.DataFrame, *, top: int = 5):
         ax.set_title(f"{channel}: today sd(θ) = {best['sd_now'].iloc[0]:.2f}" if len(best) else channel, fontsize=8)
         ax.set_xlabel("expected reduction of the posterior sd of θ", fontsize=7)
         ax.grid(axis="x", alpha=0.3)
-    fig.suptitle("What to observe next: expected reduction of the posterior sd of θ, by channel", fontsize=10)
+    fig.suptitle("What to observe next: expected reduction of the posterior sd of θ, by channel (bars: ± 2 MCSE)",
+                 fontsize=10)
     return stamp(fig, table.attrs.get("caption", ""))
 
 

@@ -82,8 +82,8 @@ def _done(paths: list[Path], started: float) -> None:
                           highlight=False)
 
 
-def _table(title: str, columns: list[str], rows: list[list[str]], left=()) -> Table:
-    table = Table(title=title)
+def _table(title: str, columns: list[str], rows: list[list[str]], left=(), caption: str | None = None) -> Table:
+    table = Table(title=title, caption=caption)
     for col in columns:
         table.add_column(col, justify="left" if col in left else "right", overflow="fold")
     for row in rows:
@@ -167,7 +167,7 @@ def next_command(
     indicator: Annotated[Optional[list[str]], typer.Option("--indicator", help="Only this catalogue indicator; repeat for several." + default("every indicator"))] = None,
     target: Annotated[Optional[list[str]], typer.Option("--target", help="Only designs about this channel or constraint; repeat for several." + default("every target"))] = None,
     count_n: Annotated[int, typer.Option("--count-n", help="Units of a count observation (k of n).")] = 10,
-    outcomes: Annotated[int, typer.Option(help="Simulated outcomes of a measure.")] = 200,
+    outcomes: Annotated[int, typer.Option(help="Quadrature nodes over a measure's predictive (deterministic; at least 10).")] = 200,
     reliability: Annotated[float, typer.Option(help="Reliability of the new observation, in (0, 1].")] = 1.0,
     top: Annotated[int, typer.Option(help="Designs per channel printed and shown in the md/tex/html tables (the CSV has all; "
                                           "at least 1).", callback=_at_least("--top", 1))] = 3,
@@ -196,15 +196,21 @@ def next_command(
     if json:
         print_json({"threshold": threshold, "files": [str(p) for p in paths], "rows": table.to_dict("records")})
         return
-    best = table[table["rank"] <= top]
-    shown = [[r["channel"], str(r["rank"]), r["indicator"], f"{r['tier']}{'/' + r['test'] if r['test'] else ''}",
-              r["kind"] + (f" n={int(r['n'])}" if r["kind"] == "count" else ""), f"{r['sd_reduction']:.3f}",
-              num(r["expected_abs_dp"]), prob(r["p_word_change"])] for _, r in best.iterrows()]
-    columns = ["channel", "#", "indicator", "tier/test", "kind", "sd(θ) reduction", "E|ΔP|", "P(word changes)"]
+    from ..analysis.layouts import TIE_MARK, fmt_mcse, rank_labels
+
+    best = table[table["position"] <= top] if len(table) else table
+    near = lambda r: " ≈" if r.get("word_change_near_boundary") else ""  # noqa: E731
+    shown = [[r["channel"], label, r["indicator"], f"{r['tier']}{'/' + r['test'] if r['test'] else ''}",
+              r["kind"] + (f" n={int(r['n'])}" if r["kind"] == "count" else ""),
+              f"{r['sd_reduction']:.3f} ± {fmt_mcse(r['mcse_sd_reduction'])}", num(r["expected_abs_dp"]),
+              prob(r["p_word_change"]) + near(r)] for label, (_, r) in zip(rank_labels(best), best.iterrows())]
+    columns = ["channel", "#", "indicator", "tier/test", "kind", "sd(θ) reduction ± MCSE", "E|ΔP|", "P(word changes)"]
     title = f"What to observe next: top {top} per channel by expected reduction of sd(θ) (τ = {threshold:g})"
-    print_fitting(_table(title, columns, shown, ("channel", "indicator", "tier/test", "kind")),
-                  _table(title, [columns[i] for i in (0, 2, 5, 7)], [[r[i] for i in (0, 2, 5, 7)] for r in shown],
-                         ("channel", "indicator")))
+    caption = (f"{TIE_MARK}: tied (within 2 MCSE of the difference from the design above); ≈: P(word changes) "
+               "near a boundary of the IPCC scale")
+    print_fitting(_table(title, columns, shown, ("channel", "indicator", "tier/test", "kind"), caption=caption),
+                  _table(title, [columns[i] for i in (0, 1, 2, 5, 7)], [[r[i] for i in (0, 1, 2, 5, 7)] for r in shown],
+                         ("channel", "indicator"), caption=caption))
     _done(paths, started)
 
 
@@ -243,7 +249,8 @@ def robustness_command(
         print_json({"threshold": threshold, "files": [str(p) for p in paths],
                     "reviewer": found.reviewer.to_dict("records"), "tipping": found.tipping.to_dict("records"),
                     "power_scaling": found.power_scaling.to_dict("records"),
-                    "prior_sets": found.prior_sets.to_dict("records")})
+                    "prior_sets": found.prior_sets.to_dict("records"),
+                    "propositions_without_loops": found.loops.to_dict("records")})
         return
     shown = [[r["channel"], prob(r["p_converting"]), r["likelihood"], num(r["prior_sensitivity"]),
               num(r["likelihood_sensitivity"]), r["clues_down"], r["clues_up"], r["verdict"], r["why"]]
@@ -254,6 +261,15 @@ def robustness_command(
                          ("channel", "IPCC word", "negative clues", "positive clues", "verdict", "why")),
                   _table("Robustness of each channel's conclusion", [columns[i] for i in (0, 1, 2, 7)],
                          [[r[i] for i in (0, 1, 2, 7)] for r in shown], ("channel", "IPCC word", "verdict")))
+    if len(found.loops):
+        rows = [[r["proposition"], f"{prob(r['p_with_loops'])} ± {r['mcse_with']:.3f}",
+                 f"{prob(r['p_without_loops'])} ± {r['mcse_without']:.3f}", num(r["change"]),
+                 f"{r['likelihood_with']} → {r['likelihood_without']}" if r["word_changes"] else r["likelihood_with"],
+                 f"{r['method']} (k-hat {r['khat']:.2f})"] for _, r in found.loops.iterrows()]
+        title = "Propositions with and without the feedback loops (their loadings are not learned from the evidence)"
+        print_fitting(_table(title, ["proposition", "with loops", "without", "change", "IPCC word", "method"], rows,
+                             ("proposition", "IPCC word", "method")),
+                      _table(title, ["proposition", "with loops", "without"], [r[:3] for r in rows], ("proposition",)))
     _done(paths, started)
 
 

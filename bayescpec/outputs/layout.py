@@ -298,7 +298,7 @@ def _propositions(ctx: _Context) -> _Parts:
                  + (f", δ = {delta:g} (materiality)" if delta is not None else "") + ". Change = posterior − prior.")
     if "reading" in table.columns:
         notes += [f"{p}: {r}" for p, r in zip(table["proposition"], table["reading"]) if r]
-    notes += _mcse_notes(table, None, "")
+    notes += _mcse_notes(table, None, "") + list(table.attrs.get("assumption_notes", []))
     return _Parts(title, cells, headers, notes, spanners, wrap, code)
 
 
@@ -369,6 +369,7 @@ def _constraint_effects(ctx: _Context) -> _Parts:
                  "points). Loading: posterior mean (logit scale of the stage, per unit of severity); loadings are "
                  "signed, so P(loading > 0) says how sure the evidence is that the constraint interrupts at all. "
                  + _interval_sentence(ci_kind, ci_prob))
+    notes += list(table.attrs.get("assumption_notes", []))
     return _Parts(title, cells, headers, notes, spanners, wrap, code)
 
 

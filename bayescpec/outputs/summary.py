@@ -16,6 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from ..inputs.query import QUANTITY_DIMS, evaluate_query
+from .assumptions import proposition_notes
 
 __all__ = [
     "CI_KIND",
@@ -260,7 +261,8 @@ def proposition_table(result: xr.DataTree, *, threshold: float = THRESHOLD) -> p
                                         "posterior_probability_mcse", "likelihood_near_boundary"])
     table.attrs = {"threshold": threshold, "delta": delta,
                    "title": f"Propositions (tau = {threshold:g}, delta = {delta:g})",
-                   "provenance": provenance(result)}
+                   "provenance": provenance(result),
+                   "assumption_notes": proposition_notes(result, fw["propositions"])}
     return table
 
 

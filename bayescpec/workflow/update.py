@@ -29,11 +29,13 @@ from ..inputs.append import AppendReport, append_evidence, confirm_hypothetical,
 __all__ = ["UpdateOutcome", "update_evidence", "update_result", "plain_summary"]
 
 
-def update_result(previous, study, *, method: str = "auto", khat_threshold: float = 0.7, **fit_kwargs):
+def update_result(previous, study, *, method: str = "auto", khat_threshold: float | None = None, **fit_kwargs):
     """The posterior of ``study`` from ``previous`` (a result on a subset of its rows, or None).
 
     ``method="auto"`` tries the PSIS fast path and falls back to a full refit when it is not
-    applicable or its Pareto k-hat is not below ``khat_threshold``; ``"psis"`` raises
+    applicable or its Pareto k-hat is not below ``khat_threshold`` (default: the documented
+    min(1 - 1/log10 S, 0.7) for the previous result's S draws,
+    :func:`~bayescpec.engine.fastpath.khat_threshold_for`); ``"psis"`` raises
     :class:`~bayescpec.errors.BayescpecError` instead of falling back; ``"refit"`` always refits.
     The result's attrs say which was used (``update_method``), the k-hat and why
     (``update_reason``, technical; ``update_summary``, in plain words).
@@ -61,7 +63,7 @@ def update_result(previous, study, *, method: str = "auto", khat_threshold: floa
     return result
 
 
-def _try_fast_path(previous, study, method: str, khat_threshold: float, seed):
+def _try_fast_path(previous, study, method: str, khat_threshold: float | None, seed):
     """(the PSIS attempt or None, the technical reason)."""
     from ..engine.fastpath import psis_update
 
@@ -136,7 +138,7 @@ def update_evidence(
     vintages: str | Path | None = None,
     previous: str | Path | None = None,
     method: str = "auto",
-    khat_threshold: float = 0.7,
+    khat_threshold: float | None = None,
     today: dt.date | None = None,
     allow_hypothetical: bool = True,
     dry_run: bool = False,
