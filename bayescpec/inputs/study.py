@@ -232,7 +232,8 @@ def load_study(
         problems += exc.problems
     try:
         raw = read_evidence(evidence_path)
-        evidence_table = validate_evidence(raw, fw, sources=source_table, file=str(evidence_path), today=today)
+        evidence_table = validate_evidence(raw, fw, sources=source_table, file=str(evidence_path), today=today,
+                                           sources_file=str(sources_path))
     except EvidenceError as exc:
         problems += exc.problems
     if problems:

@@ -117,10 +117,12 @@ def load_result(path: str | Path, *, study: Study | None = None) -> xr.DataTree:
 
 
 def check_inputs(result: xr.DataTree, study: Study) -> None:
-    """Raise :class:`ResultMismatchError` if ``study``'s files differ from the result's inputs."""
+    """Raise :class:`ResultMismatchError` if ``study``'s files differ from the result's inputs. The
+    sources file is not compared: it is provenance (every row's source key is in the evidence log),
+    so correcting a reference leaves every fit as it was."""
     saved = json.loads(result.attrs.get("input_sha256", "{}"))
     changed = [f"{role} ({study.files[role]}: saved {saved.get(role, '?')[:12]}, now {digest[:12]})"
-               for role, digest in study.hashes.items() if saved.get(role) != digest]
+               for role, digest in study.hashes.items() if role != "sources" and saved.get(role) != digest]
     if result.attrs.get("prior_set") != study.prior_set:
         changed.append(f"prior set (saved {result.attrs.get('prior_set')!r}, now {study.prior_set!r})")
     if changed:

@@ -222,25 +222,31 @@ def load_vintage(ref: str | Path | xr.DataTree, *, root: str | Path = DEFAULT_RO
     return load_result(_resolve(ref, Path(root)))
 
 
-def find_previous(root: str | Path, study, evidence_sha256: str) -> Path | None:
-    """The newest vintage fitted on the log with hash ``evidence_sha256`` and ``study``'s other
-    inputs (framework, prior set, sources), if any. When that vintage is itself a PSIS reweighting,
-    the sampled vintage it was reweighted from is returned instead (reweighting resampled draws
-    again would compound their duplication). ``<root>/../result.nc`` (what ``bayescpec run``
-    writes) is a candidate too."""
+#: the input files whose content a fit depends on (the sources file is provenance: see :func:`fit_key`)
+MODEL_INPUTS = ("evidence", "framework", "priors")
+
+
+def find_previous(root: str | Path, study, evidence_sha256: str, *, working: str | Path | None = None) -> Path | None:
+    """The newest vintage fitted on the log with hash ``evidence_sha256`` and ``study``'s framework
+    and prior set, if any (the sources file may differ: it is provenance, not model input). When
+    that vintage is itself a PSIS reweighting, the sampled vintage it was reweighted from is
+    returned instead (reweighting resampled draws again would compound their duplication).
+    ``<root>/../result.nc`` (what ``bayescpec run`` writes) and ``<working>/result.nc`` are
+    candidates too."""
     root = Path(root)
     candidates = [(v.path, v.attrs) for v in reversed(list_vintages(root))]
-    run_result = root.parent / RESULT_FILE
-    if run_result.is_file():
-        try:
-            candidates.append((run_result, _read_attrs(run_result)))
-        except READ_ERRORS:
-            pass
+    for folder in dict.fromkeys([root.parent] + ([Path(working)] if working is not None else [])):
+        run_result = folder / RESULT_FILE
+        if run_result.is_file():
+            try:
+                candidates.append((run_result, _read_attrs(run_result)))
+            except READ_ERRORS:
+                pass
 
     def same_inputs(attrs: dict) -> bool:
         saved = json.loads(attrs.get("input_sha256", "{}"))
         return (attrs.get("prior_set") == study.prior_set
-                and all(saved.get(role) == study.hashes.get(role) for role in ("framework", "priors", "sources")))
+                and all(saved.get(role) == study.hashes.get(role) for role in ("framework", "priors")))
 
     for path, attrs in candidates:
         saved = json.loads(attrs.get("input_sha256", "{}"))
