@@ -55,10 +55,19 @@ def _load(result: Path, command: str, *, pointwise: bool, framework=None, priors
     from ..analysis.base import require_pointwise, study_of
     from ..workflow.store import load_result
 
+    from ..errors import ResultMismatchError
+    from ..workflow.working import stale_note
+
     fitted = load_result(result)
     if pointwise:
         require_pointwise(fitted, command)
-    return fitted, study_of(fitted, framework=framework, priors=priors, evidence=evidence, sources=sources)
+    try:
+        return fitted, study_of(fitted, framework=framework, priors=priors, evidence=evidence, sources=sources)
+    except ResultMismatchError as exc:  # say what to use instead: a newer vintage, or the command that makes one
+        note = stale_note(fitted, result, command=command)
+        if note:
+            exc.add_note(note)
+        raise
 
 
 def _write(outputs, result: Path, out: Optional[Path], ui: Reporter, *, format, figures, digits, threshold,
