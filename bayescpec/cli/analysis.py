@@ -41,6 +41,9 @@ from .options import (
 )
 from .progress import Reporter
 
+#: the file stem of whatif with --set/--shift/--remove (the named scenarios keep "whatif")
+CUSTOM_WHATIF = "whatif-custom"
+
 ResultArg = Annotated[Path, typer.Argument(help="A saved result: the folder `bayescpec run` wrote, or its result.nc.")]
 OutOpt = Annotated[Optional[Path], typer.Option(help="Output folder for the tables and figures." + default("RESULT/analysis"))]
 FiguresOpt = Annotated[bool, typer.Option("--figures/--no-figures", help="Also draw the figures (PNG and PDF).")]
@@ -170,6 +173,21 @@ def explain_command(
     _done(paths, started)
 
 
+def next_columns(threshold: float) -> list[str]:
+    """The columns of the table `next` prints (README.md shows the same table)."""
+    return ["channel", "#", "indicator (target stage)", "tier / test", "kind", "sd(θ) now → expected",
+            f"E|ΔP(θ > {threshold:g})|", "P(word changes)"]
+
+
+def next_row(r) -> list[str]:
+    """One design of the value-of-information table as `next` prints it."""
+    stage = r.get("stage") or ""
+    return [r["channel"], str(r["rank"]), r["indicator"] + (f" ({stage})" if stage and stage != "conversion" else ""),
+            r["tier"] + (f" / {r['test'].replace('_', ' ')}" if r["test"] else ""),
+            r["kind"] + (f" of {int(r['n'])}" if r["kind"] == "count" else ""),
+            f"{num(r['sd_now'])} → {num(r['expected_sd'])}", num(r["expected_abs_dp"]), prob(r["p_word_change"])]
+
+
 def next_command(
     result: ResultArg,
     out: OutOpt = None,
@@ -206,10 +224,8 @@ def next_command(
         print_json({"threshold": threshold, "files": [str(p) for p in paths], "rows": table.to_dict("records")})
         return
     best = table[table["rank"] <= top]
-    shown = [[r["channel"], str(r["rank"]), r["indicator"], f"{r['tier']}{'/' + r['test'] if r['test'] else ''}",
-              r["kind"] + (f" n={int(r['n'])}" if r["kind"] == "count" else ""), f"{r['sd_reduction']:.3f}",
-              num(r["expected_abs_dp"]), prob(r["p_word_change"])] for _, r in best.iterrows()]
-    columns = ["channel", "#", "indicator", "tier/test", "kind", "sd(θ) reduction", "E|ΔP|", "P(word changes)"]
+    shown = [next_row(r) for _, r in best.iterrows()]
+    columns = next_columns(threshold)
     title = f"What to observe next: top {top} per channel by expected reduction of sd(θ) (τ = {threshold:g})"
     print_fitting(_table(title, columns, shown, ("channel", "indicator", "tier/test", "kind")),
                   _table(title, [columns[i] for i in (0, 2, 5, 7)], [[r[i] for i in (0, 2, 5, 7)] for r in shown],
@@ -291,7 +307,12 @@ def whatif_command(
 
         table = whatif(fitted, study, set=set_, shift=shift, remove=remove, scenarios=scenario, threshold=threshold,
                        ci_kind=ci_kind, ci_prob=ci_prob)
-        paths = _write([whatif_outputs(table)], result, out, ui, format=format, figures=figures,
+        outputs = whatif_outputs(table)
+        custom = bool(set_ or shift or remove)
+        if custom:  # your settings beside, not over, the framework's named scenarios (whatif.*)
+            outputs.tables = {CUSTOM_WHATIF: t for t in outputs.tables.values()}
+            outputs.figures = {CUSTOM_WHATIF: f for f in outputs.figures.values()}
+        paths = _write([outputs], result, out, ui, format=format, figures=figures,
                        digits=digits, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
     except BayescpecError as exc:
         fail(exc)
@@ -314,3 +335,6 @@ def whatif_command(
                       _table(title, [columns[i] for i in (0, 4, 6, 7)], [[r[i] for i in (0, 4, 6, 7)] for r in shown],
                              ("channel", "IPCC word")))
     _done(paths, started)
+    if custom and paths:
+        out_console.print(f"Your settings are in {CUSTOM_WHATIF}.*; the framework's named scenarios (`bayescpec whatif "
+                          f"{result}`) stay in whatif.* beside them.", highlight=False)
