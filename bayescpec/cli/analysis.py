@@ -227,9 +227,9 @@ def next_command(
     shown = [next_row(r) for _, r in best.iterrows()]
     columns = next_columns(threshold)
     title = f"What to observe next: top {top} per channel by expected reduction of sd(θ) (τ = {threshold:g})"
-    print_fitting(_table(title, columns, shown, ("channel", "indicator", "tier/test", "kind")),
+    print_fitting(_table(title, columns, shown, tuple(columns[i] for i in (0, 2, 3, 4))),
                   _table(title, [columns[i] for i in (0, 2, 5, 7)], [[r[i] for i in (0, 2, 5, 7)] for r in shown],
-                         ("channel", "indicator")))
+                         tuple(columns[i] for i in (0, 2))))
     _done(paths, started)
 
 
