@@ -269,6 +269,16 @@ def test_run_reuses_a_saved_identical_fit_without_sampling(tmp_path, monkeypatch
     assert again.exit_code == 0, again.output
     assert "reused: nothing was sampled or stored" in flat(again.output)
     assert len(bc.list_vintages(tmp_path / "out" / "vintages")) == 1
+    # from a copy of the files elsewhere, as of another day with the same rows: the same draws, its own files
+    copy = write_mini_study(tmp_path / "copy", ["r1,2025-01-01,a,clue,mechanism,signal,1,,,,,,0.9,,test,x"])
+    moved = [str(a) for a in args]
+    for role in ("framework", "priors", "evidence"):
+        moved[moved.index(str(paths[role]))] = str(copy[role])
+    third = invoke(*moved, "--as-of", "2025-06-30")
+    assert third.exit_code == 0 and "reused" in third.output, third.output
+    working = bc.load_result(tmp_path / "out")
+    assert working.attrs["as_of"] == "2025-06-30"
+    assert json.loads(working.attrs["input_files"])["evidence"] == str(copy["evidence"])
 
 
 def test_the_readme_next_table_is_the_one_next_prints():

@@ -216,6 +216,11 @@ def run(
     else:
         ui.info(f"bayescpec: the same fit (same evidence rows, input files and settings) is saved as vintage "
                 f"{existing.name}: reused, nothing sampled", markup=False)
+        import json as json_text
+
+        # the same draws, as of this run: its files (the vintage may come from a copy elsewhere) and date
+        result.attrs.update(as_of=study.as_of.isoformat(), excluded_after_as_of=study.excluded_after_as_of,
+                            input_files=json_text.dumps(study.files), input_sha256=json_text.dumps(study.hashes))
     tables = quick_tables(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)  # printed and written
     attrs = result.attrs
     for warning in caught:
