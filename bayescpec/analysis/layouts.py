@@ -17,7 +17,7 @@ __all__ = ["ANALYSIS_LAYOUTS", "ANALYSIS_TABLES", "TIE_MARK", "rank_labels", "fm
 
 #: the analysis tables, by file stem
 ANALYSIS_TABLES = ("explain-packages", "explain-rows", "next", "robustness", "power-scaling", "tipping-points",
-                   "prior-sets", "propositions-without-loops", "whatif")
+                   "prior-sets", "propositions-without-loops", "whatif", "whatif-custom")
 
 
 def _quantity(variable: str, name: str) -> str:
@@ -329,7 +329,8 @@ def scenario_words(table: pd.DataFrame) -> list[str]:
 ANALYSIS_LAYOUTS = {"explain-packages": lambda ctx: _influence(ctx, "package"),
                     "explain-rows": lambda ctx: _influence(ctx, "row"), "next": _next, "robustness": _robustness,
                     "power-scaling": _power_scaling, "tipping-points": _tipping, "prior-sets": _prior_sets,
-                    "whatif": _whatif, "propositions-without-loops": _without_loops}
+                    "whatif": _whatif, "propositions-without-loops": _without_loops,
+                    "whatif-custom": _whatif}  # whatif --set/--shift/--remove
 LAYOUTS.update(ANALYSIS_LAYOUTS)
 _LEFT.update({"unit", "rows", "quantity", "direction", "method", "kind", "verdict", "why", "clues_down", "clues_up",
               "prior_sets", "scenario", "words", "diagnosis", "p_converting_word"})

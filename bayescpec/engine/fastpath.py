@@ -94,7 +94,7 @@ def _applicable(previous: xr.DataTree, study: Study) -> str:
     if attrs.get("prior_set") != study.prior_set:
         return f"the previous result used prior set {attrs.get('prior_set')!r}, not {study.prior_set!r}"
     saved = json.loads(attrs.get("input_sha256", "{}"))
-    for role in ("framework", "priors", "sources"):
+    for role in ("framework", "priors"):  # not sources: provenance; a row's source key is compared below
         if saved.get(role) != study.hashes.get(role):
             return f"the {role} file changed since the previous result"
     if not bool(attrs.get("converged")):
@@ -221,7 +221,7 @@ def psis_update(
 ) -> PsisUpdate:
     """Reweight ``previous`` (a fit on a subset of ``study``'s rows) into ``study``'s posterior.
 
-    Accepted only when the previous result is applicable (same framework, prior set and sources;
+    Accepted only when the previous result is applicable (same framework and prior set;
     every one of its rows still in the study, unchanged; converged), the Pareto k-hat of the
     importance weights is below ``khat_threshold`` (default :func:`khat_threshold_for` the number of
     draws), and enough draws are left: the previous bulk

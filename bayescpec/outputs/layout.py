@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .summary import interval_label
+from .summary import WITHIN_NOISE, interval_label
 
 __all__ = ["DIGITS", "MISSING", "Layout", "LAYOUTS", "layout", "fmt_number", "fmt_probability", "fmt_interval",
            "footnote_lines", "round_frame", "banner_text", "PRIOR_ONLY_NOTE"]
@@ -283,7 +283,9 @@ def _propositions(ctx: _Context) -> _Parts:
         "posterior_probability": ctx.prob("posterior_probability"),
         **({"posterior_probability_mcse": ctx.mcse("posterior_probability_mcse")}
            if "posterior_probability_mcse" in table.columns else {}),
-        "change": [fmt_number(v, digits, signed=True) for v in table["change"]],
+        "change": [WITHIN_NOISE if noise else fmt_number(round(b, digits) - round(a, digits), digits, signed=True)
+                   for a, b, noise in zip(table["prior_probability"], table["posterior_probability"],  # as shown
+                                          table.get("change_within_noise", pd.Series(False, index=table.index)))],
         "likelihood": _words(table),
     })
     headers = {"proposition": "", "statement": "Statement", "query": "Query", "prior_probability": "Prior P",
@@ -295,7 +297,9 @@ def _propositions(ctx: _Context) -> _Parts:
     title = (f"Propositions: prior and posterior probability (τ = {threshold:g}"
              + (f", δ = {delta:g})" if delta is not None else ")"))
     notes.append(f"Probabilities are shares of prior and posterior draws satisfying the query; τ = {threshold:g}"
-                 + (f", δ = {delta:g} (materiality)" if delta is not None else "") + ". Change = posterior − prior.")
+                 + (f", δ = {delta:g} (materiality)" if delta is not None else "") + ". Change = posterior − prior"
+                 + (f" ({WITHIN_NOISE}: within 2 Monte Carlo standard errors of no change)."
+                    if "change_within_noise" in table.columns and table["change_within_noise"].any() else "."))
     if "reading" in table.columns:
         notes += [f"{p}: {r}" for p, r in zip(table["proposition"], table["reading"]) if r]
     notes += _mcse_notes(table, None, "") + list(table.attrs.get("assumption_notes", []))

@@ -36,6 +36,7 @@ __all__ = [
     "monte_carlo_error",
     "near_boundary",
     "word_change_is_real",
+    "WITHIN_NOISE",
 ]
 
 CI_KIND = "eti"
@@ -161,6 +162,10 @@ def monte_carlo_error(values: xr.DataArray, result: xr.DataTree) -> xr.DataArray
     return az.mcse(values, method="mean")
 
 
+#: how a change within 2 MCSE of zero (Monte Carlo noise, not a change) is shown
+WITHIN_NOISE = "≈ 0"
+
+
 def near_boundary(probability: float, mcse: float, *, width: float = 2.0) -> bool:
     """True when ``probability`` lies within ``width`` MCSE of a boundary of the IPCC scale: its
     likelihood word could change with more draws."""
@@ -241,24 +246,31 @@ def channel_table(
 
 
 def proposition_table(result: xr.DataTree, *, threshold: float = THRESHOLD) -> pd.DataFrame:
-    """Each proposition's prior and posterior probability and the change between them."""
+    """Each proposition's prior and posterior probability and the change between them, with the change's
+    Monte Carlo standard error (``change_mcse``: posterior and prior MCSE combined) and whether the
+    change lies within 2 of them (``change_within_noise``: shown as ≈ 0)."""
     check_options(CI_KIND, CI_PROB, threshold)
     fw = framework_info(result)
     delta = float(fw.get("materiality", 0.05))
     rows = []
     prior, posterior = _quantities(result, "prior"), _quantities(result, "posterior")
     for prop in fw["propositions"]:
-        p_prior = float(evaluate_query(prop["query"], prior, tau=threshold, delta=delta).mean())
+        prior_holds = evaluate_query(prop["query"], prior, tau=threshold, delta=delta)
+        p_prior = float(prior_holds.mean())
         holds = evaluate_query(prop["query"], posterior, tau=threshold, delta=delta)
         p_post, mcse = float(holds.mean()), float(monte_carlo_error(holds, result))
+        # the prior's draws are independent (forward simulation): its MCSE is the binomial one
+        change_mcse = float(np.hypot(np.nan_to_num(mcse), np.sqrt(p_prior * (1 - p_prior) / max(prior_holds.size, 1))))
         rows.append({"proposition": prop["id"], "statement": prop["statement"], "query": prop["query"],
                      "reading": prop.get("reading", ""),
                      "prior_probability": p_prior, "posterior_probability": p_post,
                      "change": p_post - p_prior, "likelihood": ipcc_likelihood(p_post),
-                     "posterior_probability_mcse": mcse, "likelihood_near_boundary": near_boundary(p_post, mcse)})
+                     "posterior_probability_mcse": mcse, "likelihood_near_boundary": near_boundary(p_post, mcse),
+                     "change_mcse": change_mcse, "change_within_noise": abs(p_post - p_prior) <= 2 * change_mcse})
     table = pd.DataFrame(rows, columns=["proposition", "statement", "query", "reading", "prior_probability",
                                         "posterior_probability", "change", "likelihood",
-                                        "posterior_probability_mcse", "likelihood_near_boundary"])
+                                        "posterior_probability_mcse", "likelihood_near_boundary", "change_mcse",
+                                        "change_within_noise"])
     table.attrs = {"threshold": threshold, "delta": delta,
                    "title": f"Propositions (tau = {threshold:g}, delta = {delta:g})",
                    "provenance": provenance(result),
