@@ -105,6 +105,21 @@ class Layout:
     code: tuple[str, ...] = ()  # columns shown as code (queries)
     banner: str = ""  # shown above the table in every format (a failed fit); "" for none
 
+    def unbroken(self) -> list[str]:
+        """The columns a line must not break inside: numbers (right-aligned: values, intervals, dates of
+        numbers) and text columns whose every cell is one token of at most :data:`TOKEN_CHARS` characters
+        (ids, dates, source keys, tiers). Wrapping "2024-06-30" or "[0.03, 0.84]" would make it misread."""
+        keep = []
+        for c in self.cells.columns:
+            cells = [str(v) for v in self.cells[c]]
+            if self.align[c] == "r" or all(len(v) <= TOKEN_CHARS and not any(ch.isspace() for ch in v) for v in cells):
+                keep.append(c)
+        return keep
+
+
+#: a cell of at most this many characters without a space is a token (an id, a date, a key): kept whole
+TOKEN_CHARS = 24
+
 
 def _interval_sentence(ci_kind: str, ci_prob: float) -> str:
     return (f"Intervals: {ci_prob * 100:g}% {INTERVAL_KINDS.get(ci_kind, ci_kind)} credible intervals "
