@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bayescpec.outputs import export as ex
-from bayescpec.outputs.latex import plan_columns, text_width
+from bayescpec.outputs.latex import plan_columns, text_width, unbroken_columns
 from bayescpec.outputs.layout import layout
 from bayescpec.outputs.tables import TABLES, report_tables
 from bayescpec.workflow.compare import prior_comparison_propositions, prior_comparison_table
@@ -111,7 +111,7 @@ def test_long_text_columns_wrap_and_share_the_line_while_numbers_and_ids_stay_wh
     assert plan.wrap["statement"] > plan.wrap["query"] / 3  # the prose keeps a readable width
     assert text_width(LONG_PROPOSITION["statement"]) > 4 * plan.wrap["statement"]
     ledger = layout("evidence", tables["evidence"], digits=2, ci_kind="eti", ci_prob=0.9, threshold=0.5)
-    assert {"evidence", "observed"} <= set(ledger.unbroken()) and "evidence" not in plan_columns(ledger).wrap
+    assert {"evidence", "observed"} <= set(unbroken_columns(ledger)) and "evidence" not in plan_columns(ledger).wrap
     # a short table stays a float with natural columns
     channels = plan_columns(layout("channels", report_tables(long)["channels"], digits=2, ci_kind="eti",
                                    ci_prob=0.9, threshold=0.5))

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 from .layout import Layout
 
-__all__ = ["latex_escape", "render_latex", "plan_columns", "ColumnPlan", "LONGTABLE_ROWS"]
+__all__ = ["latex_escape", "render_latex", "plan_columns", "unbroken_columns", "ColumnPlan", "LONGTABLE_ROWS",
+           "TOKEN_CHARS"]
 
 _LATEX_SPECIAL = {
     "\\": r"$\backslash$", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
@@ -139,6 +140,18 @@ def cell_text(text: object, *, code: bool = False, breakable: bool = True) -> st
     return r"\hspace{0pt}".join(latex_escape(seg) for seg in _segments(text, code=code))
 
 
+#: a cell of at most this many characters without a space is a token (an id, a date, a key): kept whole
+TOKEN_CHARS = 24
+
+
+def unbroken_columns(layout: Layout) -> list[str]:
+    """The columns a line must not break inside (in LaTeX and HTML alike): numbers (right-aligned: values,
+    intervals) and text columns whose every cell is one token of at most :data:`TOKEN_CHARS` characters
+    (ids, dates, source keys, tiers). Wrapped, "2024-06-30" or "[0.03, 0.84]" would be misread."""
+    return [c for c in layout.cells.columns if layout.align[c] == "r" or all(
+        len(v) <= TOKEN_CHARS and not any(ch.isspace() for ch in v) for v in map(str, layout.cells[c]))]
+
+
 # ------------------------------------------------------------------------------------------------
 # The column plan
 # ------------------------------------------------------------------------------------------------
@@ -242,7 +255,7 @@ def plan_columns(layout: Layout) -> ColumnPlan:
     plans = []
     for page in (_PORTRAIT, _LANDSCAPE):
         line_em, height_em = page[0] / _FONT_PT, page[1] / _FONT_PT
-        keep = layout.unbroken()
+        keep = unbroken_columns(layout)
         short = [c for c in keep if max([text_width(str(v)) for v in layout.cells[c]], default=0) <= _SHORT_TOKEN]
         for kept in (keep, short, ()):  # long tokens (keys), then short ones (ids, dates) may break rather than run over
             wrap, fixed, fits = _plan_at(layout, line_em, sep_em, kept)

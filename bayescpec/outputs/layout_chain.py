@@ -78,7 +78,8 @@ def _weakest_note(table: pd.DataFrame) -> str:
             "there than at any other stage, and its mean lead over the next stage exceeds 2 Monte Carlo standard "
             "errors.")
     if none:
-        text += f" No stage stands out for {', '.join(none)}: the evidence cannot yet tell where {'it' if len(none) == 1 else 'these chains'} most likely break{'s' if len(none) == 1 else ''}."
+        text += (f" No stage stands out for {', '.join(none)}: the evidence cannot yet tell where "
+                 + ("it most likely breaks." if len(none) == 1 else "these chains most likely break."))
     return text
 
 

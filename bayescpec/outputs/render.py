@@ -6,10 +6,11 @@ They know nothing about which table they render.
 from __future__ import annotations
 
 import html
+import re
 
 import pandas as pd
 
-from .latex import latex_escape, render_latex
+from .latex import latex_escape, render_latex, unbroken_columns
 from .layout import Layout, round_frame
 
 __all__ = ["latex_escape", "render_markdown", "render_latex", "render_html", "render_html_fragment", "render_csv",
@@ -54,12 +55,38 @@ def render_markdown(layout: Layout) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: a number with what belongs to it, in running text: "P = 0.33", "[-0.81, 2.31]", "0.03–0.84", "± 0.011"
+_GLUED = re.compile(r"P(?:\([^()]*\))? = [<>]?\d|\[[-+−]?\d+(?:\.\d+)?, [-+−]?\d|[-+−]?\d+(?:\.\d+)? ± \d")
+
+
+def glue_numbers(text: str) -> str:
+    """``text`` with the spaces inside a probability statement, an interval or a value ± its error made
+    non-breaking, so that a wrapped cell never splits them."""
+    return _GLUED.sub(lambda m: m.group().replace(" ", "\u00a0"), str(text))
+
+
+#: where a long token of a text column may break in HTML: a private-use character in the cell, made a
+#: ``<wbr>`` in the rendered page (great_tables escapes markup in cells)
+_WBR = "\ue000"
+_BREAK_AFTER = re.compile(r"([_/\[(,|])(?=\S)")
+
+
+def _soft_breaks(text: str) -> str:
+    return _BREAK_AFTER.sub(lambda m: m.group(1) + _WBR, text)
+
+
 def _gt(layout: Layout):
     from great_tables import GT
 
     cells = layout.cells.copy()
+    keep = unbroken_columns(layout)
     for c in layout.code:
         cells[c] = cells[c].astype(str)
+    for c in cells.columns:
+        if c not in layout.code:
+            cells[c] = [glue_numbers(v) if isinstance(v, str) else v for v in cells[c]]
+        if c not in keep and layout.align[c] == "l":
+            cells[c] = [_soft_breaks(v) if isinstance(v, str) else v for v in cells[c]]
     gt = GT(cells).tab_header(title=layout.title)
     for span, members in layout.spanners:
         gt = gt.tab_spanner(label=span, columns=members, id=f"span-{span}")
@@ -72,6 +99,15 @@ def _gt(layout: Layout):
         gt = gt.cols_align(align="right", columns=right)
     for note in layout.notes:
         gt = gt.tab_source_note(note)
+    # numbers, dates, ids and intervals never wrap inside themselves ("2024-06-/30", "[-0.81,/2.31]"); a long
+    # token of a text column may break after _ / [ ( , | (soft breaks), and anywhere only if it still overflows
+    from great_tables import loc, style
+
+    if keep:
+        gt = gt.tab_style(style=style.css("white-space: nowrap"), locations=loc.body(columns=keep))
+    loose = [c for c in left if c not in keep]
+    if loose:
+        gt = gt.tab_style(style=style.css("overflow-wrap: break-word"), locations=loc.body(columns=loose))
     return gt.tab_options(table_font_size="13px", source_notes_font_size="11px")
 
 
@@ -84,13 +120,13 @@ def banner_html(text: str) -> str:
 
 def render_html_fragment(layout: Layout) -> str:
     """The table (made by great_tables, its style scoped to the table) and its banner, to embed in a page."""
-    return banner_html(layout.banner) + _gt(layout).as_raw_html(make_page=False)
+    return banner_html(layout.banner) + _gt(layout).as_raw_html(make_page=False).replace(_WBR, "<wbr>")
 
 
 def render_html(layout: Layout) -> str:
     """A complete HTML page with the table made by great_tables (header, spanners, source notes), a
     ``<title>`` and, for a failed fit, a warning banner above the table."""
-    page = _gt(layout).as_raw_html(make_page=True)
+    page = _gt(layout).as_raw_html(make_page=True).replace(_WBR, "<wbr>")
     page = page.replace("<head>", f"<head>\n<title>{html.escape(layout.title)}</title>", 1)
     if layout.banner:
         page = page.replace("<body>", "<body>\n" + banner_html(layout.banner), 1)
