@@ -72,7 +72,7 @@ def test_each_command_writes_tables_and_figures_with_provenance(saved, tmp_path)
         assert png.is_file() and (out / f"waterfall-{channel}.pdf").is_file()
         assert "Source: prior set baseline" in Image.open(png).info["Description"]
     whatif = (out / "whatif-custom.md").read_text()  # --set: beside the named scenarios, not over them
-    assert "energy_restructuring" in whatif and "custom" in whatif and "the paper:" in whatif
+    assert "energy_restructuring" in whatif and "custom" in whatif and "source: “" in whatif
     named = (out / "whatif.md").read_text()
     assert "energy_restructuring" in named and "custom" not in named
     if shutil.which("pdflatex"):  # every table compiles on its own (quotes, arrows, Greek letters escaped)

@@ -293,7 +293,7 @@ def test_the_readme_next_table_is_the_one_next_prints():
                      "expected_sd": 0.2049, "expected_abs_dp": 0.1987, "p_word_change": 0.514,
                      "sd_reduction": 0.0563, "mcse_sd_reduction": 0.0012, "word_change_near_boundary": True})
     assert next_row(row) == ["sez", "2", "sez_skilled_employment (learning)", "outcome / doubly decisive",
-                             "count of 10", "0.26 → 0.20", "0.056 ± 0.001", "0.20", "0.51 ≈"]
+                             "count of 10", "0.26 → 0.20", "0.056 ± 0.0012", "0.20", "0.51 ≈"]
     assert next_row(row, "2=")[1] == "2="
     assert "| sez | 2 | sez_skilled_employment (learning) | outcome | count of 10 |" in readme
 

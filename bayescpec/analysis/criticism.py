@@ -41,7 +41,7 @@ from ..engine.assemble import LIKELIHOOD_VARIABLES, posterior_draws
 from ..engine.replicate import RowPredictive, observed_values, row_predictive
 from ..errors import InputError, ResultMismatchError
 from ..inputs.study import Study
-from .base import analysis_attrs, khat_threshold, mcse_mean
+from .base import analysis_attrs, khat_threshold_for, mcse_mean
 
 __all__ = ["FLAG_LEVEL", "ModelCheck", "check", "quick_check", "dispersion_statistic", "GROUP_STATISTICS",
            "MAX_ELEMENTS", "QUICK_ROW_LIMIT", "QUICK_LOO_ROWS"]
@@ -272,7 +272,7 @@ def check(
     pit_p = float("nan")
     if has_loo:
         pit, khat, used = _loo(result, preds["posterior"][0], steps["posterior"], seed)
-        threshold = khat_threshold(used)
+        threshold = khat_threshold_for(used)
         table["loo_pit"], table["pareto_k"] = pit, khat
         table["khat_flag"] = khat > threshold
         pit_p = _uniformity(pit)

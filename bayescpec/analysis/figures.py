@@ -67,16 +67,15 @@ def plot_waterfall(explanation, channel: str, *, measure: str = "p", top: int = 
     what = f"P(θ > {threshold:g})" if measure == "p" else "posterior mean θ"
     if measure == "mean":
         ax.axvline(threshold, color=TAU_COLOR, linestyle="--", linewidth=1)
-    ax.set_xlabel(f"{what} of {channel} (probability scale)")
+    ax.set_xlabel(f"{what} of {channel} (probability scale, 0–1)")
     label = steps.attrs.get("label", channel)
-    ax.set_title(textwrap.fill(f"What moved {label} ({channel}): prior → each evidence package → posterior", 80)
+    ax.set_title(f"What moved {label} ({channel}): prior → each evidence package → posterior"  # fit_titles wraps
                  + "\nbar = posterior with the package − without it (leave-one-out; * refitted); green raises, red "
                    "lowers, grey: joint effect", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
-    levels = np.cumsum([start] + deltas)
-    low, high = min(levels.min(), end), max(levels.max(), end)
-    pad = max(high - low, 0.02) * 0.35
-    ax.set_xlim(max(0.0, low - pad), min(1.0, high + pad) if high + pad <= 1 else high + pad)
+    # the whole probability scale: the prior and posterior bars are totals measured from 0, so a cut axis
+    # would draw a move of 0.004 as long as the prior itself; the labels carry the small moves' sizes
+    ax.set_xlim(0.0, 1.0)
     return stamp(fig, provenance_caption(explanation.attrs))
 
 
@@ -121,17 +120,19 @@ def plot_robustness(robust):
     theta = table["variable"] == "theta"
     ax.scatter(table.loc[~theta, "prior_sensitivity"], table.loc[~theta, "likelihood_sensitivity"], s=14,
                color=PRIOR_COLOR, label="other quantities")
-    ax.scatter(table.loc[theta, "prior_sensitivity"], table.loc[theta, "likelihood_sensitivity"], s=30,
-               color=POSTERIOR_COLOR, label="θ per channel")
-    for _, r in table[theta].iterrows():
-        ax.annotate(r["quantity"].removeprefix("theta[").rstrip("]"), (r["prior_sensitivity"],
-                    r["likelihood_sensitivity"]), xytext=(3, 3), textcoords="offset points", fontsize=7)
+    # each channel its own colour and marker, named in the legend: labels beside the points would collide
+    # where channels are equally sensitive, as they are when the prior dominates
+    markers = "osD^vP*Xhp<>"
+    for i, (_, r) in enumerate(table[theta].iterrows()):
+        ax.scatter([r["prior_sensitivity"]], [r["likelihood_sensitivity"]], s=34, color=f"C{i % 10}",
+                   marker=markers[i % len(markers)], edgecolors="black", linewidths=0.4,
+                   label=f"θ {r['quantity'].removeprefix('theta[').rstrip(']')}")
     ax.axvline(0.05, color=TAU_COLOR, linestyle="--", linewidth=1)
     ax.axhline(0.05, color=TAU_COLOR, linestyle="--", linewidth=1)
     ax.set_xlabel("prior power-scaling sensitivity (> 0.05: the prior is informative)")
     ax.set_ylabel("likelihood power-scaling sensitivity (< 0.05: weak likelihood)")
     ax.set_title("Power-scaling sensitivity of each reported quantity", fontsize=10)
-    ax.legend(fontsize=7, frameon=False)
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=7, frameon=False, loc="outside right upper")
     ax.grid(alpha=0.3)
     return stamp(fig, provenance_caption(robust.attrs))
 

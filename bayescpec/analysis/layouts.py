@@ -274,13 +274,14 @@ def _whatif(ctx: _Context) -> _Parts:
     notes = ["Each scenario changes constraint severities (0 = typical; the prior sets' scale) and recomputes every "
              "posterior draw's stage probabilities through the framework's links, keeping what the evidence pinned "
              "and each link's loading: no refit. A counterfactual within the model, not a forecast of a policy's "
-             "effect. nqpf: the overall quantity of new quality productive forces. " + _interval_sentence(
+             "effect. nqpf: the overall quantity (the weighted mean of the framework's dimensions, or of θ over "
+             "the channels when it has none). " + _interval_sentence(
                  ctx.ci_kind, ctx.ci_prob) + " MCSE: Monte Carlo standard error over chains and draws."]
     if "likelihood_near_boundary" in table.columns and table["likelihood_near_boundary"].any():
         notes.append(f"{NEAR_BOUNDARY_MARK}: the scenario's probability lies within 2 MCSE of a boundary of the IPCC "
                      "scale; its word (and so a change of word) could differ with more draws.")
     notes += [f"{sid}: {info['label']}" + (f" ({info['settings']})" if info["settings"] != info["label"] else "")
-              + (f"; the paper: “{info['quote']}”" if info.get("quote") else "") for sid, info in scenarios.items()]
+              + (f"; source: “{info['quote']}”" if info.get("quote") else "") for sid, info in scenarios.items()]
     return _Parts(table.attrs.get("title", "Policy scenarios"), cells, headers, notes, spanners,
                   {"scenario": "2.6cm"}, ())
 

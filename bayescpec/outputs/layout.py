@@ -108,6 +108,7 @@ class Layout:
     banner: str = ""  # shown above the table in every format (a failed fit); "" for none
 
 
+
 def _interval_sentence(ci_kind: str, ci_prob: float) -> str:
     return (f"Intervals: {ci_prob * 100:g}% {INTERVAL_KINDS.get(ci_kind, ci_kind)} credible intervals "
             f"({interval_label(ci_kind, ci_prob)}) of the posterior.")
@@ -228,22 +229,25 @@ def _channels(ctx: _Context) -> _Parts:
         "posterior_mean": ctx.num("posterior_mean"),
         "posterior_sd": ctx.num("posterior_sd"),
         "interval": ctx.interval(),
+        **({"prior_p_converting": ctx.prob("prior_p_converting")} if "prior_p_converting" in table.columns else {}),
         "p_converting": ctx.prob("p_converting"),
         **({"p_converting_mcse": ctx.mcse("p_converting_mcse")} if "p_converting_mcse" in table.columns else {}),
         "likelihood": _words(table),
         **{c: table[c].astype(int).astype(str) for c in tiers},
     })
     headers = {"channel": "Channel", "prior_mean": "Prior mean θ", "posterior_mean": "Posterior mean θ",
-               "posterior_sd": "Posterior sd", "interval": label, "p_converting": f"P(θ > {threshold:g})",
-               "p_converting_mcse": "MCSE", "likelihood": "IPCC likelihood",
+               "posterior_sd": "Posterior sd", "interval": label, "prior_p_converting": f"Prior P(θ > {threshold:g})",
+               "p_converting": f"P(θ > {threshold:g})", "p_converting_mcse": "MCSE", "likelihood": "IPCC likelihood",
                **{c: c.removeprefix("rows_") for c in tiers}}
     spanners = [("Posterior θ", ["posterior_mean", "posterior_sd", "interval"]),
-                ("Converting", [c for c in ("p_converting", "p_converting_mcse", "likelihood") if c in cells.columns])]
+                ("Converting", [c for c in ("prior_p_converting", "p_converting", "p_converting_mcse", "likelihood")
+                                if c in cells.columns])]
     if tiers:
         spanners.append(("Evidence rows per tier", tiers))
     title = f"Conversion probability θ per channel; P(converting) = P(θ > τ), τ = {threshold:g}"
     notes.append(_interval_sentence(ci_kind, ci_prob) + f" P(converting) is the posterior probability that θ > τ = {threshold:g}; "
-                 "IPCC likelihood terms after Mastrandrea et al. (2010).")
+                 "prior P(θ > τ) is the same probability under the prior set alone, before the evidence -- not the "
+                 "prior mean of θ, which is a different number. IPCC likelihood terms after Mastrandrea et al. (2010).")
     notes.append("Channels: " + "; ".join(f"{c} = {lab}" for c, lab in zip(table["channel"], table["label"])) + ".")
     notes += _mcse_notes(table, "posterior_mean_mcse", "posterior mean of θ")
     return _Parts(title, cells, headers, notes, spanners, wrap, code)
