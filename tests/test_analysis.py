@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 from scipy import stats
 from scipy.special import betaln, expit
 
@@ -268,3 +269,54 @@ def test_a_scenario_word_near_a_boundary_is_marked_and_mcse_keeps_its_digits():
                                      "likely"]
     rounded = round_frame(pd.DataFrame({"p": [0.33551], "mcse_p": [0.00412]}), 2)
     assert rounded["p"].item() == 0.34 and rounded["mcse_p"].item() == 0.0041
+
+
+# ------------------------------------------------------------------ issue 20: next's Monte Carlo error, psense
+def test_next_is_deterministic_with_a_monte_carlo_error_and_ties(mini):
+    """A measure's outcomes come from a quadrature, not a simulation: two runs give the same table; every
+    figure carries its batch-means MCSE, and ranks within 2 MCSE of the difference are shared."""
+    from bayescpec.analysis.layouts import rank_labels
+
+    study, result = mini
+    first = bc.value_of_information(result, study, count_n=3)
+    second = bc.value_of_information(result, study, count_n=3)
+    import pandas.testing
+
+    pandas.testing.assert_frame_equal(first, second)
+    assert "measure" in set(first["kind"])
+    for column, most in (("mcse_sd_reduction", 0.01), ("mcse_abs_dp", 0.05), ("mcse_word_change", 0.2)):
+        assert (first[column] >= 0).all() and (first[column] < most).all(), first[column]
+    assert (first.loc[first["kind"] != "signal", "mcse_sd_reduction"] > 0).all()
+    assert first["position"].tolist() == list(range(1, len(first) + 1))   # one channel
+    assert (first["rank"] <= first["position"]).all() and first["rank"].is_monotonic_increasing
+    labels = rank_labels(first)
+    assert all(label.endswith("=") == tied for label, tied in zip(labels, first["tied"]))
+    assert first.attrs["batches"] == 10
+
+
+def test_power_scaling_of_equally_weighted_draws_is_arviz_psense(mini):
+    """robustness's power-scaling sensitivity, generalised to weighted draws, is ArviZ's psense exactly when
+    the draws are a fit's own (equal weights)."""
+    from arviz_stats import psense
+
+    from bayescpec.analysis.base import require_pointwise
+    from bayescpec.analysis.draws import analysis_draws, power_scaling_sensitivity
+    from bayescpec.analysis.logprior import PRIOR_PARAMETERS
+    from bayescpec.engine.sampling import posterior_draws
+
+    study, result = mini
+    current = analysis_draws(result, study, "test")
+    log_prior = bc.log_prior_density(structure_of(study), study.priors, posterior_draws(result, PRIOR_PARAMETERS))
+    ll = require_pointwise(result, "test")
+    chains, draws = result["posterior"].sizes["chain"], result["posterior"].sizes["draw"]
+    posterior = result["posterior"].to_dataset()[["theta", "base_theta"]]
+    tree = xr.DataTree.from_dict({
+        "posterior": posterior, "log_likelihood": ll.to_dataset(name="rows"),
+        "log_prior": xr.Dataset({"prior": (("chain", "draw"), log_prior.reshape(chains, draws))},
+                                coords={"chain": posterior["chain"], "draw": posterior["draw"]})})
+    for group, component in (("prior", log_prior), ("likelihood", ll.values.reshape(chains * draws, -1).sum(axis=1))):
+        theirs = psense(tree, var_names=["theta", "base_theta"], group=group)
+        for name in ("theta", "base_theta"):
+            mine = power_scaling_sensitivity(current, component, theta(result) if name == "theta" else
+                                             result["posterior"][name].values.reshape(chains * draws, -1))
+            np.testing.assert_allclose(mine, theirs[name].values, rtol=1e-9)

@@ -95,7 +95,7 @@ def test_psis_result_is_shaped_like_a_fit_and_carries_new_provenance(base, tmp_p
     fast = bc.psis_update(base, study)
     assert fast.accepted, fast.reason
     result = fast.result
-    assert set(result.children) == set(base.children)
+    assert set(result.children) == set(base.children) | {"psis_base"}  # plus the base draws analyses reweight
     for group in ("posterior", "prior", "sample_stats"):
         assert dict(result[group].sizes) == dict(base[group].sizes)
         assert set(result[group].data_vars) == set(base[group].data_vars)
@@ -202,3 +202,26 @@ def test_an_update_aggregates_the_evidence_once(base, tmp_path, monkeypatch):
         bc.update_result(base, study, method="refit", draws=50, tune=50, chains=2)
     assert len(calls) == 1  # the same study: its aggregation is reused by the refit
     assert aggregate.evidence_data(study) is aggregate.evidence_data(study)
+
+
+def test_update_uses_the_documented_khat_threshold_for_its_draws(base, tmp_path, monkeypatch):
+    """update (the workflow) refuses the fast path at k-hat 0.698 with S = 2 000 draws: the documented threshold is
+    min(1 - 1/log10 2000, 0.7) = 0.697, not the 0.7 it once passed (issue 20, finding 4)."""
+    from arviz_stats.base import array_stats
+
+    from bayescpec.analysis.base import reweight
+    from bayescpec.engine.fastpath import khat_threshold_for
+
+    size = 2 * BASE["draws"]
+    threshold = khat_threshold_for(size)
+    assert threshold == pytest.approx(1 - 1 / np.log10(size)) and threshold < 0.698 < 0.7
+    study = study_with(tmp_path / "few", FEW)
+    real = array_stats.psislw
+    with monkeypatch.context() as patched:
+        patched.setattr(array_stats, "psislw", lambda *a, **k: (real(*a, **k)[0], 0.698))
+        with pytest.raises(BayescpecError, match=r"fast path refused: Pareto k-hat 0.70 >= 0.697"):
+            bc.update_result(base, study, method="psis")
+    accepted = bc.update_result(base, study, method="psis")
+    assert accepted.attrs["khat_threshold"] == threshold and f"< {threshold:.3g}" in accepted.attrs["update_reason"]
+    # the analyses' reweighting trusts the same threshold, not a copy of it
+    assert reweight(np.linspace(0.0, 1.0, size)).threshold == threshold

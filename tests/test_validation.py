@@ -124,7 +124,11 @@ CASES = [
     ("unparseable-date", _ev("observed", "27/05/2026"), "evidence", ["cpec.csv", "observed", "YYYY-MM-DD", "27/05/2026"]),
     ("future-date", _ev("observed", "2099-01-01"), "evidence", ["cpec.csv", "observed", "in the future", "2099-01-01"]),
     ("unknown-source", _ev("source", "nobody_2030"), "evidence",
-     ["cpec.csv", "source", "found 'nobody_2030'", "source key (from sources.csv)"]),
+     ["cpec.csv", "source", "found 'nobody_2030';", "unknown source key: add it to",
+      "sources.csv (columns key, reference, year, url)"]),
+    ("source-typo", _ev("source", "wb_export_2026"), "evidence",
+     ["cpec.csv", "source", "found 'wb_export_2026' (did you mean 'wb_exports_2026'?)", "add it to"]),
+    ("unpadded-date", _ev("observed", "2026-11-5"), "evidence", ["cpec.csv", "observed", "YYYY-MM-DD", "'2026-11-5'"]),
     ("context-row-on-channel", _ev("target", "sez", {"tier": "context"}), "evidence",
      ["cpec.csv", "target", "tier 'context' is about a constraint", "'sez' is a channel"]),
 ]

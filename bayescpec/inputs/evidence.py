@@ -123,6 +123,10 @@ def _schema(framework: Framework, sources: set[str]) -> pa.DataFrameSchema:
     )
 
 
+#: how similar (difflib's ratio) an unknown source key must be to a known one to be offered as a typo:
+#: keys share years and prefixes ('nepra_2026' is 0.64 like 'wb_exports_2026'), a typo scores above 0.85
+SOURCE_CUTOFF = 0.8
+
 #: a measure further than this many scales from its indicator's baseline is a unit or typing error (and
 #: far enough out, its square overflows the likelihood: a run would crash with ``measure_evidence: -inf``)
 MAX_STANDARDISED = 1e6
@@ -147,8 +151,10 @@ def validate_evidence(
     sources: pd.DataFrame | None = None,
     file: str = "<evidence>",
     today: dt.date | None = None,
+    sources_file: str = "sources.csv",
 ) -> pd.DataFrame:
     """Validate evidence rows (as read by :func:`read_evidence`) and return a typed copy.
+    ``sources_file`` is where ``sources`` came from (an unknown source key is told to go there).
 
     Raises :class:`EvidenceError` listing every problem found.
     """
@@ -173,7 +179,9 @@ def validate_evidence(
         add(infinite, column, lambda line, c=column: f"not a finite number: found {frame[c][line]!r}; allowed: "
                                                      "a finite number")
         typed[column] = numbers.where(np.isfinite(numbers))  # reported above; later checks skip them
-    observed = pd.to_datetime(frame["observed"], format="%Y-%m-%d", errors="coerce")
+    # YYYY-MM-DD only: strptime's %m and %d also take '2026-11-5', which sorts and reads differently
+    padded = frame["observed"].str.fullmatch(r"\d{4}-\d{2}-\d{2}", na=False)
+    observed = pd.to_datetime(frame["observed"].where(padded, ""), format="%Y-%m-%d", errors="coerce")
     bad = frame.index[observed.isna()]
     add(bad, "observed", lambda line: f"not a date in YYYY-MM-DD form: found {frame['observed'][line]!r}")
     # compared as timestamps: ``.dt.date`` of a column with no valid date is datetime64, not dates
@@ -209,7 +217,13 @@ def validate_evidence(
                         "tier": framework.tier_ids, "kind": list(EVIDENCE_KINDS),
                         "test": framework.test_ids, "source": sorted(source_keys),
                     }.get(column, [])
-                    hint = did_you_mean(found, choices)
+                    if column == "source":  # a new source is far likelier than a typo of another one
+                        hint = did_you_mean(found, choices, cutoff=SOURCE_CUTOFF)
+                        allowed = (f"unknown source key: add it to {sources_file} (columns key, reference, year, "
+                                   f"url) before its first row; " + (f"the keys there: {allowed_list(choices)}" if choices
+                                                                  else "it has no keys yet"))
+                    else:
+                        hint = did_you_mean(found, choices)
                 if column in NUMERIC_COLUMNS:
                     if frame[column][line] == "":
                         continue

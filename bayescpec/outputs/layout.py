@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .summary import interval_label
+from .summary import WITHIN_NOISE, interval_label
 
 __all__ = ["DIGITS", "MISSING", "Layout", "LAYOUTS", "layout", "fmt_number", "fmt_probability", "fmt_interval",
            "footnote_lines", "round_frame", "banner_text", "PRIOR_ONLY_NOTE"]
@@ -75,12 +75,14 @@ def gate_figures(values, *, zero_treedepth: bool = False) -> str:
 
 
 def round_frame(table: pd.DataFrame, digits: int) -> pd.DataFrame:
-    """Floats rounded to ``digits``; Monte Carlo standard errors (columns named ``mcse``) keep two more
-    decimals, since an MCSE of 0.004 rounded to 2 decimals would read as no error at all."""
+    """Floats rounded to ``digits``; Monte Carlo standard errors (columns named ``mcse``) and the columns a
+    table lists in ``attrs["precise_columns"]`` (p-values compared with 0.01) keep two more decimals, since
+    an MCSE of 0.004 rounded to 2 decimals would read as no error at all."""
     out = table.copy()
+    precise = set(table.attrs.get("precise_columns", ()))
     for col in out.columns:
         if pd.api.types.is_float_dtype(out[col]):
-            places = digits + 2 if "mcse" in str(col) else digits
+            places = digits + 2 if "mcse" in str(col) or col in precise else digits
             out[col] = out[col].round(places) + 0.0  # + 0.0 turns -0.0 into 0.0
     out.attrs = dict(table.attrs)
     return out
@@ -104,6 +106,7 @@ class Layout:
     wrap: dict[str, str] = field(default_factory=dict)  # column -> LaTeX width, e.g. "6cm"
     code: tuple[str, ...] = ()  # columns shown as code (queries)
     banner: str = ""  # shown above the table in every format (a failed fit); "" for none
+
 
 
 def _interval_sentence(ci_kind: str, ci_prob: float) -> str:
@@ -226,22 +229,25 @@ def _channels(ctx: _Context) -> _Parts:
         "posterior_mean": ctx.num("posterior_mean"),
         "posterior_sd": ctx.num("posterior_sd"),
         "interval": ctx.interval(),
+        **({"prior_p_converting": ctx.prob("prior_p_converting")} if "prior_p_converting" in table.columns else {}),
         "p_converting": ctx.prob("p_converting"),
         **({"p_converting_mcse": ctx.mcse("p_converting_mcse")} if "p_converting_mcse" in table.columns else {}),
         "likelihood": _words(table),
         **{c: table[c].astype(int).astype(str) for c in tiers},
     })
     headers = {"channel": "Channel", "prior_mean": "Prior mean θ", "posterior_mean": "Posterior mean θ",
-               "posterior_sd": "Posterior sd", "interval": label, "p_converting": f"P(θ > {threshold:g})",
-               "p_converting_mcse": "MCSE", "likelihood": "IPCC likelihood",
+               "posterior_sd": "Posterior sd", "interval": label, "prior_p_converting": f"Prior P(θ > {threshold:g})",
+               "p_converting": f"P(θ > {threshold:g})", "p_converting_mcse": "MCSE", "likelihood": "IPCC likelihood",
                **{c: c.removeprefix("rows_") for c in tiers}}
     spanners = [("Posterior θ", ["posterior_mean", "posterior_sd", "interval"]),
-                ("Converting", [c for c in ("p_converting", "p_converting_mcse", "likelihood") if c in cells.columns])]
+                ("Converting", [c for c in ("prior_p_converting", "p_converting", "p_converting_mcse", "likelihood")
+                                if c in cells.columns])]
     if tiers:
         spanners.append(("Evidence rows per tier", tiers))
     title = f"Conversion probability θ per channel; P(converting) = P(θ > τ), τ = {threshold:g}"
     notes.append(_interval_sentence(ci_kind, ci_prob) + f" P(converting) is the posterior probability that θ > τ = {threshold:g}; "
-                 "IPCC likelihood terms after Mastrandrea et al. (2010).")
+                 "prior P(θ > τ) is the same probability under the prior set alone, before the evidence -- not the "
+                 "prior mean of θ, which is a different number. IPCC likelihood terms after Mastrandrea et al. (2010).")
     notes.append("Channels: " + "; ".join(f"{c} = {lab}" for c, lab in zip(table["channel"], table["label"])) + ".")
     notes += _mcse_notes(table, "posterior_mean_mcse", "posterior mean of θ")
     return _Parts(title, cells, headers, notes, spanners, wrap, code)
@@ -287,7 +293,9 @@ def _propositions(ctx: _Context) -> _Parts:
            if conditional else {}),
         **({"posterior_probability_mcse": ctx.mcse("posterior_probability_mcse")}
            if "posterior_probability_mcse" in table.columns else {}),
-        "change": [fmt_number(v, digits, signed=True) for v in table["change"]],
+        "change": [WITHIN_NOISE if noise else fmt_number(round(b, digits) - round(a, digits), digits, signed=True)
+                   for a, b, noise in zip(table["prior_probability"], table["posterior_probability"],  # as shown
+                                          table.get("change_within_noise", pd.Series(False, index=table.index)))],
         "likelihood": _words(table),
     })
     headers = {"proposition": "", "statement": "Statement", "query": "Query", "prior_probability": "Prior P",
@@ -299,7 +307,9 @@ def _propositions(ctx: _Context) -> _Parts:
     title = (f"Propositions: prior and posterior probability (τ = {threshold:g}"
              + (f", δ = {delta:g})" if delta is not None else ")"))
     notes.append(f"Probabilities are shares of prior and posterior draws satisfying the query; τ = {threshold:g}"
-                 + (f", δ = {delta:g} (materiality)" if delta is not None else "") + ". Change = posterior − prior.")
+                 + (f", δ = {delta:g} (materiality)" if delta is not None else "") + ". Change = posterior − prior"
+                 + (f" ({WITHIN_NOISE}: within 2 Monte Carlo standard errors of no change)."
+                    if "change_within_noise" in table.columns and table["change_within_noise"].any() else "."))
     if part_of.ne("").any():
         notes.append("Rows marked · are parts of the proposition above them, each with its own probability.")
     if conditional:
@@ -307,7 +317,7 @@ def _propositions(ctx: _Context) -> _Parts:
                      "the posterior P(A), with the number of posterior draws in A.")
     if "reading" in table.columns:
         notes += [f"{p}: {r}" for p, r in zip(table["proposition"], table["reading"]) if r]
-    notes += _mcse_notes(table, None, "")
+    notes += _mcse_notes(table, None, "") + list(table.attrs.get("assumption_notes", []))
     return _Parts(title, cells, headers, notes, spanners, wrap, code)
 
 
@@ -378,6 +388,7 @@ def _constraint_effects(ctx: _Context) -> _Parts:
                  "points). Loading: posterior mean (logit scale of the stage, per unit of severity); loadings are "
                  "signed, so P(loading > 0) says how sure the evidence is that the constraint interrupts at all. "
                  + _interval_sentence(ci_kind, ci_prob))
+    notes += list(table.attrs.get("assumption_notes", []))
     return _Parts(title, cells, headers, notes, spanners, wrap, code)
 
 

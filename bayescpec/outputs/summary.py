@@ -17,6 +17,7 @@ import xarray as xr
 
 from ..engine.counterfactual import stored_counterfactual
 from ..inputs.query import QUANTITY_DIMS, evaluate_proposition
+from .assumptions import proposition_notes
 
 __all__ = [
     "CI_KIND",
@@ -36,6 +37,7 @@ __all__ = [
     "monte_carlo_error",
     "near_boundary",
     "word_change_is_real",
+    "WITHIN_NOISE",
 ]
 
 CI_KIND = "eti"
@@ -161,6 +163,10 @@ def monte_carlo_error(values: xr.DataArray, result: xr.DataTree) -> xr.DataArray
     return az.mcse(values, method="mean")
 
 
+#: how a change within 2 MCSE of zero (Monte Carlo noise, not a change) is shown
+WITHIN_NOISE = "≈ 0"
+
+
 def near_boundary(probability: float, mcse: float, *, width: float = 2.0) -> bool:
     """True when ``probability`` lies within ``width`` MCSE of a boundary of the IPCC scale: its
     likelihood word could change with more draws."""
@@ -279,10 +285,12 @@ def _conditional_mcse(holds: xr.DataArray, condition: xr.DataArray, result: xr.D
 
 def proposition_table(result: xr.DataTree, *, threshold: float = THRESHOLD) -> pd.DataFrame:
     """Each proposition's prior and posterior probability, the change between them and its MCSE, with the
-    proposition's parts on the rows after it (``P2/main_platform``, ``part_of`` = ``P2``). A conditional
-    proposition (B given A) reports P(B | A), with P(A) and the number of posterior draws in A beside it
-    (``condition_probability``, ``condition_draws``; empty otherwise); one with fewer than
-    ``MIN_CONDITION_DRAWS`` draws in A is flagged ``too_few_draws``."""
+    proposition's parts on the rows after it (``P2/main_platform``, ``part_of`` = ``P2``). The change's Monte
+    Carlo standard error (``change_mcse``: posterior and prior MCSE combined) and whether the change lies
+    within 2 of them (``change_within_noise``: shown as ≈ 0). A conditional proposition (B given A) reports
+    P(B | A), with P(A) and the number of posterior draws in A beside it (``condition_probability``,
+    ``condition_draws``; empty otherwise); one with fewer than ``MIN_CONDITION_DRAWS`` draws in A is flagged
+    ``too_few_draws``."""
     check_options(CI_KIND, CI_PROB, threshold)
     fw = framework_info(result)
     delta = float(fw.get("materiality", 0.05))
@@ -295,21 +303,26 @@ def proposition_table(result: xr.DataTree, *, threshold: float = THRESHOLD) -> p
         p_post = float(holds.mean()) / float(condition.mean()) if float(condition.mean()) else float("nan")
         mcse = _conditional_mcse(holds, condition, result)
         draws = int(condition.sum())
+        # the prior's draws are independent (forward simulation): its MCSE is the binomial one
+        prior_draws = max(int(prior_c.sum()), 1)
+        change_mcse = float(np.hypot(np.nan_to_num(mcse), np.sqrt(p_prior * (1 - p_prior) / prior_draws)))
         rows.append({**row, "prior_probability": p_prior, "posterior_probability": p_post,
                      "change": p_post - p_prior, "likelihood": ipcc_likelihood(p_post) if np.isfinite(p_post) else "",
                      "posterior_probability_mcse": mcse, "likelihood_near_boundary": near_boundary(p_post, mcse),
+                     "change_mcse": change_mcse, "change_within_noise": abs(p_post - p_prior) <= 2 * change_mcse,
                      "condition_probability": float(condition.mean()) if conditional else np.nan,
                      "prior_condition_probability": float(prior_c.mean()) if conditional else np.nan,
                      "condition_draws": draws if conditional else np.nan,
                      "too_few_draws": bool(conditional and draws < MIN_CONDITION_DRAWS)})
     columns = ["proposition", "part_of", "statement", "query", "reading", "prior_probability",
                "posterior_probability", "change", "likelihood", "posterior_probability_mcse",
-               "likelihood_near_boundary", "condition_probability", "prior_condition_probability",
-               "condition_draws", "too_few_draws"]
+               "likelihood_near_boundary", "change_mcse", "change_within_noise", "condition_probability",
+               "prior_condition_probability", "condition_draws", "too_few_draws"]
     table = pd.DataFrame(rows, columns=columns)
     table.attrs = {"threshold": threshold, "delta": delta,
                    "title": f"Propositions (tau = {threshold:g}, delta = {delta:g})",
-                   "provenance": provenance(result)}
+                   "provenance": provenance(result),
+                   "assumption_notes": proposition_notes(result, fw["propositions"])}
     return table
 
 
