@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 import bayescpec as bc
 from bayescpec.cli import app
 from bayescpec.errors import BayescpecError, InputError
-from bayescpec.inputs.query import QueryError, check_query
+from bayescpec.inputs.query import QueryError
+from bayescpec.inputs.querycheck import check_query
 from bayescpec.inputs.spec import load_framework
 
 from conftest import EVIDENCE, FRAMEWORK, replace_in

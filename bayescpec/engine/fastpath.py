@@ -44,8 +44,8 @@ from .likelihood import pointwise_log_likelihood
 from .sampling import POINTWISE_ROW_LIMIT
 from .structure import structure_of
 from .assemble import (LIKELIHOOD_VARIABLES, add_quantities, evidence_ledger, gap_ledger, log_likelihood_group,
-from .counterfactual import PREFIX as COUNTERFACTUAL
                        posterior_draws)
+from .counterfactual import PREFIX as COUNTERFACTUAL
 from .diagnostics import CONVERGENCE_RULES
 from .quantities import DERIVED_DIMS
 

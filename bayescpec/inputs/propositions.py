@@ -29,7 +29,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import Problem, allowed_list, did_you_mean
-from .query import QueryError, check_query, split_given
+from .query import QueryError, split_given
+from .querycheck import check_query
 from .scenarios import SEVERITY_LIMIT
 from .specread import Identifier
 

@@ -59,7 +59,7 @@ import xarray as xr
 
 from ..errors import BayescpecError, did_you_mean
 
-__all__ = ["QUANTITY_DIMS", "QueryError", "check_query", "evaluate_query", "evaluate_proposition",
+__all__ = ["QUANTITY_DIMS", "QueryError", "evaluate_query", "evaluate_proposition",
            "split_given", "counterfactual_settings", "setting_key", "Counterfactual", "SWING_LEVELS"]
 
 #: the quantity names a query may use and the dimensions each is indexed by, in subscript order
@@ -452,10 +452,3 @@ def counterfactual_settings(query: str) -> dict[Setting, set[str]]:
             for setting in settings:
                 out.setdefault(tuple(sorted((str(k), str(v)) for k, v in setting.items())), set()).update(needed)
     return out
-
-
-def check_query(query: str, **names) -> None:
-    """See :func:`bayescpec.inputs.querycheck.check_query` (kept here for the callers of this module)."""
-    from .querycheck import check_query as check
-
-    check(query, **names)
