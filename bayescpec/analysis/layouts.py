@@ -9,7 +9,7 @@ import math
 
 import pandas as pd
 
-from ..outputs import layout_chain, layout_propositions  # noqa: F401  (the standard layouts first)
+from ..outputs import layout_chain  # noqa: F401  (the standard layouts first)
 from ..outputs.layout import (_LEFT, LAYOUTS, NEAR_BOUNDARY_MARK, _Context, _interval_sentence, _Parts, fmt_number,
                               fmt_probability)
 

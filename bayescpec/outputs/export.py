@@ -18,7 +18,7 @@ import xarray as xr
 
 from .._fs import publish_directory, staged_folder
 from ..errors import InputError
-from . import layout_chain, layout_propositions  # noqa: F401  (register their tables' layouts)
+from . import layout_chain  # noqa: F401  (registers the chain tables' layouts)
 from .layout import DIGITS, layout
 from .render import render_csv, render_html, render_latex, render_markdown
 from .summary import CI_KIND, CI_PROB, THRESHOLD, check_options
