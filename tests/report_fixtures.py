@@ -190,9 +190,9 @@ LONG_PROPOSITION = {
                 "neither constraint interrupts by more than the materiality delta. Refuted by draws in which (a) "
                 "and (b) hold and a constraint still interrupts; supported by draws in which (a) or (b) fails and "
                 "the constraints bind. A_very_long_identifier_without_any_space_in_it_at_all_for_the_line_breaker."),
-    "query": ("implies(theta[sez] > tau and base_theta[green] > tau and theta[digital] > tau, "
-              "interruption[security] <= delta and interruption[energy_debt] <= delta) and "
-              "count(theta[sez, digital, green] > tau) >= 1 and mean(constraint_effect[sez, digital, green]) > 0 - delta"),
+    "query": ("interruption[security] <= delta and interruption[energy_debt] <= delta and "
+              "count(theta[sez, digital, green] > tau) >= 1 and mean(constraint_effect[sez, digital, green]) > 0 - delta "
+              "given theta[sez] > tau and base_theta[green] > tau and theta[digital] > tau"),
 }
 #: a channel label as long as a framework file may write one
 LONG_LABEL = ("SEZ-led industrial upgrading through anchor firms, supplier linkages, skills formation and export "

@@ -196,9 +196,19 @@ def test_whatif_table_matches_an_independent_computation_from_the_draws(saved):
         channel, constraint = link.split("|")
         if constraint == "energy_debt":  # shifted by -1: the pull L s drops by L
             eta[:, cells.index(f"{channel}|{fw['link_stages'][link]}")] += loading[:, l] * 1.0
-    for channel in fw["channels"]:
+    route = next(iter(fw.get("routes", {}).values()), None)   # the enclave route: after -> reaches
+    eps = post["route_probability"].values.reshape(chains * draws, -1) if route else None
+    for c, channel in enumerate(fw["channels"]):
         mine = [i for i, cell in enumerate(cells) if cell.startswith(f"{channel}|")]
-        theta = np.prod(expit(eta[:, mine]), axis=1)
+        stages = [cells[i].split("|")[1] for i in mine]
+        q = expit(eta[:, mine])
+        if route and route["after"] in stages and route["reaches"] in stages:
+            a, b = stages.index(route["after"]), stages.index(route["reaches"])
+            embedded = np.prod(q[:, a + 1:b + 1], axis=1)
+            theta = (np.prod(q[:, :a + 1], axis=1) * (embedded + (1 - embedded) * eps[:, c])
+                     * np.prod(q[:, b + 1:], axis=1))
+        else:
+            theta = np.prod(q, axis=1)
         row = table.loc[channel]
         assert row["scenario_mean"] == pytest.approx(theta.mean(), rel=1e-9)
         assert row["p_scenario"] == pytest.approx((theta > 0.5).mean())

@@ -111,11 +111,10 @@ def test_a_footnote_names_the_loadings_that_are_their_priors(shipped, link, loop
         effect_note = notes_of("constraint-effects", effects)
         if "link" in says:   # every link is named in the effects table
             assert all(f"{c}|{k}" in effect_note for c, k in framework_attrs(study)["links"])
-        # the propositions named are those whose queries use a loading-driven quantity; P1, P2 and NQPF do not
+        # the propositions named are those whose queries use a loading-driven quantity: P2-P4 are counterfactuals
+        # (a constraint moved along its loadings); P1 (the route's share) and NQPF are not
         affected = re.search(r"Propositions? ([\w, ]+) depend", notes_of("propositions", props)).group(1).split(", ")
-        assert "P4" in affected and not {"P1", "P2", "NQPF"} & set(affected)
-        if says == {"link"}:
-            assert "P3" not in affected   # P3 uses severities only: only the loop's loadings bear on it
+        assert {"P2", "P3", "P4", "P4a"} <= set(affected) and not {"P1", "NQPF"} & set(affected)
     else:
         assert "not informed" not in notes_of("propositions", props)
 

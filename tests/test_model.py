@@ -17,8 +17,8 @@ from bayescpec.engine.model import set_evidence
 from conftest import ROOT
 
 #: the model's sampled variables the likelihood depends on (deterministic sensitivities included)
-FREE_NAMES = ["stage_logit", "loading", "severity_z", "loop_factor", "loop_loading", "sensitivity_tier",
-              "false_positive_tier", "sensitivity_test", "false_positive_test"]
+FREE_NAMES = ["stage_logit", "loading", "severity_z", "loop_factor", "loop_loading", "route_probability",
+              "sensitivity_tier", "false_positive_tier", "sensitivity_test", "false_positive_test"]
 
 
 @pytest.fixture(scope="module")

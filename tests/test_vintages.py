@@ -155,7 +155,12 @@ def test_diff_content(pair):
     np.testing.assert_allclose(ch["mean_change"], tb["posterior_mean"] - ta["posterior_mean"])
     np.testing.assert_allclose(ch["p_change"], tb["p_converting"] - ta["p_converting"])
     np.testing.assert_allclose(ch["lower_b"], tb["90% ETI lower"])
-    assert (ch["word_changed"] == (ta["likelihood"] != tb["likelihood"])).all()
+    # a change of word counts only beyond 2 MCSE of the difference (outputs.summary.word_change_is_real)
+    from bayescpec.outputs.summary import word_change_is_real
+
+    real = [word_change_is_real(ta.loc[c, "p_converting"], ta.loc[c, "p_converting_mcse"], tb.loc[c, "p_converting"],
+                                tb.loc[c, "p_converting_mcse"]) for c in ch.index]
+    assert ch["word_changed"].tolist() == real
     # the reverse diff lists the same rows as removed
     back = bc.diff(b, a)
     assert list(back.removed["id"]) == ["t-1", "t-2"] and back.added.empty

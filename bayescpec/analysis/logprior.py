@@ -6,7 +6,9 @@ declares it (Beta parameters on the probability scale, no change-of-variables te
 
 * ``stage_logit`` eta of every chain cell: the constraint-free logit x = eta + sum over the cell's links
   of L s has the density of logit(q0), q0 ~ Beta(a, b): a log sigmoid(x) + b log sigmoid(-x) - log B(a, b);
-* ``loading``: Normal(mean, sd) (signed) or half-normal(sd);
+* ``loading``: Normal(mean, sd) (signed) or half-normal(sd); with shared loadings, ``loading_common`` c
+  ~ Normal(0, 1) and each loading Normal(mean + sd sqrt(shared) c, sd sqrt(1 - shared));
+* ``route_probability`` of every channel: Beta (the prior set's route prior);
 * ``severity_z``, ``loop_factor``, ``unit_z``: standard normal; ``loop_loading``: Beta; ``unit_sd``:
   half-normal;
 * every tier's and test type's ``false_positive`` f ~ Beta and ``sensitivity_gap`` g ~ Beta, with g's
@@ -28,7 +30,7 @@ from ..inputs.spec import PriorSet
 __all__ = ["log_prior_terms", "log_prior_density", "PRIOR_PARAMETERS"]
 
 #: the sampled parameters whose prior density is summed
-PRIOR_PARAMETERS = ("stage_logit", "loading", "severity_z", "loop_factor", "loop_loading", "unit_sd", "unit_z",
+PRIOR_PARAMETERS = ("stage_logit", "loading", "loading_common", "route_probability", "severity_z", "loop_factor", "loop_loading", "unit_sd", "unit_z",
                     "false_positive_tier", "sensitivity_gap_tier", "false_positive_test", "sensitivity_gap_test")
 
 
@@ -48,7 +50,13 @@ def log_prior_terms(structure: Structure, priors: PriorSet, params: Mapping[str,
     if len(s.links):
         loading = np.asarray(params["loading"], dtype=float)
         np.add.at(pull.T, s.link_cell, (loading * severity[:, s.link_constraint]).T)
-        if s.loading_signed:
+        if s.loading_signed and s.loading_shared > 0:
+            common = np.asarray(params["loading_common"], dtype=float)
+            out["loading_common"] = stats.norm.logpdf(common)
+            out["loading"] = stats.norm.logpdf(loading, s.loading_mean + s.loading_sd * np.sqrt(s.loading_shared)
+                                               * common[:, None],
+                                               s.loading_sd * np.sqrt(1.0 - s.loading_shared)).sum(axis=1)
+        elif s.loading_signed:
             out["loading"] = stats.norm.logpdf(loading, s.loading_mean, s.loading_sd).sum(axis=1)
         else:
             out["loading"] = stats.halfnorm.logpdf(loading, scale=s.loading_sd).sum(axis=1)
@@ -60,6 +68,9 @@ def log_prior_terms(structure: Structure, priors: PriorSet, params: Mapping[str,
             out[name] = stats.norm.logpdf(params[name]).sum(axis=1)
     if len(s.loop_members):
         out["loop_loading"] = stats.beta.logpdf(params["loop_loading"], s.loop_alpha, s.loop_beta).sum(axis=1)
+    if s.has_route:
+        out["route_probability"] = stats.beta.logpdf(params["route_probability"], s.route_alpha,
+                                                     s.route_beta).sum(axis=1)
     if len(s.units):
         out["unit_sd"] = stats.halfnorm.logpdf(params["unit_sd"], scale=s.unit_sd).sum(axis=1)
     for name, order, table in (("tier", s.tiers, priors.diagnosticity.tiers),

@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from ..engine.structure import Structure
-from ..inputs.query import QUANTITY_DIMS, evaluate_query
+from ..engine.counterfactual import stored_counterfactual
+from ..inputs.query import QUANTITY_DIMS, evaluate_proposition
 from ..outputs.summary import ipcc_likelihood, word_change_is_real
 from .base import analysis_attrs
 from .draws import Draws, weighted_mcse
@@ -94,11 +95,18 @@ def propositions_without_loops(current: Draws, structure: Structure, framework: 
         post = current.tree["posterior"].to_dataset()
         quantities = {name: post[name] for name in QUANTITY_DIMS if name in post}
         delta = float(framework.get("materiality", 0.05))
+        lookup = stored_counterfactual(post)  # a draw's counterfactual values do not change with its weight
         records = []
         for prop in framework["propositions"]:
-            holds = evaluate_query(prop["query"], quantities, tau=threshold, delta=delta)
+            holds, condition = evaluate_proposition(
+                prop["query"], quantities, tau=threshold, delta=delta, counterfactual=lookup,
+                levels=list(framework.get("levels", {})), constraints=list(framework.get("constraints", {})))
             values = holds.transpose("chain", "draw").values.reshape(-1).astype(float)
-            p_with, p_without = float(current.mean(values)), float(rw.weights @ values)
+            given = condition.transpose("chain", "draw").values.reshape(-1).astype(float)
+            # P(B | A) = E[H] / E[C] (C = 1 without a condition): the ratio estimate under each weighting
+            p_with = float(current.mean(values)) / max(float(current.mean(given)), 1e-300)
+            p_without = float(rw.weights @ values) / max(float(rw.weights @ given), 1e-300)
+            values = (values - p_with * given) / max(float(current.mean(given)), 1e-300) + p_with  # for the MCSE
             records.append({
                 "proposition": prop["id"], "statement": prop.get("statement", ""), "query": prop["query"],
                 "p_with_loops": p_with, "mcse_with": float(current.mcse(values[:, None])[0]),

@@ -68,13 +68,15 @@ def print_tables(channels, props, cons) -> None:
         [c.removeprefix("rows_") + " rows" for c in tier_cols]
     print_fitting(_table(title, columns, rows, ("channel", "IPCC likelihood")),
                   _table(title, columns[:6], [r[:6] for r in rows], ("channel", "IPCC likelihood")))
-    rows = [[r["proposition"], escape(r["query"]), prob(r["prior_probability"]),
+    rows = [[_proposition_name(r), prob(r["prior_probability"]),
              with_mcse(r["posterior_probability"], r.get("posterior_probability_mcse")),
              change(r["prior_probability"], r["posterior_probability"], mcse=r.get("change_mcse")), word(r)]
             for r in props.to_dict("records")]
-    out_console.print(_table(f"Propositions (τ = {threshold:g})",
-                             ["proposition", "query", "prior P", "posterior P", "change", "IPCC likelihood"], rows,
-                             ("proposition", "query", "IPCC likelihood")))
+    out_console.print(_table(f"Propositions (τ = {threshold:g}; the queries are in propositions.csv)",
+                             ["proposition", "prior P", "posterior P", "change", "IPCC likelihood"], rows,
+                             ("proposition", "IPCC likelihood")))
+    if props.get("part_of") is not None and props["part_of"].astype(str).ne("").any():
+        out_console.print("└ rows are parts of the proposition above them.", highlight=False)
     note = "±: the Monte Carlo standard error (MCSE) of the posterior probability."
     if any(bool(r.get("change_within_noise")) for r in props.to_dict("records")):
         note += " ≈ 0: a change within 2 MCSE of none (Monte Carlo noise)."
@@ -92,6 +94,17 @@ def print_tables(channels, props, cons) -> None:
         print_fitting(_table(title, columns, rows, ("constraint", "binds")),
                       _table(title, [columns[i] for i in compact], [[r[i] for i in compact] for r in rows],
                              ("constraint",)))
+
+
+def _proposition_name(row: dict) -> str:
+    """A proposition's id, or a part's name under its proposition; a conditional one with P(condition)."""
+    name = escape(str(row["proposition"]))
+    if row.get("part_of"):
+        name = "  └ " + name.split("/", 1)[1]
+    condition = row.get("condition_probability")
+    if condition is not None and math.isfinite(float(condition)):
+        name += f" (given: P = {prob(condition)}, {int(row['condition_draws'])} draws)"
+    return name
 
 
 def with_mcse(p, mcse) -> str:

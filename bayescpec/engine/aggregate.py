@@ -69,7 +69,8 @@ def _target_keys(ev: pd.DataFrame, framework: Framework) -> pd.Series:
     unit = ev["unit"].astype(str) if "unit" in ev.columns else pd.Series("", index=ev.index)
     stage = ev["stage"].astype(str) if "stage" in ev.columns else pd.Series(framework.stage_ids[-1], index=ev.index)
     target = ev["target"].astype(str)
-    owner = np.where(unit != "", target + "/" + unit, target)
+    routes = [r.id for r in framework.routes]  # a route's reach is a channel's, not a unit's
+    owner = np.where((unit != "") & ~stage.isin(routes), target + "/" + unit, target)
     return pd.Series(np.where(target.isin(list(channels)), owner + "|" + stage, target), index=ev.index)
 
 

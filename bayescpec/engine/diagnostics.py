@@ -26,7 +26,7 @@ __all__ = ["CONVERGENCE_RULES", "SAMPLED", "REPORTED", "check_convergence", "gat
 CONVERGENCE_RULES = {"max_rhat": 1.01, "min_ess_bulk": 400, "min_ess_tail": 400, "max_divergences": 0,
                      "max_treedepth_share": 0.01, "min_bfmi": 0.3}
 #: the parameters the sampler moves (names as in the posterior group), and the quantities tables report
-SAMPLED = ("stage_logit", "loading", "severity_z", "loop_factor", "loop_loading", "unit_sd", "unit_z",
+SAMPLED = ("stage_logit", "loading", "loading_common", "route_probability", "severity_z", "loop_factor", "loop_loading", "unit_sd", "unit_z",
            "false_positive_tier", "sensitivity_gap_tier", "false_positive_test", "sensitivity_gap_test",
            "base_stage_probability")
 REPORTED = ("theta", "base_theta", "reach", "severity", "constraint_effect")

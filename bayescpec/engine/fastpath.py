@@ -45,6 +45,7 @@ from .sampling import POINTWISE_ROW_LIMIT
 from .structure import structure_of
 from .assemble import (LIKELIHOOD_VARIABLES, add_quantities, evidence_ledger, gap_ledger, log_likelihood_group,
                        posterior_draws)
+from .counterfactual import PREFIX as COUNTERFACTUAL
 from .diagnostics import CONVERGENCE_RULES
 from .quantities import DERIVED_DIMS
 
@@ -181,7 +182,7 @@ def _base_group(previous: xr.DataTree) -> xr.Dataset:
     """The ``psis_base`` group: the previous posterior's sampled parameters (float32) and its row ids."""
     post = previous["posterior"].to_dataset()
     kept = [name for name, var in post.data_vars.items()
-            if name not in DERIVED_DIMS and var.dims[:2] == ("chain", "draw")]
+            if name not in DERIVED_DIMS and not name.startswith(COUNTERFACTUAL) and var.dims[:2] == ("chain", "draw")]
     out = post[kept].astype({name: np.float32 for name in kept if post[name].dtype.kind == "f"})
     ids = [str(i) for i in previous["evidence"]["evidence"].values]
     out.attrs = {"rows": json.dumps(ids),
@@ -197,7 +198,7 @@ def base_draws(result: xr.DataTree, study: Study) -> tuple[xr.Dataset, np.ndarra
     stored = result[BASE_GROUP].to_dataset()
     params = stored.astype({name: np.float64 for name in stored.data_vars if stored[name].dtype.kind == "f"})
     params.attrs = {}
-    posterior = add_quantities(params, structure_of(study))
+    posterior = add_quantities(params, structure_of(study), study.framework)
     ledger = xr.Dataset(coords={"evidence": np.asarray(json.loads(stored.attrs["rows"]), dtype=str)})
     log_ratio, _ = importance_log_ratios(xr.DataTree.from_dict({"posterior": posterior, "evidence": ledger}), study)
     return posterior, log_ratio

@@ -21,13 +21,16 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 def _latent(draws: dict[str, np.ndarray]) -> np.ndarray:
     """Each target's latent logit, in the model's target order: logit(reach) of every (channel, stage)
-    cell, of every (unit, stage) cell, then every severity."""
+    cell, of every (unit, stage) cell, every severity, then (with a route) logit of every channel's reach
+    through the route."""
     reach = draws["reach"]
     n = reach.shape[0]
     parts = [_logit(reach.reshape(n, -1))]
     if "unit_reach" in draws:
         parts.append(_logit(draws["unit_reach"].reshape(n, -1)))
     parts.append(draws.get("severity", np.zeros((n, 0))))  # a framework may have no constraints
+    if "route_probability" in draws and "route_reach" in draws:
+        parts.append(_logit(draws["route_reach"].reshape(n, -1)))
     return np.concatenate(parts, axis=-1)
 
 
@@ -36,7 +39,7 @@ def pointwise_log_likelihood(rows: pd.DataFrame, draws: dict[str, np.ndarray], *
     """Log-likelihood of every row at every draw: array of shape (n_draws, n_rows).
 
     ``rows`` is :attr:`EvidenceData.rows`; ``draws`` maps ``reach`` (S, C, J), ``unit_reach`` (S, U, J)
-    when there are units, ``severity`` (S, K),
+    when there are units, ``severity`` (S, K), ``route_probability`` and ``route_reach`` (S, C) with a route,
     ``sensitivity_tier``/``false_positive_tier`` (S, T) and, when the framework has test types,
     ``sensitivity_test``/``false_positive_test`` (S, M) to arrays with the draws flattened.
     """

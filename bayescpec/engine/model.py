@@ -60,6 +60,7 @@ def prior_data(structure: Structure, priors) -> dict[str, np.ndarray]:
         "prior_severity_mean": s.severity_mean, "prior_severity_sd": s.severity_sd,
         "prior_loading": np.array([s.loading_mean, s.loading_sd]),
         "prior_loop": np.array([s.loop_alpha, s.loop_beta]), "prior_unit_sd": np.array([s.unit_sd]),
+        "prior_route": np.array([s.route_alpha, s.route_beta]),
     }
     for name, order, group in (("tier", s.tiers, table.tiers), ("test", s.tests, table.tests)):
         if not order:
@@ -103,6 +104,22 @@ def _log_sigmoid(x):
     return -pt.softplus(-x)
 
 
+def _routed_log_reach(s: Structure, log_q, log_eps, applies: np.ndarray):
+    """log reach (X, J) of chains with log pass probabilities ``log_q`` (X, J) and log route probabilities
+    ``log_eps`` (X,) where ``applies`` (X,): the increment at the route's end stage b becomes
+    log(E + (1 - E) eps) - sum of the bypassed stages' log q, so the cumulative sum keeps the embedded
+    reach of the stages between and gives reach_b = reach_a (E + (1 - E) eps) (see engine.quantities)."""
+    if not s.has_route or not applies.any():
+        return pt.cumsum(log_q, axis=1)
+    a, b = s.route_after, s.route_reaches
+    rows = np.flatnonzero(applies)
+    log_embedded = pt.sum(log_q[rows, a + 1:b + 1], axis=1)
+    log_eps_rows = log_eps[rows]
+    log_factor = pt.logaddexp(log_embedded, log_eps_rows + pt.log1mexp(pt.minimum(log_embedded, -1e-12)))
+    increment = log_factor - pt.sum(log_q[rows, a + 1:b], axis=1)
+    return pt.cumsum(pt.set_subtensor(log_q[rows, b], increment), axis=1)
+
+
 def _logit_from_log(log_p):
     """logit(p) from log(p); p = 1 exactly (a stage before a channel's chain starts) is capped just
     below 1 so that no infinite gradient reaches cells no evidence observes."""
@@ -124,7 +141,13 @@ def build_model(study: Study, *, evidence: EvidenceData | None = None,
         severity = _severity(s, p) if s.constraints else pt.zeros(0)
         effect = pt.zeros(n_cells)
         if s.links:
-            if s.loading_signed:
+            if s.loading_signed and s.loading_shared > 0:
+                # L = mean + sd (sqrt(shared) c + sqrt(1 - shared) z): each keeps Normal(mean, sd)
+                common = pm.Normal("loading_common", 0.0, 1.0)
+                loading = pm.Normal("loading", mu=p["prior_loading"][0] + p["prior_loading"][1]
+                                    * np.sqrt(s.loading_shared) * common,
+                                    sigma=p["prior_loading"][1] * np.sqrt(1.0 - s.loading_shared), dims="link")
+            elif s.loading_signed:
                 loading = pm.Normal("loading", mu=p["prior_loading"][0], sigma=p["prior_loading"][1], dims="link")
             else:
                 loading = pm.HalfNormal("loading", sigma=p["prior_loading"][1], dims="link")
@@ -140,9 +163,14 @@ def build_model(study: Study, *, evidence: EvidenceData | None = None,
             eta = pt.log(q0) - pt.log1p(-q0) - effect
 
         # log reach on the (channel x stage) grid: stages outside a chain are passed with probability 1
+        log_eps = pt.zeros(n_channels)
+        if s.has_route:
+            route = pm.Beta("route_probability", alpha=p["prior_route"][0], beta=p["prior_route"][1], dims="channel")
+            log_eps = pt.log(route)
         flat = s.cell_channel * n_stages + s.cell_stage
         log_q = pt.set_subtensor(pt.zeros(n_channels * n_stages)[flat], _log_sigmoid(eta))
-        log_reach = pt.cumsum(log_q.reshape((n_channels, n_stages)), axis=1).reshape((-1,))
+        log_reach = _routed_log_reach(s, log_q.reshape((n_channels, n_stages)), log_eps,
+                                      s.route_channel).reshape((-1,))
         parts = [_logit_from_log(log_reach)]
         if s.units:
             unit_sd = pm.HalfNormal("unit_sd", sigma=p["prior_unit_sd"][0], dims="channel")
@@ -153,8 +181,19 @@ def build_model(study: Study, *, evidence: EvidenceData | None = None,
                 cells = np.flatnonzero(s.cell_channel == channel)
                 unit_log_q = pt.set_subtensor(unit_log_q[u, s.cell_stage[cells]],
                                               _log_sigmoid(eta[cells] + offset[u]))
-            parts.append(_logit_from_log(pt.cumsum(unit_log_q, axis=1).reshape((-1,))))
-        latent = pt.concatenate(parts + [severity])
+            unit_applies = s.route_channel[s.unit_channel] if s.has_route else np.zeros(len(s.units), bool)
+            parts.append(_logit_from_log(_routed_log_reach(s, unit_log_q, log_eps[s.unit_channel],
+                                                           unit_applies).reshape((-1,))))
+        if s.has_route:  # logit of each channel's reach of the route's end stage through the route
+            grid = log_q.reshape((n_channels, n_stages))
+            a, b = s.route_after, s.route_reaches
+            log_start = pt.cumsum(grid, axis=1)[:, a]
+            log_bypass = pt.log1mexp(pt.minimum(pt.sum(grid[:, a + 1:b + 1], axis=1), -1e-12))
+            log_route = pt.switch(s.route_channel, log_start + log_bypass + log_eps, -700.0)
+            parts_tail = [_logit_from_log(pt.minimum(log_route, -1e-12))]
+        else:
+            parts_tail = []
+        latent = pt.concatenate(parts + [severity] + parts_tail)
 
         sens_tier, fpr_tier = _diagnosticity("tier", "tier", p)
         if s.tests:

@@ -141,7 +141,7 @@ def fit(
         retried_from = (target_accept, int(diverging.sum()))
         target_accept = RETRY_TARGET_ACCEPT
         result = _sample(engine, study, accept=target_accept, **options)
-    result["posterior"] = add_quantities(result["posterior"].to_dataset(), structure)
+    result["posterior"] = add_quantities(result["posterior"].to_dataset(), structure, study.framework)
     result["prior"] = prior_group(structure, study, draws * chains, seed + 1)
     sampling_seconds = time.perf_counter() - started
     if pointwise is None:

@@ -262,12 +262,17 @@ def validate_evidence(
         add(bad, "tier", lambda line, ind=ind: (
             f"indicator {ind.id!r} is not observed at tier {tier[line]!r}; allowed: {', '.join(ind.tiers)}"))
         if ind.stage is not None:  # the row's channel must have the stage the indicator observes
-            chains = {c: framework.chain(c) for c in channels}
+            chains = {c: framework.chain(c) + _routes_of(framework, c) for c in channels}
             bad = sub.index[sub["target"].isin(list(channels))
                             & ~sub["target"].map(lambda c: ind.stage in chains.get(c, [])).astype(bool)]
             add(bad, "indicator", lambda line, ind=ind: (
                 f"indicator {ind.id!r} observes stage {ind.stage!r}, which is not in the chain of "
-                f"{target[line]!r} ({', '.join(framework.chain(target[line]))})"))
+                f"{target[line]!r} ({', '.join(chains[target[line]])})"))
+            if ind.stage in _routes_of(framework, None) and "unit" in typed.columns:
+                bad = sub.index[sub["unit"].astype(str) != ""]
+                add(bad, "unit", lambda line, ind=ind: (
+                    f"indicator {ind.id!r} observes the {ind.stage!r} route, which is a channel's, not a unit's; "
+                    "allowed: an empty unit"))
         bad = sub.index[sub["kind"].isin(list(OBSERVATION_KINDS)) & ~sub["kind"].isin(ind.kinds)]
         add(bad, "kind", lambda line, ind=ind: (
             f"indicator {ind.id!r} cannot be a {kind[line]!r}; allowed: {', '.join(ind.kinds)}"))
@@ -335,3 +340,19 @@ def validate_evidence(
         (stage_of.get(ind) or framework.chain(t)[-1]) if t in channels else ""
         for ind, t in zip(typed["indicator"], typed["target"])]
     return typed.reset_index(names="line")
+
+
+def _routes_of(framework, channel: str | None) -> list[str]:
+    """The framework's route ids that apply to ``channel`` (its chain has both stages and one between;
+    every route id for None)."""
+    out = []
+    for route in getattr(framework, "routes", []):
+        if channel is None:
+            out.append(route.id)
+            continue
+        chain = framework.chain(channel)
+        stages = framework.stage_ids
+        if route.after in chain and route.reaches in chain and any(
+                stages.index(route.after) < stages.index(st) < stages.index(route.reaches) for st in chain):
+            out.append(route.id)
+    return out

@@ -16,8 +16,8 @@ from ..errors import Problem, SpecError, allowed_list, did_you_mean
 from .files import line_of
 from .specread import Identifier, read_spec
 from .chain import ANY_CHANNEL, chain_problems
-from .query import QueryError, check_query
-from .scenarios import Scenario, scenario_problems
+from .propositions import Level, Proposition, Route, level_problems, proposition_problems, route_problems
+from .scenarios import SEVERITY_LIMIT, Scenario, scenario_problems
 from .statements import BETA, HALF_NORMAL, NORMAL, Family, StatedPrior, statement_records
 
 __all__ = [
@@ -76,6 +76,10 @@ class Constraint(_Spec):
     #: channels this constraint binds (frameworks without [[stages]]); with stages, use [[links]]
     binds: list[str] = Field(default_factory=list)
     section: str | None = None
+    #: where this constraint's named levels lie, when not where the framework's [[levels]] put them
+    levels: dict[str, Annotated[float, Field(ge=-SEVERITY_LIMIT, le=SEVERITY_LIMIT)]] = Field(default_factory=dict)
+    #: why the framework has this constraint, when the source does not list it among its constraints
+    addition: str | None = None
 
 
 class Link(_Spec):
@@ -119,14 +123,6 @@ class TestType(_Spec):
     label: str
 
 
-class Proposition(_Spec):
-    id: Identifier
-    statement: str
-    query: str
-    #: how the query reads the statement (what each condition stands for)
-    reading: str | None = None
-
-
 class Indicator(_Spec):
     id: Identifier
     label: str
@@ -162,6 +158,17 @@ class Framework(_Spec):
     indicators: list[Indicator] = Field(min_length=1)
     #: named policy scenarios (optional): constraints set, shifted or removed (:mod:`.scenarios`)
     scenarios: list[Scenario] = Field(default_factory=list)
+    #: named levels of the constraints' severity scale, for counterfactual queries (:mod:`.propositions`)
+    levels: list[Level] = Field(default_factory=list)
+    #: at most one bypass route of the conversion chain (:mod:`.propositions`)
+    routes: list[Route] = Field(default_factory=list)
+
+    def level_severity(self, constraint_id: str, level_id: str) -> float:
+        """Where level ``level_id`` lies on constraint ``constraint_id``'s severity scale."""
+        constraint = next(c for c in self.constraints if c.id == constraint_id)
+        if level_id in constraint.levels:
+            return float(constraint.levels[level_id])
+        return float(next(level.severity for level in self.levels if level.id == level_id))
 
     @property
     def stage_ids(self) -> list[str]:
@@ -281,6 +288,11 @@ class LoadingPrior(_Prior):
     STATEMENT_FAMILY: ClassVar[Family] = NORMAL
     sd: LogitScale
     mean: Logit | None = None
+    #: the share of the loadings' prior variance they have in common (signed loadings): L = mean + sd
+    #: (sqrt(shared) common + sqrt(1 - shared) own), so each loading keeps its Normal(mean, sd) prior and
+    #: two loadings correlate by ``shared``; evidence on one link then informs how strongly constraints
+    #: bind in general. 0: independent loadings
+    shared: Annotated[float, Field(ge=0, lt=1)] = 0.0
     between: Between = None
     mass: Mass = None
 
@@ -317,6 +329,8 @@ class PriorSet(_Spec):
     units: HalfNormalPrior = HalfNormalPrior(sd=0.5)
     diagnosticity: DiagnosticityPriors
     measure_loading: dict[str, LogitScale]
+    #: Beta prior of each channel's probability of taking the framework's bypass route ([[routes]])
+    routes: dict[str, BetaPrior] = Field(default_factory=dict)
 
     def statements(self) -> list[dict]:
         """The priors given as statements (``between``, ``mass``), each with its solved parameters."""
@@ -409,15 +423,12 @@ def load_framework(path: str | Path) -> Framework:
                                      f"rate_converting ({rates[0]}) must exceed rate_not_converting ({rates[1]})"))
     problems += chain_problems(framework, lambda loc, message: _problem(path, lines, loc, message))
     problems += scenario_problems(framework, lambda loc, message: _problem(path, lines, loc, message))
-    if any(p.field and p.field.split(".")[0] in ("stages", "channels", "constraints", "dimensions") for p in problems):
+    located = lambda loc, message: _problem(path, lines, loc, message)  # noqa: E731
+    problems += level_problems(framework, located) + route_problems(framework, located)
+    if any(p.field and p.field.split(".")[0] in ("stages", "channels", "constraints", "dimensions", "levels")
+           for p in problems):
         return _raise(problems)  # the queries' names would be unreliable: report the root causes only
-    for index, proposition in enumerate(framework.propositions):
-        try:
-            check_query(proposition.query, channels=channels, constraints=constraints,
-                        stages=framework.stage_ids, dimensions=[d.id for d in framework.dimensions],
-                        delta=framework.framework.materiality)
-        except QueryError as exc:
-            problems.append(_problem(path, lines, ("propositions", index, "query"), str(exc)))
+    problems += proposition_problems(framework, located)
     if problems:
         raise SpecError(problems)
     return framework
@@ -449,6 +460,10 @@ def load_priors(path: str | Path, framework: Framework) -> PriorSet:
     same_names(("diagnosticity", "tiers"), list(priors.diagnosticity.tiers), framework.tier_ids, "tier")
     same_names(("diagnosticity", "tests"), list(priors.diagnosticity.tests), framework.test_ids, "test type")
     same_names(("measure_loading",), list(priors.measure_loading), framework.tier_ids, "tier")
+    same_names(("routes",), list(priors.routes), [r.id for r in framework.routes], "route")
+    if priors.loadings.shared and not priors.loadings.signed:
+        problems.append(_problem(path, lines, ("loadings", "shared"),
+                                 "shared loadings need signed loadings: give [loadings] a mean"))
     if framework.loops and priors.loop_loadings is None:
         problems.append(_problem(path, lines, ("loop_loadings",),
                                  "the framework has feedback loops ([[loops]]): give loop_loadings = "

@@ -11,7 +11,8 @@ one names it in a footnote:
 * the constraint-effects table (every reduction is loading x severity) names the prior-dominated link
   loadings and loop loadings;
 * the propositions table names, for the propositions whose queries use a quantity computed from them,
-  the link loadings (``interruption``, ``constraint_effect``, ``base_theta``, ``link_reduction``) and the
+  the link loadings (``interruption``, ``constraint_effect``, ``base_theta``, ``link_reduction``, and every
+  counterfactual ``under``/``swing``) and the
   loop loadings (the same and ``severity``: the loop sets how the severities move together) -- those
   whose constraint, channel or loop the query names, or all when it names none.
 
@@ -32,8 +33,9 @@ __all__ = ["PRIOR_DOMINATED_RATIO", "LINK_QUANTITIES", "LOOP_QUANTITIES", "sd_ra
 
 #: a loading whose posterior sd exceeds this share of its prior sd is essentially its prior
 PRIOR_DOMINATED_RATIO = 0.9
-#: the quantities computed from the links' loadings
-LINK_QUANTITIES = ("interruption", "constraint_effect", "base_theta", "link_reduction")
+#: the quantities computed from the links' loadings (and the counterfactuals, which move a constraint along
+#: its loadings)
+LINK_QUANTITIES = ("interruption", "constraint_effect", "base_theta", "link_reduction", "under", "swing")
 #: the quantities the loop loadings move (through the joint distribution of the severities)
 LOOP_QUANTITIES = LINK_QUANTITIES + ("severity",)
 _WHAT = {"loop_loading": "loop loadings (how a feedback loop's constraints move together)",
