@@ -1,4 +1,5 @@
-"""Shared fixtures: paths to the shipped files, writable copies, and a tiny one-channel study."""
+"""Shared fixtures: paths to the shipped files, writable copies, and a tiny one-channel study; and the
+terminal every test renders CLI output for."""
 
 from __future__ import annotations
 
@@ -7,6 +8,25 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+#: The terminal width every test's CLI output is rendered for, whatever the shell, CI or fresh-check set
+#: (fresh-check sets COLUMNS=80): wide enough that no line of any command's output wraps, so a test of
+#: content never depends on where a line breaks, on a table's wide or compact layout, or on how long the
+#: machine's temporary paths are. A test of layout passes its own width:
+#: ``CliRunner().invoke(app, args, env={"COLUMNS": "80"})``.
+TEST_COLUMNS = "1000"
+#: variables that make rich or typer render as for a terminal (colour codes, the terminal's own width)
+TERMINAL_VARIABLES = ("FORCE_COLOR", "PY_COLORS", "CLICOLOR_FORCE", "TTY_COMPATIBLE", "TTY_INTERACTIVE",
+                      "TERMINAL_WIDTH", "GITHUB_ACTIONS", "LINES")
+
+
+@pytest.fixture(autouse=True)
+def _same_terminal_everywhere(monkeypatch):
+    """Every test (and every process it starts) sees a terminal TEST_COLUMNS wide and no colour forcing."""
+    monkeypatch.setenv("COLUMNS", TEST_COLUMNS)
+    for name in TERMINAL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORK = ROOT / "priors" / "framework.toml"
