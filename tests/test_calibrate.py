@@ -148,6 +148,16 @@ def test_executor_choice():
         choose_executor(3, workers=0)
 
 
+def test_the_default_executor_uses_the_cores_only_beyond_a_handful_of_tasks(monkeypatch):
+    """Where the machine's core count enters (processes for more than SERIAL_UP_TO tasks), on any machine."""
+    import bayescpec.workflow.executor as executor
+
+    for cores, many in ((1, "serial"), (2, "processes"), (64, "processes")):
+        monkeypatch.setattr(executor, "_cores", lambda: cores)
+        assert choose_executor(executor.SERIAL_UP_TO) == "serial"
+        assert choose_executor(executor.SERIAL_UP_TO + 1) == many, cores
+
+
 def _square(x):
     return x * x
 

@@ -41,6 +41,9 @@ def pair(tmp_path_factory):
     (tmp / "new.csv").write_text("\n".join([HEADER] + NEW) + "\n")
     bc.append_evidence(tmp / "new.csv", evidence=tmp / "cpec.csv")
     b = quiet_fit(bc.load_study(evidence=tmp / "cpec.csv"))
+    # vintages are listed by their `created` stamp (whole seconds), then by name: two tiny fits made within
+    # one second (a fast machine) would tie and be listed in the order of their fit keys' hashes; A came first
+    a.attrs["created"], b.attrs["created"] = "2026-11-29T10:00:00+00:00", "2026-11-29T10:01:00+00:00"
     return a, b
 
 
