@@ -3,6 +3,7 @@ terminal every test renders CLI output for."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
 from pathlib import Path
@@ -15,17 +16,21 @@ import pytest
 #: machine's temporary paths are. A test of layout passes its own width:
 #: ``CliRunner().invoke(app, args, env={"COLUMNS": "80"})``.
 TEST_COLUMNS = "1000"
-#: variables that make rich or typer render as for a terminal (colour codes, the terminal's own width)
+#: variables that make rich or typer render as for a terminal (colour codes, the terminal's own width).
+#: Removed as this file is imported, before any test module imports the CLI: rich fixes a console's
+#: colours when the console is made (bayescpec.cli.options makes its two on import), typer reads these
+#: when it is imported. pytest's own output has been set up by then and keeps its colours.
 TERMINAL_VARIABLES = ("FORCE_COLOR", "PY_COLORS", "CLICOLOR_FORCE", "TTY_COMPATIBLE", "TTY_INTERACTIVE",
                       "TERMINAL_WIDTH", "GITHUB_ACTIONS", "LINES")
+for _name in TERMINAL_VARIABLES:
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture(autouse=True)
 def _same_terminal_everywhere(monkeypatch):
-    """Every test (and every process it starts) sees a terminal TEST_COLUMNS wide and no colour forcing."""
+    """Every test (and every process it starts) sees a terminal TEST_COLUMNS wide. Set per test, not for
+    the session, so that pytest's own report keeps the width of the terminal it is printed on."""
     monkeypatch.setenv("COLUMNS", TEST_COLUMNS)
-    for name in TERMINAL_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
 
 
 ROOT = Path(__file__).resolve().parent.parent
