@@ -148,6 +148,16 @@ def test_executor_choice():
         choose_executor(3, workers=0)
 
 
+def test_the_default_executor_uses_the_cores_only_beyond_a_handful_of_tasks(monkeypatch):
+    """Where the machine's core count enters (processes for more than SERIAL_UP_TO tasks), on any machine."""
+    import bayescpec.workflow.executor as executor
+
+    for cores, many in ((1, "serial"), (2, "processes"), (64, "processes")):
+        monkeypatch.setattr(executor, "_cores", lambda: cores)
+        assert choose_executor(executor.SERIAL_UP_TO) == "serial"
+        assert choose_executor(executor.SERIAL_UP_TO + 1) == many, cores
+
+
 def _square(x):
     return x * x
 
@@ -179,7 +189,10 @@ def test_calibration_passes_on_the_model_and_fails_on_a_wrong_prior(tmp_path):
 
     paths = write_mini_study(tmp_path, MINI_ROWS, mean=0.5, concentration=2.0)
     study = load_study(**paths)
-    good = calibrate(study, simulations=80, draws=300, tune=300, chains=2, ranks=49, seed=1)
+    # in this process: one nutpie compilation serves all 160 fits (the default, worker processes on a
+    # machine with 2+ cores, compiled it in every worker of both runs: about twice the CPU for the same
+    # ranks -- the seeds are per simulation, so where the fits run does not change them)
+    good = calibrate(study, simulations=80, draws=300, tune=300, chains=2, ranks=49, seed=1, executor="serial")
     table = calibration_table(good.ranks, rank_draws=49)
     assert not table["flagged"].any(), table.to_string()
     assert ((table["coverage_90"] - 0.9).abs() < 4 * table["coverage_90_se"]).all()
@@ -188,7 +201,8 @@ def test_calibration_passes_on_the_model_and_fails_on_a_wrong_prior(tmp_path):
     wrong_path.write_text(paths["priors"].read_text().replace("mean = 0.5", "mean = 0.9")
                           .replace("concentration = 2.0", "concentration = 40"))
     wrong = load_priors(wrong_path, study.framework)
-    bad = calibrate(study, simulations=80, draws=300, tune=300, chains=2, ranks=49, seed=1, generating_priors=wrong)
+    bad = calibrate(study, simulations=80, draws=300, tune=300, chains=2, ranks=49, seed=1, generating_priors=wrong,
+                    executor="serial")
     table = calibration_table(bad.ranks, rank_draws=49)
     assert table.set_index("parameter").loc["theta[a]", "flagged"], table.to_string()
 
