@@ -82,7 +82,7 @@ CAUGHT = [
                  b'fuzz-1,2026-01-15,energy_debt,power_sector_debt,context,gap,,,,,,,,,tang2026,"fuzz row, with a comma",\n'),
     # the next randomised run (fixed in 6c977a0): a comparison of constants negated, '-((tau > tau))',
     # raised numpy's TypeError from load_framework
-    ("framework", shipped_with("framework", 'query = "reach[sez][productivity] > tau"', 'query = "-((tau > tau))"')),
+    ("framework", shipped_with("framework", 'query = "nqpf > tau"', 'query = "-((tau > tau))"')),
 ]
 
 HOSTILE = [
@@ -106,7 +106,11 @@ TOML_VALUES = [
     '"implies(nqpf > tau, nqpf > tau)"', '"reach[sez][learning] > tau"',
     '"""\n[channels]\nid = 1\n"""', "[[1], [2]]", '"\\u0000"', "999999999999999999999", "0x10", "1_0",
 ]
-QUANTITIES = ["theta", "base_theta", "reach", "severity", "constraint_effect", "interruption", "nqpf_dimension", "nqpf"]
+QUANTITIES = ["theta", "base_theta", "reach", "severity", "constraint_effect", "interruption", "nqpf_dimension", "nqpf",
+              "route_probability", "route_reach", "route_share"]
+#: keyword settings of under() and swing(): constraints at named levels, and near-misses
+SETTINGS = ["security=favourable", "energy_debt=unfavourable", "security=bad", "sez=favourable", "securty=favourable",
+            "security='favourable'", "security=1", "**x", "security=favourable, security=unfavourable"]
 ATOMS = ["tau", "delta", "0", "1", "-1", "0.5", "1e999", "10**400", "'sez'", "True", "None", "[]", "()", "...", "x",
          "lambda: 1", "__import__('os')", "theta.values", "f'{tau}'", "theta[sez][0]", "reach[sez][learning]",
          "reach[sez][learning][sez]", "reach[learning][sez]", "reach[sez, gwadar][welfare, firms]", *QUANTITIES]
@@ -130,6 +134,11 @@ def query_strategy():
                                                                "max", "min", "implies", "sum", "len", "theta",
                                                                "nqpf"]), inner),
         st.builds(lambda f, a, b: f"{f}({a}, {b})", st.sampled_from(["all", "count", "mean", "implies"]), inner, inner),
+        # counterfactuals and conditionals (issue 19)
+        st.builds(lambda a, k: f"under({a}, {k})", inner, st.sampled_from(SETTINGS)),
+        st.builds(lambda a, k: f"swing({a}, {k})", inner,
+                  st.sampled_from(["security", "energy_debt", "sez", "x", "security, energy_debt=favourable"])),
+        st.builds(lambda a, b: f"{a} given {b}", inner, inner),
     ), max_leaves=8)
 
 
