@@ -97,7 +97,7 @@ def test_every_analysis_runs_on_the_base_draws_of_an_updated_result(base, tmp_pa
 
     result, study = updated(base, tmp_path / "k2", 2)
     current = analysis_draws(result, study, "test")
-    assert current.update is not None and current.size == base["posterior"].sizes["draw"] * 2
+    assert current.update is not None and current.size == base["posterior"].sizes["draw"] * base["posterior"].sizes["chain"]
     p_weighted = current.mean(current.flat("theta") > TAU)
     p_resampled = (result["posterior"]["theta"].values.reshape(-1, 5) > TAU).mean(axis=0)
     assert np.all(np.abs(p_weighted - p_resampled) <= 4 * np.sqrt(2 * 0.25 / float(result.attrs["min_ess_bulk"])))

@@ -48,8 +48,9 @@ from .progress import Reporter
 
 def _table(title: str, columns: list[str], rows: list[list[str]], left: tuple[str, ...]) -> Table:
     table = Table(title=title)
-    for col in columns:
-        table.add_column(col, justify="left" if col in left else "right", overflow="fold")
+    for i, col in enumerate(columns):  # a name (channel, proposition, constraint) is never broken: it is the key
+        table.add_column(col, justify="left" if col in left else "right", overflow="fold", no_wrap=i == 0,
+                         min_width=max([len(str(r[0])) for r in rows] + [len(col)]) if i == 0 else None)
     for row in rows:
         table.add_row(*row)
     return table

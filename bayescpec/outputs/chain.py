@@ -44,8 +44,11 @@ _SAMPLE = ("chain", "draw")
 
 def break_first(result: xr.DataTree, *, group: str = "posterior") -> xr.DataArray:
     """Per draw, channel and stage: the probability that the chain reaches the previous stage and
-    stops at this one, reach_{j-1} (1 - q_j) (reach_0 = 1)."""
+    stops at this one, reach_{j-1} (1 - q_j) (reach_0 = 1), times (1 - route probability) at the stages the
+    enclave route bypasses (the fit's ``break_first``; results made before it existed: the plain formula)."""
     ds = result[group].to_dataset()
+    if "break_first" in ds:  # derived with the fit: a failure the enclave route rescues does not end the chain
+        return ds["break_first"]
     reach, q = ds["reach"], ds["stage_probability"]
     before = reach.shift(stage=1, fill_value=1.0)
     return (before * (1.0 - q)).rename("break_first")
