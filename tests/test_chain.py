@@ -133,7 +133,13 @@ TWO_STAGE_PRIORS = textwrap.dedent('''
     false_positive = { mean = 0.3, concentration = 15 }
     [measure_loading]
     mechanism = 0.6
+    [counts]
+    rate_concentration = 10000
+    overdispersion = { mean = 0.001, concentration = 10000 }
 ''')
+#: the count's rates are all but fixed (sd 0.004) and its intra-class correlation 0.001: the oracle uses
+#: the beta-binomial at those values (tests/test_counts.py integrates over realistic count priors)
+TWO_STAGE_ICC = 0.001
 #: (stage, value, sensitivity, false_positive, reliability) of each signal, then the count at 'finish'
 TWO_STAGE_SIGNALS = [("start", 1, 0.9, 0.3, 1.0), ("start", 1, 0.8, 0.4, 0.9), ("finish", 0, 0.8, 0.2, 1.0)]
 TWO_STAGE_COUNT = (6, 20)
@@ -154,7 +160,8 @@ def _two_stage_oracle():
             p = r * (f + reach[stage] * (s - f)) + (1 - r) / 2
             value *= p if v else 1 - p
         k, n = TWO_STAGE_COUNT
-        return value * stats.binom.pmf(k, n, 0.2 + reach["finish"] * 0.5)
+        p, phi = 0.2 + reach["finish"] * 0.5, 1 / TWO_STAGE_ICC - 1
+        return value * stats.betabinom.pmf(k, n, p * phi, (1 - p) * phi)
 
     def integral(g, lower_q2=lambda q1: 0.0, q1_range=(0.0, 1.0)):
         def inner(q1):

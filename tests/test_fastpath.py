@@ -32,7 +32,9 @@ FEW = [
 STRONG = [f"t-s{i},2026-11-1{i},sez,sez_zone_exports,outcome,signal,1,,,,0.95,0.05,1,,hypothetical,HYPOTHETICAL"
           for i in range(6)]
 #: 5 of 1 200 workers skilled: a very sharp likelihood far from the current posterior (k-hat >> 0.7)
-SHARP = ["t-9,2026-11-15,sez,sez_skilled_employment,outcome,count,,5,1200,,,,1,,hypothetical,HYPOTHETICAL"]
+#: a sharp row: an outcome measure 5.7 scales above its baseline pins reach[sez][productivity] (a count,
+#: however large, is bounded evidence now: 5 of 1 200 skilled workers is reweighted with k-hat near 0)
+SHARP = ["t-9,2026-11-15,sez,sez_local_value_added,outcome,measure,1.15,,,,,,1,,hypothetical,HYPOTHETICAL"]
 BASE = dict(draws=1000, tune=700, chains=2, sampler="pymc")  # not "auto": the same sampler whatever ran before
 
 

@@ -7,7 +7,10 @@ Sampled (free) parameters, leading axis = draws:
   (the quantity the evidence pins; see :mod:`bayescpec.engine.model`);
 * ``loading`` (links), ``severity_z`` (constraints), ``loop_factor`` (loops), ``loop_loading``
   (loop members): the constraints, s_k = mu_k + sigma_k (sum_l rho_lk F_l / sqrt(n_k) + sqrt(1 - sum ...) z_k);
-* ``unit_sd`` (channels), ``unit_z`` (units): unit offsets delta_u = sd_c z_u on every stage logit.
+* ``unit_sd`` (channels), ``unit_z`` (units): unit offsets delta_u = sd_c z_u on every stage logit;
+* ``rate_not_converting``, ``rate_gap``, ``count_icc`` (count indicators): each count indicator's
+  per-unit rates and intra-class correlation (:mod:`bayescpec.engine.counts`; they enter only the
+  likelihood of count rows, so nothing here is derived from them).
 
 Derived: ``severity``, ``stage_probability`` q (channel, stage), ``reach`` (channel, stage),
 ``theta``, ``base_theta`` (every severity at 0 = typical), ``constraint_effect`` = base_theta - theta,
@@ -21,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
+from .counts import COUNT_FREE_DIMS
 from .structure import Structure
 
 __all__ = ["severity_from", "severities", "derive", "DERIVED_DIMS", "FREE_DIMS"]
@@ -29,6 +33,7 @@ __all__ = ["severity_from", "severities", "derive", "DERIVED_DIMS", "FREE_DIMS"]
 FREE_DIMS: dict[str, tuple[str, ...]] = {
     "stage_logit": ("chain_stage",), "loading": ("link",), "severity_z": ("constraint",),
     "loop_factor": ("loop",), "loop_loading": ("loop_member",), "unit_sd": ("channel",), "unit_z": ("unit",),
+    **COUNT_FREE_DIMS,
 }
 #: dims (after the sample axis) of each derived quantity
 DERIVED_DIMS: dict[str, tuple[str, ...]] = {

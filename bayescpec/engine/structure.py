@@ -23,6 +23,7 @@ import numpy as np
 
 from ..inputs.spec import Framework, PriorSet
 from ..inputs.study import Study
+from .counts import COUNT_DIM, CountStructure, count_structure
 
 __all__ = ["Structure", "structure_of", "model_structure", "stage_beta_parameters", "units_from_rows"]
 
@@ -75,6 +76,8 @@ class Structure:
     dimensions: list[str] = field(default_factory=list)
     dimension_weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
     dimension_share: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: the catalogue's count indicators and the priors of their rates and overdispersion (engine.counts)
+    counts: CountStructure = field(default_factory=CountStructure)
 
     @property
     def link_names(self) -> list[str]:
@@ -104,14 +107,14 @@ class Structure:
             "channel": self.channels, "stage": self.stages, "constraint": self.constraints,
             "chain_stage": self.cell_names, "link": self.link_names, "loop": self.loops,
             "loop_member": self.member_names, "unit": self.unit_names, "tier": self.tiers, "test": self.tests,
-            "dimension": self.dimensions,
+            "dimension": self.dimensions, COUNT_DIM: self.counts.indicators,
         }
 
     def key(self) -> tuple:
         """What a compiled model depends on (not the evidence values, not the prior hyper-parameters)."""
         return (tuple(self.channels), tuple(self.stages), tuple(self.cells), tuple(self.constraints),
                 tuple(self.links), tuple(self.loop_members), tuple(self.units), tuple(self.tiers),
-                tuple(self.tests), self.loading_signed)
+                tuple(self.tests), self.loading_signed, tuple(self.counts.indicators))
 
 
 def model_structure(framework: Framework, priors: PriorSet, units: list[tuple[str, str]]) -> Structure:
@@ -163,6 +166,7 @@ def model_structure(framework: Framework, priors: PriorSet, units: list[tuple[st
         unit_sd=float(pr.units.sd),
         dimensions=[d.id for d in dims], dimension_weights=weights,
         dimension_share=share / share.sum() if len(share) else share,
+        counts=count_structure(fw, pr),
     )
 
 
