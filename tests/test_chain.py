@@ -268,7 +268,7 @@ def test_units_are_recovered_and_pooled_within_their_channel(tmp_path):
     40 each on the indicator's fixed rates (0.7 converting, 0.2 not): each unit's 99% interval covers its
     truth (99%, not 95%: pooling pulls the outer units towards the channel, and three 95% intervals on
     one data set all cover only 86% of the time), the units are ordered, and the channel lies between them."""
-    from conftest import write_mini_study
+    from conftest import NEAR_FIXED_COUNTS, write_mini_study
 
     rng = np.random.default_rng(12)
     truths = {"u-low": 0.2, "u-mid": 0.5, "u-high": 0.8}
@@ -277,7 +277,7 @@ def test_units_are_recovered_and_pooled_within_their_channel(tmp_path):
         for i in range(20):
             k = rng.binomial(40, 0.2 + theta * 0.5)
             rows.append(f"{unit}-{i},2026-01-01,a,units,mechanism,count,,{k},40,,,,1,,test,sim,{unit}")
-    paths = write_mini_study(tmp_path, rows)
+    paths = write_mini_study(tmp_path, rows, counts=NEAR_FIXED_COUNTS)  # the rates all but fixed, rho ~ 0.001
     text = paths["evidence"].read_text().splitlines()
     paths["evidence"].write_text("\n".join([text[0] + ",unit"] + text[1:]) + "\n")
     study = bc.load_study(framework=paths["framework"], priors=paths["priors"], evidence=paths["evidence"])
