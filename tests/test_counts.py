@@ -203,7 +203,8 @@ def test_the_count_term_has_no_gradient_with_respect_to_any_clue_diagnosticity(t
     own_gradient = model.compile_fn(pytensor.grad(term, wrt=own), inputs=model.value_vars, on_unused_input="ignore")
     for point in points:
         for values in own_gradient(point):
-            assert np.count_nonzero(values) == 3  # the three indicators with rows: sez_firm_entry, ..._startups, ..._skilled
+            # the three indicators with rows: sez_firm_entry, sez_production_startups, sez_skilled_employment
+            assert np.count_nonzero(values) == 3
 
 
 @pytest.mark.slow

@@ -25,8 +25,9 @@ the centred model (``parametrisation="centred"`` samples q0; the tests compare t
 
 The evidence enters through three ``pm.Potential`` terms held in ``pm.Data`` containers -- group
 sufficient statistics for signals and measures, one term per distinct count row -- so
-:func:`set_evidence` swaps in new evidence without rebuilding the graph. A tier's (or test type's) sensitivity is ``s = f + (1 - f) g`` with ``f, g ~ Beta``: a positive
-clue can never count against conversion, and E[s] is the prior set's sensitivity mean.
+:func:`set_evidence` swaps in new evidence without rebuilding the graph. A tier's (or test type's)
+sensitivity is ``s = f + (1 - f) g`` with ``f, g ~ Beta``: a positive clue can never count against
+conversion, and E[s] is the prior set's sensitivity mean.
 """
 
 from __future__ import annotations
