@@ -107,6 +107,7 @@ def scale(args) -> dict:
         # divergences of the reported run, and of the first run when fit() re-sampled after divergences
         "divergences": int(result.attrs["divergences"]), "divergence_retry": str(result.attrs["divergence_retry"]),
         "converged": bool(result.attrs["converged"]), "max_rhat": float(result.attrs["max_rhat"]),
+        "convergence_failures": str(result.attrs.get("convergence_failures", "")),
     }
 
 
