@@ -106,11 +106,23 @@ MINI_PRIORS = textwrap.dedent('''
     false_positive = {{ mean = 0.3, concentration = 15 }}
     [measure_loading]
     mechanism = {loading}
+    [counts]
+    rate_concentration = {rate_concentration}
+    overdispersion = {{ mean = {icc_mean}, concentration = {icc_concentration} }}
 ''')
+#: the mini study's count priors by default: the shipped baseline's [counts] (20 pseudo-units behind
+#: each of the indicator's rates 0.7 / 0.2, intra-class correlation rho ~ Beta(3, 17))
+MINI_COUNTS = {"rate_concentration": 20, "icc_mean": 0.15, "icc_concentration": 20}
+#: for one-dimensional oracles: the rates all but fixed (10 000 pseudo-units: sd 0.004) and almost no
+#: overdispersion (rho 0.001 +/- 0.0003), so a count row is the beta-binomial at fixed values
+#: (tests/test_counts.py integrates over the realistic priors)
+NEAR_FIXED_COUNTS = {"rate_concentration": 10000, "icc_mean": 0.001, "icc_concentration": 10000}
 
 
-def write_mini_study(folder: Path, rows: list[str], *, mean=0.5, concentration=2.0, loading=0.6) -> dict[str, Path]:
-    """A one-channel, no-constraint study; ``rows`` are CSV lines after the header."""
+def write_mini_study(folder: Path, rows: list[str], *, mean=0.5, concentration=2.0, loading=0.6,
+                     counts: dict | None = None) -> dict[str, Path]:
+    """A one-channel, no-constraint study; ``rows`` are CSV lines after the header; ``counts`` overrides
+    :data:`MINI_COUNTS` (the count priors)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {
         "framework": folder / "framework.toml",
@@ -119,7 +131,8 @@ def write_mini_study(folder: Path, rows: list[str], *, mean=0.5, concentration=2
         "sources": folder / "sources.csv",
     }
     paths["framework"].write_text(MINI_FRAMEWORK)
-    paths["priors"].write_text(MINI_PRIORS.format(mean=mean, concentration=concentration, loading=loading))
+    paths["priors"].write_text(MINI_PRIORS.format(mean=mean, concentration=concentration, loading=loading,
+                                                  **{**MINI_COUNTS, **(counts or {})}))
     header = "id,observed,target,indicator,tier,kind,value,k,n,test,sensitivity,false_positive,reliability,package,source,note"
     paths["evidence"].write_text("\n".join([header] + rows) + "\n")
     paths["sources"].write_text("key,reference,year,url\ntest,Test source,2026,\n")

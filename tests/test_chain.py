@@ -138,7 +138,13 @@ TWO_STAGE_PRIORS = textwrap.dedent('''
     false_positive = { mean = 0.3, concentration = 15 }
     [measure_loading]
     mechanism = 0.6
+    [counts]
+    rate_concentration = 10000
+    overdispersion = { mean = 0.001, concentration = 10000 }
 ''')
+#: the count's rates are all but fixed (sd 0.004) and its intra-class correlation 0.001: the oracle uses
+#: the beta-binomial at those values (tests/test_counts.py integrates over realistic count priors)
+TWO_STAGE_ICC = 0.001
 #: (stage, value, sensitivity, false_positive, reliability) of each signal, then the count at 'finish'
 TWO_STAGE_SIGNALS = [("start", 1, 0.9, 0.3, 1.0), ("start", 1, 0.8, 0.4, 0.9), ("finish", 0, 0.8, 0.2, 1.0)]
 TWO_STAGE_COUNT = (6, 20)
@@ -159,7 +165,8 @@ def _two_stage_oracle():
             p = r * (f + reach[stage] * (s - f)) + (1 - r) / 2
             value *= p if v else 1 - p
         k, n = TWO_STAGE_COUNT
-        return value * stats.binom.pmf(k, n, 0.2 + reach["finish"] * 0.5)
+        p, phi = 0.2 + reach["finish"] * 0.5, 1 / TWO_STAGE_ICC - 1
+        return value * stats.betabinom.pmf(k, n, p * phi, (1 - p) * phi)
 
     def integral(g, lower_q2=lambda q1: 0.0, q1_range=(0.0, 1.0)):
         def inner(q1):
@@ -253,7 +260,7 @@ def test_units_are_recovered_and_pooled_within_their_channel(tmp_path):
     40 each on the indicator's fixed rates (0.7 converting, 0.2 not): each unit's 99% interval covers its
     truth (99%, not 95%: pooling pulls the outer units towards the channel, and three 95% intervals on
     one data set all cover only 86% of the time), the units are ordered, and the channel lies between them."""
-    from conftest import fit_passing_the_gate, write_mini_study
+    from conftest import NEAR_FIXED_COUNTS, fit_passing_the_gate, write_mini_study
 
     rng = np.random.default_rng(12)
     truths = {"u-low": 0.2, "u-mid": 0.5, "u-high": 0.8}
@@ -262,7 +269,7 @@ def test_units_are_recovered_and_pooled_within_their_channel(tmp_path):
         for i in range(20):
             k = rng.binomial(40, 0.2 + theta * 0.5)
             rows.append(f"{unit}-{i},2026-01-01,a,units,mechanism,count,,{k},40,,,,1,,test,sim,{unit}")
-    paths = write_mini_study(tmp_path, rows)
+    paths = write_mini_study(tmp_path, rows, counts=NEAR_FIXED_COUNTS)  # the rates all but fixed, rho ~ 0.001
     text = paths["evidence"].read_text().splitlines()
     paths["evidence"].write_text("\n".join([text[0] + ",unit"] + text[1:]) + "\n")
     study = bc.load_study(framework=paths["framework"], priors=paths["priors"], evidence=paths["evidence"])

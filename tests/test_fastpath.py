@@ -34,8 +34,9 @@ FEW = [
 #: clues left ~500, too close to the 400 the rule asks for)
 STRONG = [f"t-s{i},2026-11-{10 + i},sez,sez_zone_exports,outcome,signal,1,,,,0.95,0.05,1,,hypothetical,HYPOTHETICAL"
           for i in range(12)]
-#: 5 of 1 200 workers skilled: a very sharp likelihood far from the current posterior (k-hat >> 0.7)
-SHARP = ["t-9,2026-11-15,sez,sez_skilled_employment,outcome,count,,5,1200,,,,1,,hypothetical,HYPOTHETICAL"]
+#: a sharp row: an outcome measure 5.7 scales above its baseline pins reach[sez][productivity] (a count,
+#: however large, is bounded evidence now: 5 of 1 200 skilled workers is reweighted with k-hat near 0)
+SHARP = ["t-9,2026-11-15,sez,sez_local_value_added,outcome,measure,1.15,,,,,,1,,hypothetical,HYPOTHETICAL"]
 #: the base fit and the refit: settings that pass the convergence gate with room to spare (about 2 000 bulk
 #: and 1 000 tail ESS against the gate's 400, four chains for R-hat; at 2 x 1 000 draws some seeds missed
 #: R-hat 1.01); "pymc", not "auto": the same sampler whatever ran before in the process

@@ -98,6 +98,9 @@ def _weakened(rows: pd.DataFrame, draws: dict, factor: float) -> tuple[pd.DataFr
         if f"sensitivity_{kind}" in draws:
             out[f"sensitivity_{kind}"], out[f"false_positive_{kind}"] = weaken(
                 draws[f"sensitivity_{kind}"], draws[f"false_positive_{kind}"], factor)
+    if "rate_converting" in draws:  # a count row's per-unit rates are its indicator's own (engine.counts)
+        out["rate_converting"], out["rate_not_converting"] = weaken(
+            draws["rate_converting"], draws["rate_not_converting"], factor)
     rows = rows.copy()
     explicit = rows["explicit"].to_numpy(bool)
     sens, fpr = weaken(np.where(explicit, rows["sens"], 0.7), np.where(explicit, rows["fpr"], 0.3), factor)

@@ -12,7 +12,10 @@ declares it (Beta parameters on the probability scale, no change-of-variables te
 * ``severity_z``, ``loop_factor``, ``unit_z``: standard normal; ``loop_loading``: Beta; ``unit_sd``:
   half-normal;
 * every tier's and test type's ``false_positive`` f ~ Beta and ``sensitivity_gap`` g ~ Beta, with g's
-  Beta chosen so that E[s] = E[f + (1 - f) g] is the prior set's sensitivity mean.
+  Beta chosen so that E[s] = E[f + (1 - f) g] is the prior set's sensitivity mean;
+* every count indicator's ``rate_not_converting`` f ~ Beta(mean = the catalogue's rate, concentration =
+  ``[counts] rate_concentration``), ``rate_gap`` g ~ Beta with E[f + (1 - f) g] = the catalogue's
+  ``rate_converting``, and ``count_icc`` rho ~ Beta (``[counts] overdispersion``).
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ from ..inputs.spec import PriorSet
 __all__ = ["log_prior_terms", "log_prior_density", "PRIOR_PARAMETERS"]
 
 #: the sampled parameters whose prior density is summed
-PRIOR_PARAMETERS = ("stage_logit", "loading", "loading_common", "route_probability", "severity_z", "loop_factor", "loop_loading", "unit_sd", "unit_z",
-                    "false_positive_tier", "sensitivity_gap_tier", "false_positive_test", "sensitivity_gap_test")
+PRIOR_PARAMETERS = ("stage_logit", "loading", "loading_common", "route_probability", "severity_z", "loop_factor",
+                    "loop_loading", "unit_sd", "unit_z", "false_positive_tier", "sensitivity_gap_tier",
+                    "false_positive_test", "sensitivity_gap_test", "rate_not_converting", "rate_gap", "count_icc")
 
 
 def _gap_beta(sensitivity_mean: float, false_positive_mean: float, concentration: float) -> tuple[float, float]:
@@ -84,6 +88,16 @@ def log_prior_terms(structure: Structure, priors: PriorSet, params: Mapping[str,
         out[f"false_positive_{name}"] = stats.beta.logpdf(params[f"false_positive_{name}"], f_a, f_b).sum(axis=1)
         out[f"sensitivity_gap_{name}"] = stats.beta.logpdf(params[f"sensitivity_gap_{name}"],
                                                            gaps[:, 0], gaps[:, 1]).sum(axis=1)
+    if s.counts.indicators:  # the catalogue's rates (as the structure carries them) and the prior set
+        rate_c, rate_n = np.asarray(s.counts.rate_converting), np.asarray(s.counts.rate_not_converting)
+        kappa = priors.counts.rate_concentration
+        gap = (rate_c - rate_n) / (1.0 - rate_n)
+        icc = priors.counts.overdispersion
+        out["rate_not_converting"] = stats.beta.logpdf(params["rate_not_converting"], rate_n * kappa,
+                                                       (1.0 - rate_n) * kappa).sum(axis=1)
+        out["rate_gap"] = stats.beta.logpdf(params["rate_gap"], gap * kappa, (1.0 - gap) * kappa).sum(axis=1)
+        out["count_icc"] = stats.beta.logpdf(params["count_icc"], icc.mean * icc.concentration,
+                                             (1.0 - icc.mean) * icc.concentration).sum(axis=1)
     return out
 
 

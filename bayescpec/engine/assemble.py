@@ -12,6 +12,7 @@ import xarray as xr
 from ..inputs.study import Study
 from .aggregate import EvidenceData, observation_rows
 from .counterfactual import counterfactual_variables
+from .counts import COUNT_DIMS, COUNT_VARIABLES
 from .likelihood import pointwise_log_likelihood
 from .prior import draw_prior
 from .quantities import DERIVED_DIMS, FREE_DIMS, derive
@@ -20,9 +21,9 @@ from .structure import Structure, structure_of
 __all__ = ["evidence_ledger", "gap_ledger", "add_quantities", "prior_group", "posterior_draws",
            "log_likelihood_group", "framework_attrs", "LIKELIHOOD_VARIABLES"]
 
-#: the variables the per-row log-likelihood needs
+#: the variables the per-row log-likelihood needs (count rows: their indicators' rates and overdispersion)
 LIKELIHOOD_VARIABLES = ("reach", "unit_reach", "severity", "route_probability", "route_reach", "sensitivity_tier",
-                        "false_positive_tier", "sensitivity_test", "false_positive_test")
+                        "false_positive_tier", "sensitivity_test", "false_positive_test", *COUNT_VARIABLES)
 
 
 def posterior_draws(result: xr.DataTree, names, group: str = "posterior") -> dict[str, np.ndarray]:
@@ -110,8 +111,9 @@ def _as_dataset(arrays: dict, structure: Structure, chains: int, draws: int, dim
 def prior_group(structure: Structure, study: Study, draws: int, seed: int) -> xr.Dataset:
     """``draws`` forward-simulated prior draws (one chain) of every parameter and quantity."""
     arrays = draw_prior(structure, study.priors, draws, seed)
-    dims = {**FREE_DIMS, **DERIVED_DIMS, **{f"{kind}_{name}": (name,) for name in ("tier", "test")
-                                             for kind in ("sensitivity", "false_positive", "sensitivity_gap")}}
+    dims = {**FREE_DIMS, **DERIVED_DIMS, **COUNT_DIMS,
+            **{f"{kind}_{name}": (name,) for name in ("tier", "test")
+               for kind in ("sensitivity", "false_positive", "sensitivity_gap")}}
     params = {name: arrays[name] for name in FREE_DIMS if name in arrays}
     return xr.Dataset({**_as_dataset(arrays, structure, 1, draws, dims),
                        **counterfactual_variables(structure, study.framework, params, 1, draws)})

@@ -13,7 +13,8 @@ loops' shared factors). Evidence rows observe pi at a stage (a unit's pi when th
 severity:
 
     signal row   P(positive) = r * (f + pi (s_d - f_d)) + (1 - r) / 2
-    count row    k ~ Binomial(n, f + pi (s_d - f_d))
+    count row    k ~ BetaBinomial(n, p phi_i, (1 - p) phi_i),  p = f_i + pi (s_i - f_i)
+                 (the indicator's own rates and intra-class correlation, engine.counts)
     measure row  z ~ Normal(lambda_tier * logit(pi), 1)    (or lambda * s_k for a constraint)
 
 **Identified parametrisation.** The evidence pins eta, while its split into logit(q0) and the
@@ -22,10 +23,11 @@ variable) and adds the prior of q0 = sigmoid(eta + sum L s) as a density term: t
 (eta, L, s) -> (logit q0, L, s) is a shear with unit Jacobian, so the posterior is exactly that of
 the centred model (``parametrisation="centred"`` samples q0; the tests compare the two log-densities).
 
-The evidence enters through three ``pm.Potential`` terms computed from group sufficient statistics
-held in ``pm.Data`` containers, so :func:`set_evidence` swaps in new evidence without rebuilding the
-graph. A tier's (or test type's) sensitivity is ``s = f + (1 - f) g`` with ``f, g ~ Beta``: a positive
-clue can never count against conversion, and E[s] is the prior set's sensitivity mean.
+The evidence enters through three ``pm.Potential`` terms held in ``pm.Data`` containers -- group
+sufficient statistics for signals and measures, one term per distinct count row -- so
+:func:`set_evidence` swaps in new evidence without rebuilding the graph. A tier's (or test type's)
+sensitivity is ``s = f + (1 - f) g`` with ``f, g ~ Beta``: a positive clue can never count against
+conversion, and E[s] is the prior set's sensitivity mean.
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ def prior_data(structure: Structure, priors) -> dict[str, np.ndarray]:
         out[f"prior_fpr_{name}"] = np.array([[group[i].false_positive.alpha for i in order],
                                              [group[i].false_positive.beta for i in order]])
         out[f"prior_gap_{name}"] = np.array([[a for a, _ in gaps], [b for _, b in gaps]])
+    if s.counts.indicators:  # the count indicators' rate and overdispersion priors (engine.counts)
+        out["prior_count_fpr"], out["prior_count_gap"] = s.counts.fpr_prior, s.counts.gap_prior
+        out["prior_count_icc"] = s.counts.icc_prior
     return {k: np.asarray(v, dtype=float) for k, v in out.items()}
 
 
@@ -98,6 +103,26 @@ def _severity(s: Structure, p: dict):
     shared = pt.inc_subtensor(shared[s.member_constraint], rho * factor[s.member_loop])
     rho2 = pt.inc_subtensor(pt.zeros(len(s.constraints))[s.member_constraint], rho**2)
     return mean + sd * (shared + pt.sqrt(1.0 - rho2) * z)
+
+
+def _count_evidence(s: Structure, p: dict, d: dict, latent):
+    """Each distinct count row's weighted beta-binomial log-probability, summed (engine.counts): the
+    indicator's rates f_i, s_i = f_i + (1 - f_i) g_i and intra-class correlation rho_i, phi = 1/rho - 1."""
+    if not s.counts.indicators:
+        return pt.zeros(())
+    fpr, gap, icc = p["prior_count_fpr"], p["prior_count_gap"], p["prior_count_icc"]
+    f = pm.Beta("rate_not_converting", alpha=fpr[0], beta=fpr[1], dims="count_indicator")
+    g = pm.Beta("rate_gap", alpha=gap[0], beta=gap[1], dims="count_indicator")
+    s_rate = pm.Deterministic("rate_converting", f + (1 - f) * g, dims="count_indicator")
+    rho = pm.Beta("count_icc", alpha=icc[0], beta=icc[1], dims="count_indicator")
+    i = d["count_indicator_index"]
+    prob = f[i] + pm.math.sigmoid(latent[d["count_target"]]) * (s_rate[i] - f[i])
+    phi = 1.0 / rho[i] - 1.0
+    a, b = prob * phi, (1.0 - prob) * phi
+    k, n = d["count_k"], d["count_n"]
+    log_pmf = (d["count_log_choose"] + pt.gammaln(k + a) + pt.gammaln(n - k + b) - pt.gammaln(n + phi)
+               - pt.gammaln(a) - pt.gammaln(b) + pt.gammaln(phi))
+    return pt.sum(d["count_weight"] * log_pmf)
 
 
 def _log_sigmoid(x):
@@ -204,7 +229,7 @@ def build_model(study: Study, *, evidence: EvidenceData | None = None,
             sens_all, fpr_all = sens_tier, fpr_tier
 
         d = {name: pm.Data(name, np.asarray(values, dtype=float if name.split("_", 1)[1]
-                                               not in ("target", "diag") else "int64"))
+                                               not in ("target", "diag", "indicator_index") else "int64"))
              for name, values in data.data_arrays().items()}
 
         def probability(prefix: str):
@@ -218,9 +243,7 @@ def build_model(study: Study, *, evidence: EvidenceData | None = None,
         p_signal = r * probability("signal") + (1 - r) / 2
         pm.Potential("signal_evidence", pt.sum(d["signal_positive"] * pt.log(p_signal)
                                                + d["signal_negative"] * pt.log1p(-p_signal)))
-        p_count = probability("count")
-        pm.Potential("count_evidence", pt.sum(d["count_successes"] * pt.log(p_count)
-                                              + d["count_failures"] * pt.log1p(-p_count)))
+        pm.Potential("count_evidence", _count_evidence(s, p, d, latent))
         mu = d["measure_loading"] * latent[d["measure_target"]]
         pm.Potential("measure_evidence", pt.sum(-0.5 * d["measure_wz2"] + mu * d["measure_wz"]
                                                 - 0.5 * mu**2 * d["measure_weight"]

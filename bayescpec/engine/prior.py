@@ -13,6 +13,7 @@ import numpy as np
 from scipy.special import logit
 
 from ..inputs.spec import PriorSet
+from .counts import draw_count_prior
 from .quantities import derive, severities
 from .structure import Structure, stage_beta_parameters  # noqa: F401  (documented identity)
 
@@ -65,5 +66,6 @@ def draw_prior(structure: Structure, priors: PriorSet, draws: int, seed: int) ->
         g = rng.beta([a for a, _ in gaps], [b for _, b in gaps], size=(n, len(order)))
         out[f"false_positive_{name}"], out[f"sensitivity_gap_{name}"] = f, g
         out[f"sensitivity_{name}"] = f + (1 - f) * g
+    out.update(draw_count_prior(s.counts, rng, n))  # last: the draws above keep their random streams
     out.update(derive(s, out))
     return out

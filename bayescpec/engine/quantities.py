@@ -10,6 +10,9 @@ Sampled (free) parameters, leading axis = draws:
 * ``unit_sd`` (channels), ``unit_z`` (units): unit offsets delta_u = sd_c z_u on every stage logit;
 * ``route_probability`` (channels): the probability of the framework's bypass route (``[[routes]]``);
 * ``loading_common``: the loadings' common part, when the prior set shares their variance.
+* ``rate_not_converting``, ``rate_gap``, ``count_icc`` (count indicators): each count indicator's
+  per-unit rates and intra-class correlation (:mod:`bayescpec.engine.counts`; they enter only the
+  likelihood of count rows, so nothing here is derived from them).
 
 Derived: ``severity``, ``stage_probability`` q (channel, stage), ``reach`` (channel, stage),
 ``theta``, ``base_theta`` (every severity at 0 = typical), ``constraint_effect`` = base_theta - theta,
@@ -31,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
+from .counts import COUNT_FREE_DIMS
 from .structure import Structure
 
 __all__ = ["severity_from", "severities", "derive", "DERIVED_DIMS", "FREE_DIMS"]
@@ -40,6 +44,7 @@ FREE_DIMS: dict[str, tuple[str, ...]] = {
     "stage_logit": ("chain_stage",), "loading": ("link",), "severity_z": ("constraint",),
     "loop_factor": ("loop",), "loop_loading": ("loop_member",), "unit_sd": ("channel",), "unit_z": ("unit",),
     "route_probability": ("channel",), "loading_common": (),
+    **COUNT_FREE_DIMS,
 }
 #: dims (after the sample axis) of each derived quantity
 DERIVED_DIMS: dict[str, tuple[str, ...]] = {

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..inputs.spec import Framework, PriorSet
 from ..inputs.study import Study
+from .counts import COUNT_DIM, CountStructure, count_structure
 
 __all__ = ["Structure", "structure_of", "model_structure", "stage_beta_parameters", "units_from_rows"]
 
@@ -89,6 +90,9 @@ class Structure:
     # named levels of the severity scale: level id -> the severity of every constraint at that level
     levels: dict[str, np.ndarray] = field(default_factory=dict)
 
+    #: the catalogue's count indicators and the priors of their rates and overdispersion (engine.counts)
+    counts: CountStructure = field(default_factory=CountStructure)
+
     @property
     def has_route(self) -> bool:
         return bool(self.route) and bool(self.route_channel.any())
@@ -123,7 +127,7 @@ class Structure:
             "channel": self.channels, "stage": self.stages, "constraint": self.constraints,
             "chain_stage": self.cell_names, "link": self.link_names, "loop": self.loops,
             "loop_member": self.member_names, "unit": self.unit_names, "tier": self.tiers, "test": self.tests,
-            "dimension": self.dimensions,
+            "dimension": self.dimensions, COUNT_DIM: self.counts.indicators,
         }
 
     def key(self) -> tuple:
@@ -131,7 +135,8 @@ class Structure:
         return (tuple(self.channels), tuple(self.stages), tuple(self.cells), tuple(self.constraints),
                 tuple(self.links), tuple(self.loop_members), tuple(self.units), tuple(self.tiers),
                 tuple(self.tests), self.loading_signed, self.loading_shared > 0,
-                (self.route, self.route_after, self.route_reaches, tuple(self.route_channel.tolist())))
+                (self.route, self.route_after, self.route_reaches, tuple(self.route_channel.tolist())),
+                tuple(self.counts.indicators))
 
 
 def model_structure(framework: Framework, priors: PriorSet, units: list[tuple[str, str]]) -> Structure:
@@ -200,6 +205,7 @@ def model_structure(framework: Framework, priors: PriorSet, units: list[tuple[st
         route_alpha=route_prior.alpha if route_prior else 1.0, route_beta=route_prior.beta if route_prior else 1.0,
         loading_shared=float(pr.loadings.shared) if pr.loadings.signed else 0.0,
         levels=levels,
+        counts=count_structure(fw, pr),
     )
 
 

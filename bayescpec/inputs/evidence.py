@@ -30,7 +30,7 @@ __all__ = [
 
 EVIDENCE_COLUMNS = (
     "id", "observed", "target", "indicator", "tier", "kind", "value", "k", "n", "test",
-    "sensitivity", "false_positive", "reliability", "package", "source", "note", "unit",
+    "sensitivity", "false_positive", "reliability", "package", "source", "note", "unit", "measure_unit",
 )
 REQUIRED_COLUMNS = ("id", "observed", "target", "indicator", "tier", "kind", "source")
 NUMERIC_COLUMNS = ("value", "k", "n", "sensitivity", "false_positive", "reliability")
@@ -127,9 +127,14 @@ def _schema(framework: Framework, sources: set[str]) -> pa.DataFrameSchema:
 #: keys share years and prefixes ('nepra_2026' is 0.64 like 'wb_exports_2026'), a typo scores above 0.85
 SOURCE_CUTOFF = 0.8
 
-#: a measure further than this many scales from its indicator's baseline is a unit or typing error (and
-#: far enough out, its square overflows the likelihood: a run would crash with ``measure_evidence: -inf``)
-MAX_STANDARDISED = 1e6
+#: a measure further than this many scales from its indicator's baseline is refused. The catalogue's
+#: baseline and scale are the corridor's reference value and one unit of typical variation, so a value
+#: six units out is far likelier a unit or typing error (a percentage entered for a share lands hundreds
+#: of scales out, millions for billions thousands) than evidence -- or, if genuine, a sign that the
+#: reference points do not describe this corridor, which a person must revise (they are modelling
+#: assumptions). Either way it must not reach the likelihood, where one row at z ~ Normal(lambda
+#: logit(reach), 1) would pin its target's logit near z / lambda (README, "What is checked")
+MAX_STANDARDISED = 6.0
 
 
 def _far_measures(typed: pd.DataFrame, framework: Framework) -> pd.Series:
@@ -141,7 +146,36 @@ def _far_measures(typed: pd.DataFrame, framework: Framework) -> pd.Series:
     scale = rows["indicator"].map({i: v.scale for i, v in scaled.items()}).astype(float)
     with np.errstate(all="ignore"):
         z = ((rows["value"].astype(float) - baseline) / scale).abs()
-    return z[~(z <= MAX_STANDARDISED)]
+    return z[~(z <= MAX_STANDARDISED * (1 + 1e-12))]  # exactly 6 scales (1.1 for 0.2 +/- 0.15) is allowed
+
+
+def _far_measure_message(raw: str, value: float, z: float, indicator) -> str:
+    """What is wrong with a measure beyond the bound, the indicator's reference points and the likely fix."""
+    unit = f", unit {indicator.unit!r}" if indicator.unit else ""
+    message = (f"found {raw!r}, {z:.3g} scales from the baseline of indicator {indicator.id!r} (baseline "
+               f"{indicator.baseline:g}, scale {indicator.scale:g}{unit}); allowed: within {MAX_STANDARDISED:g} "
+               "scales of the baseline (further out a value is far likelier a unit or typing error than evidence)")
+
+    def within(candidate: float) -> float | None:
+        with np.errstate(all="ignore"):
+            standardised = abs((candidate - indicator.baseline) / indicator.scale)
+        return standardised if standardised <= MAX_STANDARDISED else None
+
+    as_share, as_percent = within(value / 100), within(value * 100)
+    expects_percent = "%" in (indicator.unit or "") or "percent" in (indicator.unit or "").lower()
+    if as_share is not None and not expects_percent:
+        return (message + f"; entered as a percentage? the catalogue expects a share ({indicator.unit or 'a share'}): "
+                f"{value / 100:g} would give z = {as_share:.2g}")
+    if as_percent is not None and expects_percent:
+        return (message + f"; entered as a share? the catalogue expects a percentage ({indicator.unit}): "
+                f"{value * 100:g} would give z = {as_percent:.2g}")
+    return message + (f"; check the unit: the catalogue expects {indicator.unit!r}" if indicator.unit
+                      else "; check the unit")
+
+
+def _same_unit(a: str, b: str) -> bool:
+    """Units compared as written, ignoring case and spacing ('Share of inputs' is 'share of  inputs')."""
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
 
 
 def validate_evidence(
@@ -298,11 +332,29 @@ def validate_evidence(
     bad = frame.index[is_measure & numeric_ok["value"] & value.isna()]
     add(bad, "value", lambda line: "a measure needs a numeric value; found an empty cell")
     far = _far_measures(typed, framework)
-    add(far.index, "value", lambda line: (
-        f"found {frame['value'][line]!r}, {abs(far[line]):.3g} scales from the baseline of indicator "
-        f"{indicators[indicator_of[line]].id!r} (baseline {indicators[indicator_of[line]].baseline:g}, scale "
-        f"{indicators[indicator_of[line]].scale:g}); allowed: within {MAX_STANDARDISED:g} scales of the baseline "
-        "(check the unit)"))
+    add(far.index, "value", lambda line: _far_measure_message(frame["value"][line], float(value[line]),
+                                                              abs(far[line]), indicators[indicator_of[line]]))
+    measure_unit = frame["measure_unit"] if "measure_unit" in frame.columns else pd.Series("", index=frame.index)
+    stated = measure_unit != ""
+    add(frame.index[stated & ~is_measure & kind.isin(list(EVIDENCE_KINDS))], "measure_unit",
+        lambda line: f"only measure rows take measure_unit (the unit of a measured value); this row is a "
+                     f"{kind[line]!r}")
+    for line in frame.index[stated & is_measure & indicator_of.isin(list(indicators))]:
+        ind = indicators[indicator_of[line]]
+        if not ind.unit:
+            add([line], "measure_unit", lambda _l, ind=ind: (
+                f"found {measure_unit[_l]!r}, but the catalogue states no unit for indicator {ind.id!r}; "
+                "allowed: an empty cell (or add unit = ... to the indicator in the framework)"))
+        elif not _same_unit(measure_unit[line], ind.unit):
+            add([line], "measure_unit", lambda _l, ind=ind: (
+                f"found {measure_unit[_l]!r}, but indicator {ind.id!r} is measured in {ind.unit!r} "
+                f"(baseline {ind.baseline:g}, scale {ind.scale:g}); allowed: {ind.unit!r} -- convert the value "
+                "to the catalogue's unit -- or an empty cell"))
+    unrated = [i for i, v in indicators.items() if v.rate_converting is None or v.rate_not_converting is None]
+    add(frame.index[is_count & indicator_of.isin(unrated)], "indicator", lambda line: (
+        f"indicator {indicator_of[line]!r} has no rate_converting and rate_not_converting in the catalogue; "
+        "allowed: a count of an indicator whose per-unit rates the framework states (a count is read "
+        "against its indicator's own rates, never the tier's)"))
     for column in ("k", "n"):
         bad = frame.index[is_count & numeric_ok[column] & typed[column].isna()]
         add(bad, column, lambda line, c=column: f"a count needs {c}; found an empty cell")

@@ -305,6 +305,18 @@ class LoadingPrior(_Prior):
         return NORMAL if self.signed else HALF_NORMAL
 
 
+class CountPriors(_Spec):
+    """Priors of count rows (k of n units). Each count indicator's per-unit rates f (not converting) and
+    s = f + (1 - f) g (converting) have Beta priors whose means are the catalogue's
+    ``rate_not_converting`` and ``rate_converting`` and whose concentration is ``rate_concentration``
+    (pseudo-units behind each catalogue rate); ``overdispersion`` is the Beta prior of the intra-class
+    correlation rho of one row's units (k ~ BetaBinomial with phi = 1/rho - 1): rho > 0 bounds what one
+    count row, however large, can say."""
+
+    rate_concentration: Concentration
+    overdispersion: BetaPrior
+
+
 class Diagnosticity(_Spec):
     """Beta priors on P(positive | converting) and P(positive | not converting)."""
 
@@ -329,6 +341,9 @@ class PriorSet(_Spec):
     units: HalfNormalPrior = HalfNormalPrior(sd=0.5)
     diagnosticity: DiagnosticityPriors
     measure_loading: dict[str, LogitScale]
+    #: count rows: the concentration of the indicators' rate priors and the overdispersion prior
+    #: (required when the framework's catalogue has an indicator with a count kind)
+    counts: CountPriors | None = None
     #: Beta prior of each channel's probability of taking the framework's bypass route ([[routes]])
     routes: dict[str, BetaPrior] = Field(default_factory=dict)
 
@@ -416,7 +431,13 @@ def load_framework(path: str | Path) -> Framework:
             problems.append(_problem(path, lines, loc + ("kinds",),
                                      "kind 'measure' needs both 'baseline' and 'scale' to standardise values"))
         rates = (indicator.rate_converting, indicator.rate_not_converting)
-        if (rates[0] is None) != (rates[1] is None):
+        if "count" in indicator.kinds and rates[0] is None and rates[1] is None:
+            problems.append(_problem(path, lines, loc + ("kinds",),
+                                     "kind 'count' needs rate_converting and rate_not_converting: the share of "
+                                     "units (firms, plots, workers, ...) showing the indicator when the chain "
+                                     "reaches its stage and when it does not -- modelling assumptions, stated "
+                                     "in reference_note (or drop 'count' from kinds)"))
+        elif (rates[0] is None) != (rates[1] is None):
             problems.append(_problem(path, lines, loc, "give both rate_converting and rate_not_converting, or neither"))
         elif rates[0] is not None and rates[0] <= rates[1]:
             problems.append(_problem(path, lines, loc + ("rate_converting",),
@@ -469,6 +490,14 @@ def load_priors(path: str | Path, framework: Framework) -> PriorSet:
                                  "the framework has feedback loops ([[loops]]): give loop_loadings = "
                                  "{ mean = ..., concentration = ... }, the Beta prior of each constraint's "
                                  "loading on its loop's shared factor"))
+    counted = [i.id for i in framework.indicators if "count" in i.kinds]
+    if counted and priors.counts is None:
+        shown = ", ".join(counted[:3]) + (f" and {len(counted) - 3} more" if len(counted) > 3 else "")
+        problems.append(_problem(path, lines, ("counts",),
+                                 f"the framework's catalogue has count indicators ({shown}): give [counts] "
+                                 "with rate_concentration = ... (pseudo-units behind each catalogue rate) and "
+                                 "overdispersion = { mean = ..., concentration = ... } (Beta prior of the "
+                                 "intra-class correlation of a count's units)"))
     for group, table in (("tiers", priors.diagnosticity.tiers), ("tests", priors.diagnosticity.tests)):
         for name, diag in table.items():
             if diag.sensitivity.mean <= diag.false_positive.mean:
