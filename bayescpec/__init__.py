@@ -4,7 +4,8 @@ Data flow: files -> :func:`load_study` (validated, frozen) -> :func:`build_model
 :func:`fit` (samples; returns an ``xarray.DataTree``) -> tables (:func:`channel_table` ...),
 reports (:func:`export_tables`), figures (:func:`plot_forest` ...), the rerun workflow
 (:func:`update_evidence`, :func:`diff`, :func:`evidence_trajectory`) and the evidence analytics
-(:func:`explain`, :func:`value_of_information`, :func:`robustness`, :func:`whatif`).
+(:func:`explain`, :func:`value_of_information`, :func:`robustness`, :func:`whatif`) and model
+criticism (:func:`check`).
 
 Names are imported on first use, so that ``import bayescpec`` and ``bayescpec --help`` do not pay
 for PyMC until a model is built or fitted.
@@ -71,6 +72,9 @@ _EXPORTS: dict[str, str] = {
     "plot_robustness": "analysis.figures", "plot_whatif": "analysis.figures",
     "analytics": "analysis.report", "write_outputs": "analysis.report", "analytics_sections": "analysis.report",
     "write_analytics_report": "analysis.report",
+    # model criticism: predictive checks, prior-data conflict, overdispersion, LOO-PIT, Pareto k-hat
+    "check": "analysis.criticism", "ModelCheck": "analysis.criticism", "check_outputs": "analysis.criticism_report",
+    "plot_check": "analysis.criticism_report", "row_predictive": "engine.replicate",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -47,9 +47,10 @@ class Problem:
         return f"{location}: {self.message}"
 
 
-def did_you_mean(value: object, allowed: Iterable[str]) -> str:
-    """Return ``" (did you mean 'x'?)"`` when ``value`` is close to one allowed name, else ``""``."""
-    matches = difflib.get_close_matches(str(value), list(allowed), n=1, cutoff=0.6)
+def did_you_mean(value: object, allowed: Iterable[str], *, cutoff: float = 0.6) -> str:
+    """Return ``" (did you mean 'x'?)"`` when ``value`` is close to one allowed name (difflib's
+    similarity ratio at least ``cutoff``), else ``""``."""
+    matches = difflib.get_close_matches(str(value), list(allowed), n=1, cutoff=cutoff)
     return f" (did you mean '{matches[0]}'?)" if matches else ""
 
 

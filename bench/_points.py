@@ -116,6 +116,10 @@ def scale(args) -> dict:
         "sample_s": float(stats.attrs.get("sampling_time", np.nan)),
         "fit_s": fitted - built, "steps_per_draw": float(np.mean(steps)),
         "min_ess_bulk": float(result.attrs["min_ess_bulk"]), "peak_mb": peak_mb(),
+        # divergences of the reported run, and of the first run when fit() re-sampled after divergences
+        "divergences": int(result.attrs["divergences"]), "divergence_retry": str(result.attrs["divergence_retry"]),
+        "converged": bool(result.attrs["converged"]), "max_rhat": float(result.attrs["max_rhat"]),
+        "convergence_failures": str(result.attrs.get("convergence_failures", "")),
     }
 
 

@@ -5,8 +5,9 @@ standard library and pandas, the conversion chain in its natural (centred) form 
 constraint-free pass probability q0 ~ Beta (the prior set's Beta of theta split over the stages),
 severities with the feedback loops' shared factors, signed loadings, logit q = logit q0 - sum L s,
 reach = cumulative product of q along the chain -- one likelihood term per evidence *row*
-(Bernoulli for signals, Binomial for counts, Normal for measures; no aggregation into groups; data
-gaps skipped), the same ``s = f + (1 - f) g`` diagnosticity parametrisation, package tempering by
+(Bernoulli for signals, BetaBinomial for counts with each count indicator's own rates and
+intra-class correlation, Normal for measures; no aggregation into groups; data gaps skipped), the
+same ``s = f + (1 - f) g`` parametrisation of diagnosticities and count rates, package tempering by
 weighting each row's log-likelihood (``pm.Potential``), and a default ``pm.sample()``.
 
     python bench/baseline_pymc.py [--evidence evidence/cpec.csv] [--draws 1000] [--json]
@@ -122,11 +123,6 @@ def build_model(framework_path, priors_path, evidence_path) -> pm.Model:
             pi = pm.math.sigmoid(latent[target_idx[rows]])
             s_fixed = ev["sensitivity"].to_numpy()[rows]
             f_fixed = ev["false_positive"].to_numpy()[rows]
-            kinds = ev["kind"].to_numpy()[rows]
-            rate_c = np.array([indicators[i].get("rate_converting", np.nan) for i in ev["indicator"].to_numpy()[rows]])
-            rate_n = np.array([indicators[i].get("rate_not_converting", np.nan) for i in ev["indicator"].to_numpy()[rows]])
-            s_fixed = np.where(kinds == "count", rate_c, s_fixed)
-            f_fixed = np.where(kinds == "count", rate_n, f_fixed)
             explicit = ~np.isnan(s_fixed)
             s = pt.switch(explicit, np.nan_to_num(s_fixed, nan=0.5), sens_all[diag_idx[rows]])
             f = pt.switch(explicit, np.nan_to_num(f_fixed, nan=0.5), fpr_all[diag_idx[rows]])
@@ -138,11 +134,26 @@ def build_model(framework_path, priors_path, evidence_path) -> pm.Model:
             p = r * prob(rows) + (1 - r) / 2
             y = ev["value"].to_numpy()[rows].astype(int)
             pm.Potential("signals", pt.sum(weight[rows] * pm.logp(pm.Bernoulli.dist(p=p), y)))
-        rows = np.flatnonzero(ev["kind"] == "count")
-        if rows.size:
-            n, k = ev["n"].to_numpy()[rows].astype(int), ev["k"].to_numpy()[rows].astype(int)
-            pm.Potential("counts", pt.sum(weight[rows] * reliability[rows]
-                                          * pm.logp(pm.Binomial.dist(n=n, p=prob(rows)), k)))
+        # count indicators: their own rates f, s = f + (1 - f) g (catalogue means, [counts] concentration)
+        # and intra-class correlation rho; k ~ BetaBinomial(n, p phi, (1 - p) phi), phi = 1 / rho - 1
+        counted = [i for i in indicators if "count" in indicators[i]["kinds"]]
+        if counted and "counts" in pr:
+            kappa = pr["counts"]["rate_concentration"]
+            rate_c = np.array([indicators[i]["rate_converting"] for i in counted])
+            rate_n = np.array([indicators[i]["rate_not_converting"] for i in counted])
+            gap = (rate_c - rate_n) / (1 - rate_n)
+            rate_f = pm.Beta("rate_not_converting", alpha=rate_n * kappa, beta=(1 - rate_n) * kappa, shape=len(counted))
+            rate_g = pm.Beta("rate_gap", alpha=gap * kappa, beta=(1 - gap) * kappa, shape=len(counted))
+            rate_s = rate_f + (1 - rate_f) * rate_g
+            icc = pm.Beta("count_icc", *beta_ab(**pr["counts"]["overdispersion"]), shape=len(counted))
+            rows = np.flatnonzero(ev["kind"] == "count")
+            if rows.size:
+                which = np.array([counted.index(i) for i in ev["indicator"].to_numpy()[rows]])
+                p = rate_f[which] + pm.math.sigmoid(latent[target_idx[rows]]) * (rate_s[which] - rate_f[which])
+                phi = 1 / icc[which] - 1
+                n, k = ev["n"].to_numpy()[rows].astype(int), ev["k"].to_numpy()[rows].astype(int)
+                pm.Potential("counts", pt.sum(weight[rows] * reliability[rows]
+                                              * pm.logp(pm.BetaBinomial.dist(n=n, alpha=p * phi, beta=(1 - p) * phi), k)))
         rows = np.flatnonzero(ev["kind"] == "measure")
         if rows.size:
             loading_tier = np.array([pr["measure_loading"][t] for t in ev["tier"].to_numpy()[rows]])

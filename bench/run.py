@@ -213,7 +213,9 @@ def run_benchmarks(*, smoke: bool = False, sizes=(100, 1_000, 10_000, 100_000), 
                    validate_s=info["validate_s"], build_s=info["build_s"], sample_s=info["sample_s"],
                    min_ess=info["min_ess_bulk"], ess_per_s=_ess_rate(info["min_ess_bulk"], info["sample_s"]),
                    peak_mb=info["peak_mb"],
-                   note=f"leapfrog steps/draw {info['steps_per_draw']:.1f}; fit() total {info['fit_s']:.1f} s")
+                   note=f"leapfrog steps/draw {info['steps_per_draw']:.1f}; divergences {info.get('divergences', 'n/a')}"
+                        + (f" ({info['divergence_retry']})" if info.get("divergence_retry") else "")
+                        + f"; fit() total {info['fit_s']:.1f} s")
         scale_rows.append((size, row))
         rows.append(row)
     ref = dict(scale_rows).get(1_000) or (scale_rows[0][1] if scale_rows else None)

@@ -2,7 +2,8 @@
 can be refitted in seconds and some answers have closed forms.
 
 Rows: a package of two strong signals (explicit sensitivity 0.9, false positive 0.1, each weighing 1/2),
-a count of 8 of 10 units (the catalogue's rates 0.7 / 0.2) and one measure (z = 1 at loading 0.6).
+a count of 8 of 10 units (the catalogue's rates 0.7 / 0.2 as the means of the indicator's own rates,
+with overdispersion) and one measure (z = 1 at loading 0.6).
 """
 
 from __future__ import annotations

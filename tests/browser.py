@@ -31,6 +31,28 @@ IMAGES_JS = """JSON.stringify({
 })"""
 
 
+#: how the page is laid out at the viewport's width: horizontal overflow of the document and of each table's
+#: box, and every date, interval or probability that a line break cut in two
+LAYOUT_JS = r"""JSON.stringify((() => {
+  const tokens = /\d{4}-\d{2}-\d{2}|\[[-+\u2212]?\d+\.\d+, [-+\u2212]?\d+\.\d+\]|[-+\u2212]?\d+\.\d+\u2013[-+\u2212]?\d+\.\d+|P = [<>]?\d+\.\d+/g;
+  const broken = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const m of node.data.matchAll(tokens)) {
+      const range = document.createRange();
+      range.setStart(node, m.index); range.setEnd(node, m.index + m[0].length);
+      const tops = new Set(Array.from(range.getClientRects()).filter(r => r.width > 0).map(r => Math.round(r.top)));
+      if (tops.size > 1) broken.push(m[0]);
+    }
+  }
+  return {
+    innerWidth: window.innerWidth, scrollWidth: document.documentElement.scrollWidth,
+    tables: Array.from(document.querySelectorAll('div.table')).map(d => ({id: d.id,
+      overflow: Math.max(0, ...[d, ...d.querySelectorAll('div')].map(e => e.scrollWidth - e.clientWidth))})),
+    broken: broken};
+})())"""
+
+
 def find_chromium() -> str | None:
     for name in CANDIDATES:
         path = shutil.which(name)
@@ -91,10 +113,12 @@ class _Pipe:
                 return message
 
 
-def inspect_page(url: str, *, chromium: str | None = None, timeout: float = 90) -> dict:
-    """Open ``url`` in headless Chromium; return ``{"title", "images", "errors", "text"}``, where
-    ``errors`` lists console errors, uncaught exceptions and failed loads, and ``images`` has
-    ``src``, ``complete``, ``naturalWidth``, ``naturalHeight`` and ``shownWidth`` of every image."""
+def inspect_page(url: str, *, chromium: str | None = None, timeout: float = 90, width: int = 1280) -> dict:
+    """Open ``url`` in headless Chromium at a viewport ``width`` pixels wide; return ``{"title", "images",
+    "errors", "text", "layout"}``, where ``errors`` lists console errors, uncaught exceptions and failed
+    loads, ``images`` has ``src``, ``complete``, ``naturalWidth``, ``naturalHeight`` and ``shownWidth`` of
+    every image, and ``layout`` (:data:`LAYOUT_JS`) the document's and each table box's widths and the
+    dates, intervals and probabilities a line break cut."""
     binary = chromium or find_chromium()
     if binary is None:
         raise FileNotFoundError("no chromium on PATH")
@@ -120,11 +144,15 @@ def inspect_page(url: str, *, chromium: str | None = None, timeout: float = 90) 
         session = pipe.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
             pipe.call(domain, session=session)
+        pipe.call("Emulation.setDeviceMetricsOverride", {"width": width, "height": 900, "deviceScaleFactor": 1,
+                                                         "mobile": False}, session=session)
         pipe.call("Page.navigate", {"url": url}, session=session)
         pipe.wait_for("Page.loadEventFired", session, timeout=timeout)
         evaluated = pipe.call("Runtime.evaluate", {"expression": IMAGES_JS, "returnByValue": True},
                               session=session)
         page = json.loads(evaluated["result"]["value"])
+        laid_out = pipe.call("Runtime.evaluate", {"expression": LAYOUT_JS, "returnByValue": True}, session=session)
+        page["layout"] = json.loads(laid_out["result"]["value"])
         errors = []
         for event in pipe.events:
             method, params = event.get("method"), event.get("params", {})

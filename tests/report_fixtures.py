@@ -173,3 +173,44 @@ def make_result(
         "convergence_failures": "" if converged else "max R-hat 1.200 > 1.01",
     }
     return tree
+
+
+#: a proposition as the lead's rewrite makes them: a statement in parts, a long reading, a long query
+LONG_PROPOSITION = {
+    "id": "P1long",
+    "statement": ("Part (a): the corridor's special economic zones convert infrastructure into productive capacity "
+                  "only if supplier linkages, skills and reliable energy arrive together, within the horizon of "
+                  "the plan. Part (b): digital connectivity raises the quality of development only under stable "
+                  "regulation and trusted data governance. Part (c): no single constraint -- security, energy-"
+                  "sector debt, weak coordination, limited SME finance or local exclusion -- interrupts conversion "
+                  "on its own once (a) and (b) hold; together they can reduce the corridor to a portfolio of "
+                  "underembedded projects, which is what the evidence would show if (a) or (b) fails."),
+    "reading": ("Reads part (a) as theta of the first channel above tau together with the constraint-free theta of "
+                "the third; part (b) as the second channel above tau; part (c) as an implication: when both hold, "
+                "neither constraint interrupts by more than the materiality delta. Refuted by draws in which (a) "
+                "and (b) hold and a constraint still interrupts; supported by draws in which (a) or (b) fails and "
+                "the constraints bind. A_very_long_identifier_without_any_space_in_it_at_all_for_the_line_breaker."),
+    "query": ("interruption[security] <= delta and interruption[energy_debt] <= delta and "
+              "count(theta[sez, digital, green] > tau) >= 1 and mean(constraint_effect[sez, digital, green]) > 0 - delta "
+              "given theta[sez] > tau and base_theta[green] > tau and theta[digital] > tau"),
+}
+#: a channel label as long as a framework file may write one
+LONG_LABEL = ("SEZ-led industrial upgrading through anchor firms, supplier linkages, skills formation and export "
+              "capacity in the corridor's special economic zones")
+
+
+def long_text_result(**kwargs) -> xr.DataTree:
+    """:func:`make_result` with a very long channel label and constraint label, and the propositions
+    replaced by long ones in parts (:data:`LONG_PROPOSITION` and two variants)."""
+    result = make_result(channels={**CHANNELS, "sez": LONG_LABEL},
+                         constraints={**CONSTRAINTS, "security": "Security risk to personnel, sites and transport "
+                                                                 "routes, as recorded by the corridor's security reports"},
+                         **kwargs)
+    fw = json.loads(result.attrs["framework"])
+    fw["propositions"] = [
+        LONG_PROPOSITION,
+        {**LONG_PROPOSITION, "id": "P2long", "statement": LONG_PROPOSITION["statement"][:300]},
+        {"id": "P3", "statement": "Short.", "query": "theta[sez] > tau", "reading": ""},
+    ]
+    result.attrs["framework"] = json.dumps(fw)
+    return result

@@ -55,11 +55,13 @@ def test_each_command_writes_tables_and_figures_with_provenance(saved, tmp_path)
     folder, _, _ = saved
     out = tmp_path / "analysis"
     for args in (("explain", "--no-refit"), ("next", "--no-figures", "--top", "2"), ("robustness", "--no-figures"),
+                 ("whatif", "--no-figures"),
                  ("whatif", "--no-figures", "--scenario", "energy_restructuring", "--set", "water_stress=0")):
         outcome = invoke(args[0], folder, "--out", out, "-q", *args[1:])
         assert outcome.exit_code == 0, outcome.output
+    assert "whatif-custom.*" in outcome.output and "stay in whatif.*" in " ".join(outcome.output.split())
     for stem in ("explain-packages", "explain-rows", "next", "robustness", "power-scaling", "tipping-points",
-                 "whatif"):
+                 "whatif", "whatif-custom"):
         for suffix in (".csv", ".md", ".tex", ".html"):
             assert (out / f"{stem}{suffix}").is_file(), f"{stem}{suffix}"
         md = (out / f"{stem}.md").read_text()
@@ -69,8 +71,10 @@ def test_each_command_writes_tables_and_figures_with_provenance(saved, tmp_path)
         png = out / f"waterfall-{channel}.png"
         assert png.is_file() and (out / f"waterfall-{channel}.pdf").is_file()
         assert "Source: prior set baseline" in Image.open(png).info["Description"]
-    whatif = (out / "whatif.md").read_text()
-    assert "energy_restructuring" in whatif and "custom" in whatif and "the paper:" in whatif
+    whatif = (out / "whatif-custom.md").read_text()  # --set: beside the named scenarios, not over them
+    assert "energy_restructuring" in whatif and "custom" in whatif and "source: “" in whatif
+    named = (out / "whatif.md").read_text()
+    assert "energy_restructuring" in named and "custom" not in named
     if shutil.which("pdflatex"):  # every table compiles on its own (quotes, arrows, Greek letters escaped)
         import subprocess
 
@@ -88,7 +92,7 @@ def test_json_output_is_one_document(saved, tmp_path):
     data = json.loads(outcome.stdout)
     assert data["scenarios"]["custom"]["settings"] == "security -1"
     assert {r["channel"] for r in data["rows"]} == {"sez", "digital", "green", "agriculture", "gwadar", "nqpf"}
-    assert [Path(p).name for p in data["files"]] == ["whatif.csv"]
+    assert [Path(p).name for p in data["files"]] == ["whatif-custom.csv"]
 
 
 @pytest.fixture(scope="module")
@@ -192,9 +196,19 @@ def test_whatif_table_matches_an_independent_computation_from_the_draws(saved):
         channel, constraint = link.split("|")
         if constraint == "energy_debt":  # shifted by -1: the pull L s drops by L
             eta[:, cells.index(f"{channel}|{fw['link_stages'][link]}")] += loading[:, l] * 1.0
-    for channel in fw["channels"]:
+    route = next(iter(fw.get("routes", {}).values()), None)   # the enclave route: after -> reaches
+    eps = post["route_probability"].values.reshape(chains * draws, -1) if route else None
+    for c, channel in enumerate(fw["channels"]):
         mine = [i for i, cell in enumerate(cells) if cell.startswith(f"{channel}|")]
-        theta = np.prod(expit(eta[:, mine]), axis=1)
+        stages = [cells[i].split("|")[1] for i in mine]
+        q = expit(eta[:, mine])
+        if route and route["after"] in stages and route["reaches"] in stages:
+            a, b = stages.index(route["after"]), stages.index(route["reaches"])
+            embedded = np.prod(q[:, a + 1:b + 1], axis=1)
+            theta = (np.prod(q[:, :a + 1], axis=1) * (embedded + (1 - embedded) * eps[:, c])
+                     * np.prod(q[:, b + 1:], axis=1))
+        else:
+            theta = np.prod(q, axis=1)
         row = table.loc[channel]
         assert row["scenario_mean"] == pytest.approx(theta.mean(), rel=1e-9)
         assert row["p_scenario"] == pytest.approx((theta > 0.5).mean())

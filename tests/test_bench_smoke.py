@@ -54,6 +54,7 @@ def test_analysis_bench_smoke_times_every_analysis(tmp_path, capsys):
     measured = {row["measurement"] for row in report["rows"]}
     assert {"bc.explain", "bc.value_of_information", "bc.robustness", "bc.whatif"} <= measured
     assert any(m.startswith("bayescpec whatif") for m in measured)
-    assert all(row["seconds"] > 0 for row in report["rows"])
+    # every analysis was timed: a number, not how large (rounded to 0.01 s, a fast machine may show 0.0)
+    assert all(isinstance(row["seconds"], float) and row["seconds"] >= 0 for row in report["rows"])
     assert "cores" in capsys.readouterr().out.splitlines()[0]
     assert (tmp_path / "analysis.json").is_file() and (tmp_path / "analysis.txt").is_file()

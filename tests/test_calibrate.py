@@ -88,16 +88,22 @@ def test_calibration_figure_draws_every_variable():
     assert len(fig.axes[0].lines) == 3  # two parameters and the zero line
 
 
+def _fixed_params(study, n, theta=0.3, sens=0.72, fpr=0.25, rate_c=0.66, rate_n=0.18, icc=0.2):
+    structure = structure_of(study)
+    return {"reach": np.full((n, 1, len(structure.stages)), theta ** (1 / len(structure.stages))),
+            "severity": np.zeros((n, 0)),
+            "sensitivity_tier": np.full((n, 1), sens), "false_positive_tier": np.full((n, 1), fpr),
+            "rate_converting": np.full((n, 1), rate_c), "rate_not_converting": np.full((n, 1), rate_n),
+            "count_icc": np.full((n, 1), icc)}
+
+
 def test_simulated_evidence_follows_the_likelihood(tmp_path):
     """Each simulated row against its closed-form distribution at fixed parameters."""
     paths = write_mini_study(tmp_path, MINI_ROWS)
     study = load_study(**paths)
-    structure = structure_of(study)
     theta, sens, fpr = 0.3, 0.72, 0.25
     n = 3000
-    params = {"reach": np.full((n, 1, len(structure.stages)), theta ** (1 / len(structure.stages))),
-              "severity": np.zeros((n, 0)),
-              "sensitivity_tier": np.full((n, 1), sens), "false_positive_tier": np.full((n, 1), fpr)}
+    params = _fixed_params(study, n, theta, sens, fpr)
     # reach is per stage; the target of a channel row is its last stage's reach, here theta ** (1/J)
     reach = params["reach"][0, 0, -1]
     rng = np.random.default_rng(11)
@@ -109,14 +115,54 @@ def test_simulated_evidence_follows_the_likelihood(tmp_path):
                 "s3": 0.3 + reach * (0.8 - 0.3)}
     for row, p in expected.items():
         assert abs(value[row].mean() - p) < 4 * np.sqrt(p * (1 - p) / len(sims)), row
-    p_count = 0.2 + reach * (0.7 - 0.2)
-    assert abs(k.mean() - 8 * p_count) < 4 * np.sqrt(8 * p_count * (1 - p_count) / len(sims))
+    # the count: beta-binomial at the indicator's rates (0.66, 0.18) and intra-class correlation 0.2
+    p_count = 0.18 + reach * (0.66 - 0.18)
+    expected = stats.betabinom(8, p_count * 4, (1 - p_count) * 4)  # phi = 1 / 0.2 - 1 = 4
+    observed = np.bincount(k.to_numpy(int), minlength=9)
+    assert stats.chisquare(observed, expected.pmf(np.arange(9)) * len(sims)).pvalue > 1e-3
     # the measure: z = (value - baseline) / scale ~ Normal(loading * logit(reach), 1)
     z = (value["m1"] - 10.0) / 2.0
     mean = 0.6 * np.log(reach / (1 - reach))
     assert abs(z.mean() - mean) < 4 / np.sqrt(len(sims))
     assert stats.kstest(z - mean, "norm").pvalue > 1e-3
     assert (sims[0]["package"] == "").all() and len(sims[0]) == len(MINI_ROWS)
+
+
+PACKAGED_ROWS = [
+    # a package whose two rows repeat one fact: simulated as one fact, its 1/2 weights kept
+    "p1,2025-01-01,a,clue,mechanism,signal,1,,,,,,0.9,same-fact,test,",
+    "p2,2025-01-01,a,clue,mechanism,signal,1,,,,,,0.9,same-fact,test,",
+    # a package whose rows differ (tier diagnosticity and explicit rates): left out, rows separate
+    "h1,2025-01-02,a,clue,mechanism,signal,1,,,,,,0.9,mixed,test,",
+    "h2,2025-01-02,a,clue,mechanism,signal,0,,,,0.8,0.3,0.9,mixed,test,",
+    # a measure of reliability 0.25: N(z; mu, 1)^0.25 is the N(z; mu, 2) density up to a constant
+    "m1,2025-01-03,a,level,mechanism,measure,11.0,,,,,,0.25,,test,",
+    # a count of reliability 0.8: a beta-binomial to the power 0.8 is no distribution of k: left out
+    "c1,2025-01-04,a,units,mechanism,count,,3,8,,,,0.8,,test,",
+]
+
+
+def test_simulation_generates_what_the_fit_assumes_including_packages(tmp_path):
+    """A package whose rows repeat one fact keeps its package and gets one value in every row; a package
+    whose rows differ is simulated and fitted as separate rows (said in the plan); a measure's
+    reliability r becomes noise of sd 1/sqrt(r); a count's reliability is set to 1 (said in the plan)."""
+    study = load_study(**write_mini_study(tmp_path, PACKAGED_ROWS))
+    n = 3000
+    sims = simulate_evidence(study, _fixed_params(study, n), np.random.default_rng(5))
+    values = pd.DataFrame([s.set_index("id")["value"] for s in sims])
+    assert (values["p1"] == values["p2"]).all() and 0.2 < values["p1"].mean() < 0.8  # one fact, both rows
+    assert (values["h1"] != values["h2"]).any()                                        # separate rows
+    assert all((s.set_index("id").loc[["p1", "p2"], "package"] == "same-fact").all() for s in sims[:5])
+    reach = 0.3
+    z = (values["m1"] - 10.0) / 2.0
+    assert stats.kstest(z, stats.norm(0.6 * np.log(reach / (1 - reach)), 2.0).cdf).pvalue > 1e-3
+    from bayescpec.engine.simulate import simulation_plan
+
+    plan = simulation_plan(study).set_index("id")
+    assert plan.loc[["p1", "p2"], "package"].tolist() == ["same-fact", "same-fact"]
+    assert plan.loc[["h1", "h2"], "package"].tolist() == ["", ""] and plan.loc[["h1", "h2"], "package_left_out"].all()
+    assert plan.loc["c1", "reliability"] == 1.0 and plan.loc["c1", "reliability_left_out"]
+    assert not plan.loc[["p1", "p2", "m1"], "package_left_out"].any() and plan.loc["m1", "reliability"] == 0.25
 
 
 def test_bad_calibration_input_is_refused(tmp_path):
@@ -148,6 +194,16 @@ def test_executor_choice():
         choose_executor(3, workers=0)
 
 
+def test_the_default_executor_uses_the_cores_only_beyond_a_handful_of_tasks(monkeypatch):
+    """Where the machine's core count enters (processes for more than SERIAL_UP_TO tasks), on any machine."""
+    import bayescpec.workflow.executor as executor
+
+    for cores, many in ((1, "serial"), (2, "processes"), (64, "processes")):
+        monkeypatch.setattr(executor, "_cores", lambda: cores)
+        assert choose_executor(executor.SERIAL_UP_TO) == "serial"
+        assert choose_executor(executor.SERIAL_UP_TO + 1) == many, cores
+
+
 def _square(x):
     return x * x
 
@@ -173,13 +229,20 @@ def test_a_sweep_on_a_local_dask_cluster_equals_the_serial_run(tmp_path):
 
 @pytest.mark.slow
 def test_calibration_passes_on_the_model_and_fails_on_a_wrong_prior(tmp_path):
-    """80 simulations of the one-channel study: ranks uniform when the truths come from the fitted
-    prior; clearly not when they come from a prior concentrated near theta = 0.9."""
+    """80 simulations of the one-channel study: ranks uniform (theta, the tier's rates, the count
+    indicator's rates and overdispersion) when the truths come from the fitted prior; clearly not when
+    they come from a prior concentrated near theta = 0.9."""
     from bayescpec.inputs.spec import load_priors
 
-    paths = write_mini_study(tmp_path, MINI_ROWS, mean=0.5, concentration=2.0)
+    # with a package whose rows repeat one fact, a tempered measure and a tempered count (the simulation
+    # generates what the fit assumes); the mini study's count priors are the shipped baseline's
+    extra = [row.replace("m1,", "m2,").replace("c1,", "c2,") for row in PACKAGED_ROWS]
+    paths = write_mini_study(tmp_path, MINI_ROWS + extra, mean=0.5, concentration=2.0)
     study = load_study(**paths)
-    good = calibrate(study, simulations=80, draws=300, tune=300, chains=2, ranks=49, seed=1)
+    # in this process: one nutpie compilation serves all 160 fits (the default, worker processes on a
+    # machine with 2+ cores, compiled it in every worker of both runs: about twice the CPU for the same
+    # ranks -- the seeds are per simulation, so where the fits run does not change them)
+    good = calibrate(study, simulations=80, draws=300, tune=300, chains=2, ranks=49, seed=1, executor="serial")
     table = calibration_table(good.ranks, rank_draws=49)
     assert not table["flagged"].any(), table.to_string()
     assert ((table["coverage_90"] - 0.9).abs() < 4 * table["coverage_90_se"]).all()
@@ -188,7 +251,8 @@ def test_calibration_passes_on_the_model_and_fails_on_a_wrong_prior(tmp_path):
     wrong_path.write_text(paths["priors"].read_text().replace("mean = 0.5", "mean = 0.9")
                           .replace("concentration = 2.0", "concentration = 40"))
     wrong = load_priors(wrong_path, study.framework)
-    bad = calibrate(study, simulations=80, draws=300, tune=300, chains=2, ranks=49, seed=1, generating_priors=wrong)
+    bad = calibrate(study, simulations=80, draws=300, tune=300, chains=2, ranks=49, seed=1, generating_priors=wrong,
+                    executor="serial")
     table = calibration_table(bad.ranks, rank_draws=49)
     assert table.set_index("parameter").loc["theta[a]", "flagged"], table.to_string()
 

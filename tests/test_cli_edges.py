@@ -47,6 +47,7 @@ OUT_COMMANDS = [
     ("next", "RESULT", "--no-figures", "-f", "csv"),
     ("robustness", "RESULT", "--no-figures", "-f", "csv"),
     ("whatif", "RESULT", "--no-figures", "-f", "csv"),
+    ("check", "RESULT", "--no-figures", "-f", "csv"),
     ("compare-priors",),
     ("trajectory",),
     ("calibrate",),

@@ -13,7 +13,7 @@ import bayescpec as bc
 from bayescpec.engine.aggregate import observation_rows
 from bayescpec.cli import app
 
-from conftest import replace_in
+from conftest import TEST_COLUMNS, replace_in
 
 FAST = ["--draws", "300", "--tune", "300", "--chains", "2"]
 
@@ -21,25 +21,53 @@ FAST = ["--draws", "300", "--tune", "300", "--chains", "2"]
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "results"
+    # a terminal wide enough for every table's wide layout, whatever marks (≈) the fit's numbers carry:
+    # which layout a narrower terminal gets is test_run_tables_fit_the_terminal_they_are_printed_on's matter
     result = CliRunner().invoke(app, ["run", "--out", str(out), "--seed", "7", "--threshold", "0.4",
-                                      "--ci-prob", "0.8", "--ci-kind", "hdi", *FAST])
+                                      "--ci-prob", "0.8", "--ci-kind", "hdi", *FAST], env={"COLUMNS": TEST_COLUMNS})
     assert result.exit_code == 0, result.output
     return out, result.output
 
 
 def test_run_prints_every_section(run_dir):
     _, output = run_dir
+    text = " ".join(output.split())  # words, wherever a line broke
     assert "80% HDI" in output and "P(θ > 0.4)" in output
     for channel in ("sez", "digital", "green", "agriculture", "gwadar"):
         assert channel in output
-    for text in ("Propositions", "P4", "Constraint severity", "energy_debt", "Convergence", "potential rows",
-                 "P(severity > 0)"):
-        assert text in output
+    for fragment in ("Propositions", "P4", "Constraint severity", "energy_debt", "Convergence", "potential rows",
+                     "P(severity > 0)"):
+        assert fragment in text, fragment
     assert "P(binding)" not in output and "-0.00" not in output
     # the Monte Carlo error beside every published probability, and the whole gate in the convergence line
     assert len(re.findall(r"\d\.\d\d ± 0\.\d{3}", output)) >= 5 + 4  # channels and propositions
-    assert "±: the Monte Carlo standard error (MCSE)" in output
-    assert "min tail ESS" in output and "E-BFMI" in output and "maximum tree depth" in output
+    assert "±: the Monte Carlo standard error (MCSE)" in text
+    assert "min tail ESS" in text and "E-BFMI" in text and "maximum tree depth" in text
+
+
+@pytest.mark.parametrize("columns", [80, 150, 1000])
+def test_run_tables_fit_the_terminal_they_are_printed_on(run_dir, monkeypatch, columns):
+    """The layout is a matter of the terminal's width, never of the numbers: with every channel's word
+    marked ≈ (its widest), an 80-column terminal gets the compact channel table and no line past 80
+    columns; a wide one gets the per-tier row counts; every channel and proposition shows on each."""
+    from bayescpec.cli import options
+    from bayescpec.cli.run import print_tables
+
+    out, _ = run_dir
+    result = bc.load_result(out)
+    channels = bc.channel_table(result, threshold=0.4, ci_kind="hdi", ci_prob=0.8)
+    channels["likelihood_near_boundary"] = True
+    props = bc.proposition_table(result, threshold=0.4)
+    monkeypatch.setattr(options.out_console, "width", columns)
+    with options.out_console.capture() as captured:
+        print_tables(channels, props, bc.constraint_table(result, ci_kind="hdi", ci_prob=0.8))
+    shown = captured.get()
+    assert max(len(line) for line in shown.splitlines()) <= columns, shown
+    # parts show as "└ main_platform" under their proposition
+    for name in [*channels["channel"], *[p.split("/")[-1] for p in props["proposition"]], "energy_debt"]:
+        assert name in shown, name
+    assert shown.count("≈") >= len(channels)
+    assert ("potential rows" in shown) == (columns > 150), shown  # the wide layout needs about 152 columns
 
 
 def test_run_writes_result_and_tables_with_provenance(run_dir):

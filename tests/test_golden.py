@@ -26,7 +26,6 @@ import pytest
 import xarray as xr
 
 from bayescpec.outputs import tables as tb
-from bayescpec.inputs.query import QUANTITY_DIMS, evaluate_query
 from bayescpec.outputs.summary import IPCC_SCALE, framework_info
 
 from conftest import EVIDENCE, FRAMEWORK, GOLDEN_AS_OF
@@ -118,14 +117,18 @@ def monte_carlo_errors(result: xr.DataTree, name: str, table: pd.DataFrame) -> d
         errors["p_material"] = _mcse(reduction > delta, "mean")
         return errors
     if name == "propositions":
+        from bayescpec.outputs.summary import proposition_holds
+
         queries = {p["id"]: p["query"] for p in fw["propositions"]}
+        queries.update({f"{p['id']}/{part['id']}": part["query"] for p in fw["propositions"] for part in p.get("parts", [])})
 
-        def indicator(group: xr.Dataset, proposition: str) -> xr.DataArray:
-            quantities = {q: group[q] for q in QUANTITY_DIMS if q in group}
-            return evaluate_query(queries[proposition], quantities, tau=THRESHOLD)
+        def indicator(group: str, proposition: str) -> xr.DataArray:  # the shipped propositions are unconditional
+            holds, condition = proposition_holds(result, queries[proposition], group=group, threshold=THRESHOLD)
+            assert bool(condition.all())
+            return holds
 
-        post_err = np.array([_mcse(indicator(post, p), "mean") for p in table["proposition"]])
-        prior_err = np.array([_mcse(indicator(prior, p), "mean") for p in table["proposition"]])
+        post_err = np.array([_mcse(indicator("posterior", p), "mean") for p in table["proposition"]])
+        prior_err = np.array([_mcse(indicator("prior", p), "mean") for p in table["proposition"]])
         return {"posterior_probability": post_err, "prior_probability": prior_err,
                 "change": np.hypot(post_err, prior_err)}
     if name == "evidence":
@@ -283,9 +286,13 @@ def test_the_comparison_fails_on_a_real_change_of_003(shipped_result):
 
 
 def test_theta_is_the_chain_completing_and_base_theta_its_constraint_free_value(shipped_result):
-    """The identities the tables rely on: theta = product of the stage probabilities = reach at the last
-    stage; constraint_effect = base_theta - theta."""
+    """The identities the tables rely on: theta = reach at the last stage = the product of the stage
+    probabilities plus what the enclave route rescues (never less than that product); constraint_effect =
+    base_theta - theta."""
     post = shipped_result["posterior"].to_dataset()
-    np.testing.assert_allclose(post["stage_probability"].prod("stage").values, post["theta"].values, rtol=1e-9)
+    embedded = post["stage_probability"].prod("stage").values
+    assert np.all(post["theta"].values >= embedded * (1 - 1e-12))
+    rescued = post["route_reach"].values * post["stage_probability"].sel(stage="welfare").values
+    np.testing.assert_allclose(embedded + rescued, post["theta"].values, rtol=1e-9)
     np.testing.assert_allclose(post["reach"].isel(stage=-1).values, post["theta"].values, rtol=1e-12)
     np.testing.assert_allclose((post["base_theta"] - post["theta"]).values, post["constraint_effect"].values)

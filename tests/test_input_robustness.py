@@ -18,10 +18,11 @@ from typer.testing import CliRunner
 import bayescpec as bc
 from bayescpec.cli import app
 from bayescpec.errors import BayescpecError, InputError
-from bayescpec.inputs.query import QueryError, check_query
+from bayescpec.inputs.query import QueryError
+from bayescpec.inputs.querycheck import check_query
 from bayescpec.inputs.spec import load_framework
 
-from conftest import EVIDENCE, replace_in
+from conftest import EVIDENCE, FRAMEWORK, replace_in
 
 runner = CliRunner()
 HEADER = ("id,observed,target,indicator,tier,kind,value,k,n,test,sensitivity,false_positive,reliability,"
@@ -203,7 +204,7 @@ def test_a_log_of_data_gaps_only_is_prior_only_and_says_so_truthfully(shipped_co
     result = cli("validate", str(shipped_copy["evidence"]), "--framework", str(shipped_copy["framework"]))
     assert result.exit_code == 0, result.output
     assert f"only data gaps ({SHIPPED_GAPS} rows of kind 'gap')" in result.output and "prior-only result" in result.output
-    assert "(evidence, only data gaps)" in result.output.replace("\n", "")
+    assert "(evidence, only data gaps)" in " ".join(result.output.split())
 
 
 def test_as_of_before_every_row_is_prior_only_and_says_so(shipped_copy):
@@ -404,7 +405,7 @@ def test_byte_order_marks_are_accepted(shipped_copy, roles):
     result = cli("validate", *args)
     assert result.exit_code == 0, result.output
     for role, kind in (("sources", "sources"), ("evidence", "evidence"), ("priors", "priors")):
-        assert f"{shipped_copy[role]} ({kind})" in result.output.replace("\n", ""), result.output
+        assert f"{shipped_copy[role]} ({kind})" in " ".join(result.output.split()), result.output
 
 
 # ------------------------------------------------------------------------------------- tier ranks
@@ -543,7 +544,8 @@ CHANNELS = ["sez", "digital", "green", "agriculture", "gwadar"]
 CONSTRAINTS = ["security", "energy_debt"]
 STAGES = ["firms", "linkages", "learning", "productivity", "welfare"]
 DIMENSIONS = ["innovation", "upgrading", "green", "digital", "inclusion"]
-NAMES = dict(channels=CHANNELS, constraints=CONSTRAINTS, stages=STAGES, dimensions=DIMENSIONS)
+NAMES = dict(channels=CHANNELS, constraints=CONSTRAINTS, stages=STAGES, dimensions=DIMENSIONS,
+             levels=["favourable", "unfavourable"])
 BAD_QUERIES = [
     ("not tau", "'not' takes a true/false statement such as theta[sez] > tau; found 'tau', a number"),
     ("theta[sez] > tau and 1", "'and' takes a true/false statement such as theta[sez] > tau; found '1', a number"),
@@ -560,8 +562,27 @@ BAD_QUERIES = [
     ("(theta[sez] > tau) + 1 > 0", "'+' takes numbers"),
     ("mean(theta > tau) > 1", "is false whatever the values"),  # the share of channels is at most 1
     ("max(reach[sez] > tau) > 0", "max() takes numbers"),
-    ("implies(nqpf, tau)", "implies() takes a true/false statement such as theta[sez] > tau; found 'nqpf', a number"),
-    ("implies(nqpf > tau, nqpf > tau)", "is true whatever the values"),
+    # a material implication is true wherever its condition fails: not part of the language (issue 19)
+    ("implies(nqpf, tau)", "implies(a, b) is not allowed: a material implication"),
+    ("implies(nqpf > tau, reach[sez][learning] > tau)", "write the claim as 'b given a'"),
+    # counterfactuals and conditionals, each form refused where it is malformed
+    ("under(theta[sez], security=bad) < tau", "'bad' is not a level; allowed: favourable, unfavourable"),
+    ("under(theta[sez], securty=favourable) < tau", "'securty' is not a constraint (did you mean 'security'?)"),
+    ("under(theta[sez]) < tau", "needs at least one constraint=level pair"),
+    ("under(theta[sez], 1, security=favourable) < tau", "takes one quantity and constraint=level pairs"),
+    ("swing(theta[sez], sez) > delta", "swing(): 'sez' is not a constraint"),
+    ("swing(theta[sez]) > delta", "swing(x, constraint) takes a quantity and a constraint"),
+    ("swing(theta[sez], security, security=favourable) > 0", "it cannot also be held"),
+    ("swing(theta[sez] > tau, security) > 0", "swing() takes numbers"),
+    ("under(swing(theta[sez], security), energy_debt=favourable) > 0", "cannot be nested"),
+    ("under(tau, security=favourable) > 0", "under() needs a quantity, not a constant"),
+    ("swing(theta[sez], security) > 1", "is false whatever the values"),
+    ("theta[sez] > tau given nqpf > tau given nqpf < 0.9", "'given' appears 2 times"),
+    ("theta[sez] > tau given", "'given' needs a statement before it and a condition after it"),
+    ("any(theta > tau given nqpf > tau)", "only join a statement and its condition at the top level"),
+    ("theta[sez] > tau given nqpf >= 0", "is true whatever the values"),
+    ("theta[sez] > tau given nqpf", "must be a true/false statement"),
+    ("reach[:][sez] > tau", "'sez' is not a stage"),
     ("all(reach[sez] > tau) or not all(reach[sez] > tau)", "is true whatever the values"),
     ("interruption[security] > 1", "is false whatever the values"),
     ("reach[sez][productivity] > 1", "is false whatever the values"),
@@ -585,7 +606,13 @@ GOOD_QUERIES = ["theta[sez] > tau", "all(constraint_effect > 0)", "count(theta >
                 "theta[sez] * theta[gwadar] > 0.81", "-theta[sez] < -tau", "theta[sez] > 0.9999",
                 # the chain quantities of issue 11, at the edges of their ranges too
                 "reach[sez][productivity] > tau", "interruption[security] > delta", "interruption[security] > 0.99",
-                "implies(nqpf > tau, reach[sez][learning] > tau)", "constraint_effect[sez] < -0.5",
+                "reach[sez][learning] > tau given nqpf > tau", "constraint_effect[sez] < -0.5",
+                # counterfactual and conditional forms (issue 19)
+                "swing(theta[sez], security) > delta", "under(theta[sez], security=unfavourable) < tau",
+                "swing(theta[sez], security, energy_debt=favourable) > delta",
+                "min(under(theta, security=unfavourable) / under(theta, security=favourable)) <= 2/3",
+                "sum(route_reach) <= 0.1 * sum(reach[:][productivity])", "route_share[sez] <= 0.1",
+                "under(mean(reach[:][learning]) < tau, security=unfavourable, energy_debt=unfavourable)",
                 "count(reach[sez, gwadar][welfare] > tau) >= 2", "min(nqpf_dimension) > tau", "max(interruption) > 0.5",
                 "nqpf_dimension[inclusion] > nqpf", "mean(theta > tau) > 0.5", "(tau > 0.1) and theta[sez] > tau"]
 
@@ -607,11 +634,12 @@ def test_informative_queries_are_accepted(query):
 @pytest.mark.parametrize("query,fragment", [q for q in BAD_QUERIES if q[1]][:6], ids=[q[0] for q in BAD_QUERIES[:6]])
 def test_bad_queries_in_a_framework_are_located(shipped_copy, tmp_path, query, fragment):
     text = shipped_copy["framework"].read_text(encoding="utf-8")
-    line = text.split("\n").index('query = "reach[sez][productivity] > tau"') + 1
-    replace_in(shipped_copy["framework"], 'query = "reach[sez][productivity] > tau"', f'query = "{query}"')
+    line = text.split("\n").index('query = "nqpf > tau"') + 1
+    replace_in(shipped_copy["framework"], 'query = "nqpf > tau"', f'query = "{query}"')
+    index = [p.id for p in load_framework(FRAMEWORK).propositions].index("NQPF")
     message = refused(shipped_copy)
-    assert f"framework.toml, line {line}, propositions.1.query: " in message and fragment in message, message
-    assert_cli_refuses_run(shipped_copy, tmp_path, "propositions.1.query")
+    assert f"framework.toml, line {line}, propositions.{index}.query: " in message and fragment in message, message
+    assert_cli_refuses_run(shipped_copy, tmp_path, f"propositions.{index}.query")
 
 
 # ------------------------------------------------------------------------------------- error noise

@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.special import gammaln
 
 import bayescpec as bc
 from bayescpec.engine.aggregate import aggregate_evidence, row_weights
@@ -17,8 +16,9 @@ from bayescpec.engine.model import set_evidence
 from conftest import ROOT
 
 #: the model's sampled variables the likelihood depends on (deterministic sensitivities included)
-FREE_NAMES = ["stage_logit", "loading", "severity_z", "loop_factor", "loop_loading", "sensitivity_tier",
-              "false_positive_tier", "sensitivity_test", "false_positive_test"]
+FREE_NAMES = ["stage_logit", "loading", "severity_z", "loop_factor", "loop_loading", "route_probability",
+              "sensitivity_tier", "false_positive_tier", "sensitivity_test", "false_positive_test", "rate_converting",
+              "rate_not_converting", "count_icc"]
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +75,12 @@ def test_graph_sufficient_statistics_match_row_level_likelihood(combined_study, 
     data = aggregate_evidence(combined_study.evidence, combined_study.framework, combined_study.priors)
     rows = data.rows
     pointwise = pointwise_log_likelihood(rows, draws)[0]
-    counts = rows["kind"] == "count"
-    constant = np.sum(rows["weight"][counts] * (gammaln(rows["n"][counts] + 1) - gammaln(rows["k"][counts] + 1)
-                                                - gammaln(rows["n"][counts] - rows["k"][counts] + 1)))
     assert set(rows["kind"]) == {"signal", "count", "measure"}
-    np.testing.assert_allclose(pointwise.sum() - constant, logp, rtol=1e-9)
+    # the graph's count terms are whole beta-binomial log-probabilities (binomial coefficient included)
+    np.testing.assert_allclose(pointwise.sum(), logp, rtol=1e-9)
+    counts = (rows["kind"] == "count").to_numpy()
+    graph_counts = model.compile_logp(vars=[model["count_evidence"]], sum=True)(point)
+    np.testing.assert_allclose(pointwise[counts].sum(), graph_counts, rtol=1e-9)
 
 
 def test_package_rows_count_once():

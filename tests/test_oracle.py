@@ -10,8 +10,9 @@ from scipy import integrate, optimize, stats
 from scipy.special import logit
 
 import bayescpec as bc
+from bayescpec.engine.diagnostics import check_convergence
 
-from conftest import write_mini_study
+from conftest import NEAR_FIXED_COUNTS, write_mini_study
 
 ROWS = [
     # signals with explicit (sensitivity, false_positive) and reliability; two share a package
@@ -20,12 +21,20 @@ ROWS = [
     "s3,2026-01-03,a,clue,mechanism,signal,0,,,,0.7,0.2,1,,test,x",
     "s4,2026-01-04,a,clue,mechanism,signal,1,,,,0.6,0.1,0.9,pk,test,x",
     "s5,2026-01-05,a,clue,mechanism,signal,1,,,,0.6,0.1,0.9,pk,test,x",
-    # a count on the indicator's fixed rates (0.7 if converting, 0.2 if not)
+    # a count on the indicator's rates (0.7 if converting, 0.2 if not), all but fixed here (10 000
+    # pseudo-units, sd 0.004), with intra-class correlation 0.001 (tests/test_counts.py: realistic priors)
     "c1,2026-01-06,a,units,mechanism,count,,9,20,,,,1,,test,x",
     # a measure: z = (value - 10) / 2 ~ Normal(0.6 * logit(theta), 1), tempered by reliability 0.8
     "m1,2026-01-07,a,level,mechanism,measure,11.5,,,,,,0.8,,test,x",
 ]
 PRIOR_A, PRIOR_B = 1.5, 2.5  # mean 0.375, concentration 4
+ICC = NEAR_FIXED_COUNTS["icc_mean"]  # the count row's intra-class correlation, all but fixed
+
+
+def count_logpmf(k, n, p, icc=ICC):
+    """scipy's beta-binomial at the row's share p and intra-class correlation icc (phi = 1/icc - 1)."""
+    phi = 1 / icc - 1
+    return stats.betabinom.logpmf(k, n, p * phi, (1 - p) * phi)
 
 
 def log_density(theta: float) -> float:
@@ -34,7 +43,7 @@ def log_density(theta: float) -> float:
                           (0.6, 0.1, 0.9, 1, 0.5), (0.6, 0.1, 0.9, 1, 0.5)]:
         p = r * (f + theta * (s - f)) + (1 - r) / 2
         value += w * (v * np.log(p) + (1 - v) * np.log1p(-p))
-    value += stats.binom.logpmf(9, 20, 0.2 + theta * 0.5)
+    value += count_logpmf(9, 20, 0.2 + theta * 0.5)
     value += 0.8 * stats.norm.logpdf((11.5 - 10) / 2, loc=0.6 * logit(theta), scale=1)
     return value
 
@@ -56,7 +65,7 @@ def oracle():
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
     paths = write_mini_study(tmp_path_factory.mktemp("oracle"), ROWS, mean=PRIOR_A / (PRIOR_A + PRIOR_B),
-                             concentration=PRIOR_A + PRIOR_B, loading=0.6)
+                             concentration=PRIOR_A + PRIOR_B, loading=0.6, counts=NEAR_FIXED_COUNTS)
     study = bc.load_study(framework=paths["framework"], priors=paths["priors"], evidence=paths["evidence"])
     return bc.fit(study, draws=2000, tune=1000, chains=2, seed=11)
 
@@ -87,7 +96,10 @@ def test_pointwise_log_likelihood_matches_scipy(fitted):
     theta = fitted["posterior"]["theta"].sel(channel="a").values.ravel()[:50]
     ll = fitted["log_likelihood"]["rows"].stack(s=("chain", "draw")).transpose("s", "evidence").values[:50]
     # the group holds each row's unweighted log-likelihood (what ArviZ's LOO expects) and its weight
-    expected_count = stats.binom.logpmf(9, 20, 0.2 + theta * 0.5)
+    post = fitted["posterior"]
+    draw = lambda name: post[name].sel(count_indicator="units").values.ravel()[:50]  # noqa: E731
+    rate_c, rate_n, icc = draw("rate_converting"), draw("rate_not_converting"), draw("count_icc")
+    expected_count = count_logpmf(9, 20, rate_n + theta * (rate_c - rate_n), icc)
     expected_measure = stats.norm.logpdf(0.75, loc=0.6 * logit(theta), scale=1)
     expected_s4 = np.log(0.9 * (0.1 + theta * 0.5) + 0.05)
     ids = list(fitted["log_likelihood"]["evidence"].values)
@@ -104,7 +116,7 @@ def test_result_records_provenance(fitted):
                 "min_ess_bulk", "divergences", "converged"):
         assert key in attrs
     assert attrs["seed"] == 11 and attrs["prior_set"] == "mini"
-    assert attrs["converged"]
+    assert bool(attrs["converged"]) == check_convergence(fitted)["converged"]  # the gate's verdict, recorded
     assert list(fitted["evidence"]["evidence"].values) == [r.split(",")[0] for r in ROWS]
 
 

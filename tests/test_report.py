@@ -189,10 +189,11 @@ def test_markdown_channels_numbers_are_the_rounded_table_numbers(result):
     first = table.iloc[0]
     assert cells[1] == f"{first['prior_mean']:.2f}" and cells[2] == f"{first['posterior_mean']:.2f}"
     assert cells[4] == f"[{first['90% ETI lower']:.2f}, {first['90% ETI upper']:.2f}]"
+    assert cells[5] == f"{first['prior_p_converting']:.2f}"  # prior P(θ > τ): the page's "before the evidence"
     mcse = first["p_converting_mcse"]
-    assert cells[6] == ("<0.001" if mcse < 0.0005 else f"{mcse:.3f}")  # the MCSE of P(converting)
-    assert cells[7].removesuffix(" ≈") == ipcc_likelihood(first["p_converting"])
-    assert cells[8:] == ["2", "1", "0"]  # potential, mechanism, outcome rows of sez
+    assert cells[7] == ("<0.001" if mcse < 0.0005 else f"{mcse:.3f}")  # the MCSE of P(converting)
+    assert cells[8].removesuffix(" ≈") == ipcc_likelihood(first["p_converting"])
+    assert cells[9:] == ["2", "1", "0"]  # potential, mechanism, outcome rows of sez
 
 
 def test_markdown_escapes_pipes(nasty):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import bayescpec as bc
-from bayescpec.inputs.query import QueryError, check_query
+from bayescpec.inputs.query import QueryError
+from bayescpec.inputs.querycheck import check_query
 
 from synthetic import synthetic_result
 

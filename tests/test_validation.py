@@ -98,9 +98,9 @@ CASES = [
     ("unknown-link-channel", _text("framework", 'constraint = "security"\nchannel = "gwadar"',
                                    'constraint = "security"\nchannel = "gwadr"'),
      "framework", ["framework.toml", "line", "links.1.channel", "unknown channel 'gwadr'", "did you mean 'gwadar'"]),
-    ("bad-proposition-query", _text("framework", 'query = "reach[sez][productivity] > tau"',
-                                    'query = "reach[sezz][productivity] > tau"'),
-     "framework", ["framework.toml", "propositions.1.query", "'sezz' is not a channel"]),
+    ("bad-proposition-query", _text("framework", 'query = "route_share[sez] <= 0.1"',
+                                    'query = "route_share[sezz] <= 0.1"'),
+     "framework", ["framework.toml", "propositions.1.parts.1.query", "'sezz' is not a channel"]),
     ("unknown-channel", _ev("target", "sezz", {"target": "sez"}), "evidence",
      ["cpec.csv", "line", "target", "found 'sezz'", "did you mean 'sez'", "allowed:"]),
     ("unknown-constraint", _ev("target", "securty", {"target": "security"}), "evidence",
@@ -124,7 +124,11 @@ CASES = [
     ("unparseable-date", _ev("observed", "27/05/2026"), "evidence", ["cpec.csv", "observed", "YYYY-MM-DD", "27/05/2026"]),
     ("future-date", _ev("observed", "2099-01-01"), "evidence", ["cpec.csv", "observed", "in the future", "2099-01-01"]),
     ("unknown-source", _ev("source", "nobody_2030"), "evidence",
-     ["cpec.csv", "source", "found 'nobody_2030'", "source key (from sources.csv)"]),
+     ["cpec.csv", "source", "found 'nobody_2030';", "unknown source key: add it to",
+      "sources.csv (columns key, reference, year, url)"]),
+    ("source-typo", _ev("source", "wb_export_2026"), "evidence",
+     ["cpec.csv", "source", "found 'wb_export_2026' (did you mean 'wb_exports_2026'?)", "add it to"]),
+    ("unpadded-date", _ev("observed", "2026-11-5"), "evidence", ["cpec.csv", "observed", "YYYY-MM-DD", "'2026-11-5'"]),
     ("context-row-on-channel", _ev("target", "sez", {"tier": "context"}), "evidence",
      ["cpec.csv", "target", "tier 'context' is about a constraint", "'sez' is a channel"]),
 ]
@@ -226,3 +230,118 @@ def test_cli_validate_reports_and_passes(shipped_copy):
                           "--framework", str(shipped_copy["framework"])], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
     assert "sezz" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# ------------------------------------------------------------------------------ measures guarded
+MEASURE_HEADER = COUNT_HEADER + ",measure_unit"
+
+
+def _with_measure_unit_column(path: Path) -> None:
+    """The shipped log with an empty ``measure_unit`` column added (a log may carry it or not)."""
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0] + ",measure_unit"] + [line + "," for line in lines[1:]]) + "\n")
+
+
+#: (case, indicator, target, tier, kind, value, measure_unit, fragments of the one problem)
+MEASURES = [
+    ("percentage-for-a-share", "sez_local_procurement_ratio", "sez", "mechanism", "measure", "35", "",
+     ["value: found '35', 232 scales from the baseline of indicator 'sez_local_procurement_ratio'",
+      "(baseline 0.2, scale 0.15, unit 'share of inputs')", "allowed: within 6 scales of the baseline",
+      "entered as a percentage? the catalogue expects a share", "0.35 would give z = 1"]),
+    ("beyond-six-scales", "private_credit_gdp", "absorptive_capacity", "context", "measure", "150", "",
+     ["value: found '150', 12 scales from the baseline of indicator 'private_credit_gdp'",
+      "(baseline 30, scale 10, unit '% of GDP')", "check the unit: the catalogue expects '% of GDP'"]),
+    ("just-beyond-the-bound", "sez_local_procurement_ratio", "sez", "mechanism", "measure", "1.11", "",
+     ["value: found '1.11', 6.07 scales from the baseline", "allowed: within 6 scales"]),
+    ("measure-unit-disagrees", "sez_local_procurement_ratio", "sez", "mechanism", "measure", "0.35", "%",
+     ["measure_unit: found '%', but indicator 'sez_local_procurement_ratio' is measured in 'share of inputs'",
+      "allowed: 'share of inputs'"]),
+    ("measure-unit-on-a-signal", "sez_local_procurement_ratio", "sez", "mechanism", "signal", "1", "share of inputs",
+     ["measure_unit: only measure rows take measure_unit", "this row is a 'signal'"]),
+]
+
+
+@pytest.mark.parametrize("case,indicator,target,tier,kind,value,unit,fragments", MEASURES,
+                         ids=[c[0] for c in MEASURES])
+def test_measures_beyond_the_bound_or_in_another_unit_are_refused(shipped_copy, case, indicator, target, tier,
+                                                                  kind, value, unit, fragments):
+    log = shipped_copy["evidence"]
+    _with_measure_unit_column(log)
+    line = len(log.read_text().splitlines()) + 1
+    with log.open("a") as handle:
+        handle.write(f"mea-1,2026-01-01,{target},{indicator},{tier},{kind},{value},,,,,,0.8,,tang2026,test,,{unit}\n")
+    with pytest.raises(InputError) as raised:
+        bc.load_study(framework=shipped_copy["framework"], priors=shipped_copy["priors"], evidence=log)
+    message = str(raised.value)
+    assert f"cpec.csv, line {line} (id 'mea-1')" in message, message
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} missing from:\n{message}"
+    assert "problems found" not in message  # one cause, one problem
+
+
+def test_a_measure_in_the_catalogues_unit_and_within_the_bound_is_accepted(shipped_copy):
+    log = shipped_copy["evidence"]
+    _with_measure_unit_column(log)
+    with log.open("a") as handle:  # z = 6 exactly is the bound, allowed; the unit's case and spacing do not matter
+        handle.write("mea-1,2026-01-01,sez,sez_local_procurement_ratio,mechanism,measure,1.1,,,,,,0.8,,tang2026,t,,"
+                     "Share of  inputs\n")
+    study = bc.load_study(framework=shipped_copy["framework"], priors=shipped_copy["priors"], evidence=log)
+    assert "mea-1" in set(study.evidence["id"])
+
+
+def test_update_refuses_a_percentage_for_a_share_and_appends_nothing(shipped_copy, tmp_path):
+    """`bayescpec update` validates as `validate` does: the 35 is refused, exit 2, the log untouched."""
+    from typer.testing import CliRunner
+
+    from bayescpec.cli import app
+
+    log = shipped_copy["evidence"]
+    before = log.read_bytes()
+    rows = tmp_path / "rows.csv"
+    rows.write_text(COUNT_HEADER + "\nmea-1,2026-01-01,sez,sez_local_procurement_ratio,mechanism,measure,35,,,,,,"
+                    "0.8,,tang2026,a percentage for a share,\n")
+    result = CliRunner().invoke(app, ["update", str(rows), "--evidence", str(log), "--framework",
+                                      str(shipped_copy["framework"]), "--priors", str(shipped_copy["priors"]),
+                                      "--vintages", str(tmp_path / "results")])
+    assert result.exit_code == 2, result.output
+    assert "entered as a percentage? the catalogue expects a share" in result.output
+    assert "rows.csv, line 2 (id 'mea-1'), value" in result.output and "Traceback" not in result.output
+    assert log.read_bytes() == before and not (tmp_path / "results").exists()
+
+
+# ------------------------------------------------------------------------------ counts need rates
+def test_a_count_indicator_without_rates_is_refused_in_the_framework(shipped_copy):
+    replace_in(shipped_copy["framework"], "rate_converting = 0.6\nrate_not_converting = 0.25\n", "")
+    with pytest.raises(InputError) as raised:
+        bc.load_study(framework=shipped_copy["framework"], priors=shipped_copy["priors"],
+                      evidence=shipped_copy["evidence"])
+    message = str(raised.value)
+    assert "framework.toml, line" in message and "indicators.0.kinds" in message, message
+    assert "kind 'count' needs rate_converting and rate_not_converting" in message
+
+
+def test_a_count_row_of_an_indicator_without_rates_is_refused_located(shipped_copy):
+    """A framework built in code, without the loader's check, still cannot read a count without rates."""
+    from bayescpec.inputs.evidence import read_evidence, validate_evidence
+
+    study = bc.load_study()
+    indicators = [i.model_copy(update={"rate_converting": None, "rate_not_converting": None})
+                  if i.id == "sez_firm_entry" else i for i in study.framework.indicators]
+    framework = study.framework.model_copy(update={"indicators": indicators})
+    log = shipped_copy["evidence"]
+    with log.open("a") as handle:
+        handle.write("cnt-1,2026-01-01,sez,sez_firm_entry,mechanism,count,,22,60,,,,0.9,,tang2026,test,\n")
+    with pytest.raises(InputError) as raised:
+        validate_evidence(read_evidence(log), framework, file=str(log))
+    message = str(raised.value)
+    assert "(id 'cnt-1'), indicator: indicator 'sez_firm_entry' has no rate_converting and rate_not_converting" \
+        in message, message
+
+
+def test_the_prior_set_must_give_count_priors_when_the_catalogue_has_counts(shipped_copy):
+    text = shipped_copy["priors"].read_text()
+    shipped_copy["priors"].write_text(text[:text.index("[counts]")])
+    with pytest.raises(InputError) as raised:
+        bc.load_study(framework=shipped_copy["framework"], priors=shipped_copy["priors"],
+                      evidence=shipped_copy["evidence"])
+    assert "baseline.toml" in str(raised.value) and "give [counts] with rate_concentration" in str(raised.value)

@@ -20,18 +20,18 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ..engine.fastpath import khat_threshold_for
 from ..errors import BayescpecError
 from ..inputs.study import Study, load_study
 from ..outputs.summary import ipcc_likelihood, provenance
 from ..workflow.store import check_inputs
 
-__all__ = ["khat_threshold", "study_of", "require_pointwise", "flat", "sample_shape", "Reweighting", "reweight",
-           "weighted_mean", "weighted_sd", "words", "mcse_mean", "analysis_attrs", "logit_odds"]
+__all__ = ["khat_threshold_for", "study_of", "require_pointwise", "flat", "sample_shape", "Reweighting", "reweight",
+           "weighted_mean", "weighted_sd", "words", "word_index", "WORD_BOUNDARIES", "mcse_mean", "analysis_attrs",
+           "logit_odds"]
 
-
-def khat_threshold(draws: int) -> float:
-    """The largest Pareto k-hat at which S importance draws are trusted: min(1 - 1/log10 S, 0.7)."""
-    return float(min(1.0 - 1.0 / np.log10(max(int(draws), 11)), 0.7))
+#: the boundaries of the IPCC likelihood words (:func:`~bayescpec.outputs.summary.ipcc_likelihood`)
+WORD_BOUNDARIES = (0.01, 0.10, 0.33, 0.66, 0.90, 0.99)
 
 
 def study_of(result: xr.DataTree, *, framework=None, priors=None, evidence=None, sources=None) -> Study:
@@ -92,7 +92,7 @@ def reweight(log_ratio: np.ndarray, chains: int = 1, *, smooth: bool = True) -> 
 
     log_ratio = np.asarray(log_ratio, dtype=float)
     size = log_ratio.size
-    threshold = khat_threshold(size)
+    threshold = khat_threshold_for(size)
     finite = np.isfinite(log_ratio)
     if np.any(np.isnan(log_ratio)) or np.any(log_ratio == np.inf) or not finite.any():
         return Reweighting(np.full(size, 1.0 / size), float("inf"), 0.0, threshold)
@@ -129,6 +129,13 @@ def weighted_sd(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
 def words(probabilities) -> list[str]:
     """The IPCC likelihood word of each probability."""
     return [ipcc_likelihood(float(np.clip(p, 0.0, 1.0))) for p in np.ravel(probabilities)]
+
+
+def word_index(p) -> np.ndarray:
+    """Index of the IPCC word of each probability (0 = exceptionally unlikely ... 6 = virtually certain),
+    with the scale's own inclusive ends (> .01, > .10, > .33, >= .66, >= .90, >= .99)."""
+    p = np.asarray(p, dtype=float)
+    return (p > 0.01).astype(int) + (p > 0.10) + (p > 0.33) + (p >= 0.66) + (p >= 0.90) + (p >= 0.99)
 
 
 def logit_odds(p: np.ndarray, draws: int) -> np.ndarray:

@@ -67,16 +67,15 @@ def plot_waterfall(explanation, channel: str, *, measure: str = "p", top: int = 
     what = f"P(θ > {threshold:g})" if measure == "p" else "posterior mean θ"
     if measure == "mean":
         ax.axvline(threshold, color=TAU_COLOR, linestyle="--", linewidth=1)
-    ax.set_xlabel(f"{what} of {channel} (probability scale)")
+    ax.set_xlabel(f"{what} of {channel} (probability scale, 0–1)")
     label = steps.attrs.get("label", channel)
-    ax.set_title(textwrap.fill(f"What moved {label} ({channel}): prior → each evidence package → posterior", 80)
+    ax.set_title(f"What moved {label} ({channel}): prior → each evidence package → posterior"  # fit_titles wraps
                  + "\nbar = posterior with the package − without it (leave-one-out; * refitted); green raises, red "
                    "lowers, grey: joint effect", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
-    levels = np.cumsum([start] + deltas)
-    low, high = min(levels.min(), end), max(levels.max(), end)
-    pad = max(high - low, 0.02) * 0.35
-    ax.set_xlim(max(0.0, low - pad), min(1.0, high + pad) if high + pad <= 1 else high + pad)
+    # the whole probability scale: the prior and posterior bars are totals measured from 0, so a cut axis
+    # would draw a move of 0.004 as long as the prior itself; the labels carry the small moves' sizes
+    ax.set_xlim(0.0, 1.0)
     return stamp(fig, provenance_caption(explanation.attrs))
 
 
@@ -93,11 +92,13 @@ def plot_value_of_information(table: pd.DataFrame, *, top: int = 5):
         ax.set_visible(False)
     largest = float(table["sd_reduction"].max()) if len(table) else 1.0
     for ax, channel in zip(axes.ravel(), channels):
-        best = table[table["channel"] == channel].nsmallest(top, "rank")
+        best = table[table["channel"] == channel].nsmallest(top, "position" if "position" in table.columns else "rank")
         y = np.arange(len(best))[::-1]
         names = [textwrap.shorten(f"{r['indicator']} ({r['tier']}{'/' + r['test'] if r['test'] else ''}, "
                                   f"{r['kind']})", 46, placeholder="…") for _, r in best.iterrows()]
-        ax.barh(y, best["sd_reduction"], color=POSTERIOR_COLOR, height=0.6)
+        errors = 2 * best["mcse_sd_reduction"].fillna(0.0) if "mcse_sd_reduction" in best.columns else None
+        ax.barh(y, best["sd_reduction"], xerr=errors, color=POSTERIOR_COLOR, height=0.6,
+                error_kw={"elinewidth": 0.8, "capsize": 2})
         for yy, (_, r) in zip(y, best.iterrows()):
             ax.annotate(f"P(word changes) {r['p_word_change']:.2f}", xy=(r["sd_reduction"], yy), xytext=(3, 0),
                         textcoords="offset points", va="center", fontsize=6)
@@ -106,7 +107,8 @@ def plot_value_of_information(table: pd.DataFrame, *, top: int = 5):
         ax.set_title(f"{channel}: today sd(θ) = {best['sd_now'].iloc[0]:.2f}" if len(best) else channel, fontsize=8)
         ax.set_xlabel("expected reduction of the posterior sd of θ", fontsize=7)
         ax.grid(axis="x", alpha=0.3)
-    fig.suptitle("What to observe next: expected reduction of the posterior sd of θ, by channel", fontsize=10)
+    fig.suptitle("What to observe next: expected reduction of the posterior sd of θ, by channel (bars: ± 2 MCSE)",
+                 fontsize=10)
     return stamp(fig, table.attrs.get("caption", ""))
 
 
@@ -118,17 +120,19 @@ def plot_robustness(robust):
     theta = table["variable"] == "theta"
     ax.scatter(table.loc[~theta, "prior_sensitivity"], table.loc[~theta, "likelihood_sensitivity"], s=14,
                color=PRIOR_COLOR, label="other quantities")
-    ax.scatter(table.loc[theta, "prior_sensitivity"], table.loc[theta, "likelihood_sensitivity"], s=30,
-               color=POSTERIOR_COLOR, label="θ per channel")
-    for _, r in table[theta].iterrows():
-        ax.annotate(r["quantity"].removeprefix("theta[").rstrip("]"), (r["prior_sensitivity"],
-                    r["likelihood_sensitivity"]), xytext=(3, 3), textcoords="offset points", fontsize=7)
+    # each channel its own colour and marker, named in the legend: labels beside the points would collide
+    # where channels are equally sensitive, as they are when the prior dominates
+    markers = "osD^vP*Xhp<>"
+    for i, (_, r) in enumerate(table[theta].iterrows()):
+        ax.scatter([r["prior_sensitivity"]], [r["likelihood_sensitivity"]], s=34, color=f"C{i % 10}",
+                   marker=markers[i % len(markers)], edgecolors="black", linewidths=0.4,
+                   label=f"θ {r['quantity'].removeprefix('theta[').rstrip(']')}")
     ax.axvline(0.05, color=TAU_COLOR, linestyle="--", linewidth=1)
     ax.axhline(0.05, color=TAU_COLOR, linestyle="--", linewidth=1)
     ax.set_xlabel("prior power-scaling sensitivity (> 0.05: the prior is informative)")
     ax.set_ylabel("likelihood power-scaling sensitivity (< 0.05: weak likelihood)")
     ax.set_title("Power-scaling sensitivity of each reported quantity", fontsize=10)
-    ax.legend(fontsize=7, frameon=False)
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=7, frameon=False, loc="outside right upper")
     ax.grid(alpha=0.3)
     return stamp(fig, provenance_caption(robust.attrs))
 

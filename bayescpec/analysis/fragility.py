@@ -52,9 +52,11 @@ from ..engine.structure import structure_of
 from ..errors import InputError
 from ..inputs.chain import ANY_CHANNEL
 from ..inputs.study import Study
-from ..outputs.summary import THRESHOLD, check_options
-from .base import analysis_attrs, flat, mcse_mean, require_pointwise, reweight, sample_shape, study_of, words
+from ..outputs.summary import THRESHOLD, check_options, framework_info
+from .base import WORD_BOUNDARIES, analysis_attrs, flat, require_pointwise, study_of, word_index, words
+from .draws import Draws, analysis_draws, power_scaling_sensitivity
 from .logprior import PRIOR_PARAMETERS, log_prior_density
+from .loops import propositions_without_loops
 from .value import candidate_rows
 
 __all__ = ["Robustness", "robustness", "weaken", "ALPHAS", "FACTORS", "SENSITIVITY_THRESHOLD"]
@@ -63,7 +65,7 @@ ALPHAS = (0.8, 1.25)
 FACTORS = (1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
 SENSITIVITY_THRESHOLD = 0.05
 #: the boundaries of the IPCC likelihood words
-BOUNDARIES = (0.01, 0.10, 0.33, 0.66, 0.90, 0.99)
+BOUNDARIES = WORD_BOUNDARIES
 PSENSE_QUANTITIES = ("theta", "base_theta", "severity", "interruption", "nqpf")
 
 
@@ -71,13 +73,15 @@ PSENSE_QUANTITIES = ("theta", "base_theta", "severity", "interruption", "nqpf")
 class Robustness:
     """``reviewer`` (one line per channel and its verdict), ``power_scaling`` (psense of every reported
     quantity), ``tipping`` (per channel and tier: diagnosticity factor and contrary clues) and
-    ``prior_sets`` (per channel, P and word under each prior set; empty without other results)."""
+    ``prior_sets`` (per channel, P and word under each prior set; empty without other results) and
+    ``loops`` (each proposition with and without the feedback loops; empty without loops)."""
 
     reviewer: pd.DataFrame
     power_scaling: pd.DataFrame
     tipping: pd.DataFrame
     prior_sets: pd.DataFrame
     attrs: dict = field(default_factory=dict)
+    loops: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def weaken(s: np.ndarray, f: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
@@ -94,6 +98,9 @@ def _weakened(rows: pd.DataFrame, draws: dict, factor: float) -> tuple[pd.DataFr
         if f"sensitivity_{kind}" in draws:
             out[f"sensitivity_{kind}"], out[f"false_positive_{kind}"] = weaken(
                 draws[f"sensitivity_{kind}"], draws[f"false_positive_{kind}"], factor)
+    if "rate_converting" in draws:  # a count row's per-unit rates are its indicator's own (engine.counts)
+        out["rate_converting"], out["rate_not_converting"] = weaken(
+            draws["rate_converting"], draws["rate_not_converting"], factor)
     rows = rows.copy()
     explicit = rows["explicit"].to_numpy(bool)
     sens, fpr = weaken(np.where(explicit, rows["sens"], 0.7), np.where(explicit, rows["fpr"], 0.3), factor)
@@ -103,30 +110,19 @@ def _weakened(rows: pd.DataFrame, draws: dict, factor: float) -> tuple[pd.DataFr
     return rows, out
 
 
-def _word_index(p: np.ndarray) -> np.ndarray:
-    """Index of the IPCC word of each probability (0 = exceptionally unlikely ... 6 = virtually certain)."""
-    p = np.asarray(p, dtype=float)
-    return (p > 0.01).astype(int) + (p > 0.10) + (p > 0.33) + (p >= 0.66) + (p >= 0.90) + (p >= 0.99)
-
-
-def _psense(result: xr.DataTree, log_prior: np.ndarray) -> pd.DataFrame:
-    from arviz_stats import psense
-
-    chains, draws = sample_shape(result)
-    post = result["posterior"].to_dataset()
+def _psense(current: Draws, log_prior: np.ndarray, log_lik: np.ndarray) -> pd.DataFrame:
+    """Power-scaling sensitivity of every reported quantity to the prior and to the likelihood."""
+    post = current.tree["posterior"].to_dataset()
     names = [n for n in PSENSE_QUANTITIES if n in post and post[n].size]
-    sub = post[names]
-    coords = {"chain": sub["chain"], "draw": sub["draw"]}
-    tree = xr.DataTree.from_dict({
-        "posterior": sub, "log_likelihood": xr.Dataset({"rows": require_pointwise(result, "robustness")}),
-        "log_prior": xr.Dataset({"prior": (("chain", "draw"), log_prior.reshape(chains, draws))}, coords=coords)})
-    found = {group: psense(tree, var_names=names, group=group) for group in ("prior", "likelihood")}
     records = []
     for name in names:
-        prior, lik = found["prior"][name], found["likelihood"][name]
-        for index in np.ndindex(prior.shape):
-            label = name + "".join(f"[{prior[d].values[i]}]" for d, i in zip(prior.dims, index))
-            p, q = float(prior.values[index]), float(lik.values[index])
+        var = post[name].transpose("chain", "draw", ...)
+        values = current.flat(name)
+        found = {group: power_scaling_sensitivity(current, component, values)
+                 for group, component in (("prior", log_prior), ("likelihood", log_lik))}
+        for index in np.ndindex(values.shape[1:]):
+            label = name + "".join(f"[{var[d].values[i]}]" for d, i in zip(var.dims[2:], index))
+            p, q = float(found["prior"][index]), float(found["likelihood"][index])
             diagnosis = ("prior-data conflict" if p >= SENSITIVITY_THRESHOLD and q >= SENSITIVITY_THRESHOLD else
                          "strong prior / weak likelihood" if p >= SENSITIVITY_THRESHOLD else "no issue")
             records.append({"quantity": label, "variable": name, "prior_sensitivity": p,
@@ -145,14 +141,14 @@ def _tier_stage(study: Study, channel: str, tier: str) -> tuple[str, str]:
     return indicator, chain[position]
 
 
-def _first_change(log_step: np.ndarray, theta: np.ndarray, word: int, direction: int, chains: int,
+def _first_change(log_step: np.ndarray, theta: np.ndarray, word: int, direction: int, current: Draws,
                   threshold: float, max_clues: int) -> str:
     """The number of clues (each adding ``log_step`` to the log weights) before the word moves in ``direction``."""
     for n in range(1, max_clues + 1):
-        rw = reweight(n * log_step, chains)
+        rw = current.reweight(n * log_step)
         if not rw.reliable:
             return f"> {n - 1}"
-        moved = int(_word_index(rw.weights @ (theta > threshold))) - word
+        moved = int(word_index(rw.weights @ (theta > threshold))) - word
         if moved * direction > 0:
             return str(n)
     return f"> {max_clues}"
@@ -169,27 +165,28 @@ def robustness(
     """The fragility checks of every channel's conclusion (see the module's doc). ``others`` maps prior
     set names to results fitted on the same evidence under other prior sets."""
     check_options("eti", 0.9, threshold)
-    pointwise = require_pointwise(result, "robustness")
+    require_pointwise(result, "robustness")
     study = study if study is not None else study_of(result)
     structure = structure_of(study)
-    chains, draws = sample_shape(result)
-    size = chains * draws
+    current = analysis_draws(result, study, "robustness")     # a reweighted result: its base draws
+    pointwise = require_pointwise(current.tree, "robustness")
+    size = current.size
     channels = structure.channels
-    theta = flat(result, "theta")
+    theta = current.flat("theta")
     above = theta > threshold
-    p_now = above.mean(axis=0)
-    word_now = _word_index(p_now)
+    p_now = current.mean(above)
+    word_now = word_index(p_now)
     ll = pointwise.values.reshape(size, -1)
-    log_prior = log_prior_density(structure, study.priors, posterior_draws(result, PRIOR_PARAMETERS))
-    power = _psense(result, log_prior)
+    log_prior = log_prior_density(structure, study.priors, posterior_draws(current.tree, PRIOR_PARAMETERS))
+    power = _psense(current, log_prior, ll.sum(axis=1))
     scaled = {}
     for which, density in (("prior", log_prior), ("likelihood", ll.sum(axis=1))):
         for alpha in ALPHAS:
-            rw = reweight((alpha - 1.0) * density, chains)
+            rw = current.reweight((alpha - 1.0) * density)
             scaled[(which, alpha)] = (rw.weights @ above, rw.khat, rw.reliable)
 
     rows = evidence_data(study).rows
-    draws_flat = posterior_draws(result, LIKELIHOOD_VARIABLES)
+    draws_flat = posterior_draws(current.tree, LIKELIHOOD_VARIABLES)
     tiers = [t for t in structure.tiers if (rows["tier"] == t).any()]
     tipping_factor: dict[str, list[float]] = {}
     for tier in tiers + ["all"]:
@@ -198,8 +195,8 @@ def robustness(
         found = np.full(len(channels), np.nan)
         for factor in FACTORS:
             weak_rows, weak_draws = _weakened(part, draws_flat, factor)
-            rw = reweight((pointwise_log_likelihood(weak_rows, weak_draws) - ll[:, mask]).sum(axis=1), chains)
-            changed = (_word_index(rw.weights @ above) != word_now) & np.isnan(found) & rw.reliable
+            rw = current.reweight((pointwise_log_likelihood(weak_rows, weak_draws) - ll[:, mask]).sum(axis=1))
+            changed = (word_index(rw.weights @ above) != word_now) & np.isnan(found) & rw.reliable
             found[changed] = factor
         tipping_factor[tier] = list(found)
 
@@ -214,13 +211,13 @@ def robustness(
             tipping.append({
                 "channel": channel, "tier": tier, "stage": stage,
                 "diagnosticity_factor": tipping_factor.get(tier, [np.nan] * len(channels))[c],
-                "clues_down": _first_change(clue_ll[:, 0], theta[:, c], word_now[c], -1, chains, threshold, max_clues),
-                "clues_up": _first_change(clue_ll[:, 1], theta[:, c], word_now[c], +1, chains, threshold, max_clues),
+                "clues_down": _first_change(clue_ll[:, 0], theta[:, c], word_now[c], -1, current, threshold, max_clues),
+                "clues_up": _first_change(clue_ll[:, 1], theta[:, c], word_now[c], +1, current, threshold, max_clues),
             })
     tipping = pd.DataFrame(tipping)
 
     prior_sets = _prior_sets(result, others or {}, channels, threshold)
-    mcse = mcse_mean(above.astype(float), chains)
+    mcse = current.mcse(above.astype(float))
     weakest = channel_tiers[0] if channel_tiers else ""
     reviewer = []
     for c, channel in enumerate(channels):
@@ -235,7 +232,7 @@ def robustness(
                 p_alpha, khat, reliable = scaled[(which, alpha)]
                 if not reliable:
                     notes.append(f"{which} scaled by {alpha:g}: reweighting unreliable (k-hat {khat:.2f})")
-                elif _word_index(p_alpha[c]) != word_now[c]:
+                elif word_index(p_alpha[c]) != word_now[c]:
                     reasons.append(f"{which} power-scaled by {alpha:g}: P = {p_alpha[c]:.2f}, {words([p_alpha[c]])[0]}")
         if len(prior_sets):
             theirs = prior_sets[prior_sets["channel"] == channel]
@@ -275,7 +272,8 @@ def robustness(
               "sets": f"P(θ > {threshold:g}) and its IPCC word under each prior set"}
     for frame, key in ((reviewer, "reviewer"), (power, "power"), (tipping, "tipping"), (prior_sets, "sets")):
         frame.attrs = {**attrs, "title": titles[key]}
-    return Robustness(reviewer, power, tipping, prior_sets, dict(result.attrs))
+    loops = propositions_without_loops(current, structure, framework_info(result), threshold=threshold)
+    return Robustness(reviewer, power, tipping, prior_sets, dict(result.attrs), loops)
 
 
 def _prior_sets(result: xr.DataTree, others: Mapping[str, xr.DataTree], channels: list[str],

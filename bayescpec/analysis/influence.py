@@ -54,8 +54,8 @@ from ..engine.structure import Structure, structure_of
 from ..errors import BayescpecError
 from ..inputs.study import Study
 from ..outputs.summary import THRESHOLD, check_options, framework_info
-from .base import (analysis_attrs, flat, khat_threshold, logit_odds, require_pointwise, reweight, sample_shape,
-                   study_of)
+from .base import analysis_attrs, flat, khat_threshold_for, logit_odds, require_pointwise, study_of
+from .draws import Draws, analysis_draws
 
 __all__ = ["Explanation", "explain", "affected_channels"]
 
@@ -161,21 +161,22 @@ def explain(
     :func:`bayescpec.workflow.executor.run_tasks` says (``executor``, ``workers``, ``scheduler``):
     in this process for up to 8, else in local processes or on a Dask cluster."""
     check_options("eti", 0.9, threshold)
-    pointwise = require_pointwise(result, "explain")
+    require_pointwise(result, "explain")
     study = study if study is not None else study_of(result)
     structure = structure_of(study)
     rows = evidence_data(study).rows
-    ids = [str(i) for i in pointwise["evidence"].values]
+    ids = [str(i) for i in result["log_likelihood"]["evidence"].values]
     if list(rows["id"].astype(str)) != ids:
         raise BayescpecError("explain: the result's evidence rows are not the study's (refit the result)")
-    chains, draws = sample_shape(result)
-    size = chains * draws
+    current = analysis_draws(result, study, "explain")       # a reweighted result: its base draws
+    pointwise = require_pointwise(current.tree, "explain")
+    size = current.size
     ll = pointwise.values.reshape(size, len(ids))
     ledger_ds = result["evidence"].to_dataset()
     ledger = pd.DataFrame({"id": ids, **{c: ledger_ds[c].values.astype(str) for c in
                                          ("package", "target", "tier", "stage", "kind", "indicator")}})
     ll_prior = pointwise_log_likelihood(rows, posterior_draws(result, LIKELIHOOD_VARIABLES, group="prior"))
-    values = {"theta": flat(result, "theta"), "severity": flat(result, "severity")}
+    values = {"theta": current.flat("theta"), "severity": current.flat("severity")}
     prior_values = {"theta": flat(result, "theta", "prior"), "severity": flat(result, "severity", "prior")}
     index = {"theta": {c: i for i, c in enumerate(structure.channels)},
              "severity": {k: i for i, k in enumerate(structure.constraints)}}
@@ -188,7 +189,7 @@ def explain(
         log_ratio = -ll[:, left_out].sum(axis=1)
         for j, factor in mates.items():
             log_ratio += (factor - 1.0) * ll[:, j]
-        return reweight(log_ratio, chains)
+        return current.reweight(log_ratio)    # with the update's ratio, if any: smoothed once
 
     weights = {unit: reweighting(left, mates) for _, unit, left, mates in units}
     keys = {unit: frozenset(ids[i] for i in left) for _, unit, left, _ in units}
@@ -232,7 +233,7 @@ def explain(
             else:
                 y = flat(other, variable)[:, index[variable][name]]
                 mean_without, p_without = float(y.mean()), float((y > cut[variable]).mean())
-            mean_with, p_with = float(x.mean()), float(hyp.mean())
+            mean_with, p_with = float(current.mean(x)), float(current.mean(hyp))
             prior_hyp = prior_values[variable][:, index[variable][name]] > cut[variable]
             shift_p, shift_mean = p_with - p_without, mean_with - mean_without
             sign = np.sign(shift_p) if abs(shift_p) > 1e-12 else np.sign(shift_mean)
@@ -253,7 +254,7 @@ def explain(
 
     package_records = [r for level, unit, left, _ in units if level == "package" for r in records(level, unit, left)]
     row_records = [r for level, unit, left, _ in units if level == "row" for r in records(level, unit, left)]
-    attrs = analysis_attrs(result, "", threshold=threshold, khat_threshold=khat_threshold(size))
+    attrs = analysis_attrs(result, "", threshold=threshold, khat_threshold=khat_threshold_for(size))
     frames = []
     for recs, title in ((package_records, "Influence of each evidence package"),
                         (row_records, "Influence of each evidence row")):
@@ -264,19 +265,21 @@ def explain(
         frame.attrs = {**attrs, "title": f"{title}: shift of each affected quantity's posterior mean and "
                                          f"P(hypothesis) (leave-one-out), weight of evidence in decibans"}
         frames.append(frame)
-    waterfall = _waterfall(result, frames[0], structure, threshold)
+    waterfall = _waterfall(current, frames[0], structure, threshold)
     return Explanation(frames[0], frames[1], waterfall, list(dict.fromkeys(refitted)), dict(result.attrs), threshold)
 
 
-def _waterfall(result: xr.DataTree, packages: pd.DataFrame, structure: Structure, threshold: float) -> dict:
+def _waterfall(current: Draws, packages: pd.DataFrame, structure: Structure, threshold: float) -> dict:
     """Per channel: prior P(θ > τ) and mean θ, each package's contribution, the remainder, the posterior."""
     out = {}
-    prior, post = flat(result, "theta", "prior"), flat(result, "theta")
+    result = current.tree
+    prior, post = current.flat("theta", "prior"), current.flat("theta")
+    p_post, mean_post = current.mean(post > threshold), current.mean(post)
     for c, channel in enumerate(structure.channels):
         mine = packages[(packages["variable"] == "theta") & (packages["name"] == channel)] if len(packages) else packages
         mine = mine.iloc[np.argsort(-mine["shift_p"].abs().to_numpy(), kind="stable")] if len(mine) else mine
-        start_p, end_p = float((prior[:, c] > threshold).mean()), float((post[:, c] > threshold).mean())
-        start_m, end_m = float(prior[:, c].mean()), float(post[:, c].mean())
+        start_p, end_p = float((prior[:, c] > threshold).mean()), float(p_post[c])
+        start_m, end_m = float(prior[:, c].mean()), float(mean_post[c])
         steps = [{"step": "prior", "kind": "total", "p": start_p, "mean": start_m, "method": ""}]
         steps += [{"step": row["unit"], "kind": "package", "p": row["shift_p"], "mean": row["shift_mean"],
                    "method": row["method"]} for _, row in mine.iterrows()]

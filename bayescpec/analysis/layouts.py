@@ -13,11 +13,11 @@ from ..outputs import layout_chain  # noqa: F401  (the standard layouts first)
 from ..outputs.layout import (_LEFT, LAYOUTS, NEAR_BOUNDARY_MARK, _Context, _interval_sentence, _Parts, fmt_number,
                               fmt_probability)
 
-__all__ = ["ANALYSIS_LAYOUTS", "ANALYSIS_TABLES"]
+__all__ = ["ANALYSIS_LAYOUTS", "ANALYSIS_TABLES", "TIE_MARK", "rank_labels", "fmt_mcse"]
 
 #: the analysis tables, by file stem
 ANALYSIS_TABLES = ("explain-packages", "explain-rows", "next", "robustness", "power-scaling", "tipping-points",
-                   "prior-sets", "whatif")
+                   "prior-sets", "propositions-without-loops", "whatif", "whatif-custom")
 
 
 def _quantity(variable: str, name: str) -> str:
@@ -77,15 +77,28 @@ def _influence(ctx: _Context, level: str) -> _Parts:
     return _Parts(title, cells, headers, notes, spanners, {"unit": "3cm", "rows": "3cm"}, ())
 
 
+#: the mark of a design tied with another (their sd reductions within 2 MCSE of the difference)
+TIE_MARK = "="
+
+
+def rank_labels(table: pd.DataFrame) -> list[str]:
+    """Each design's rank, ``3=`` when it shares the rank with another (a tie within Monte Carlo error)."""
+    tied = table["tied"] if "tied" in table.columns else pd.Series(False, index=table.index)
+    return [f"{int(r)}{TIE_MARK}" if flag else str(int(r)) for r, flag in zip(table["rank"], tied)]
+
+
 def _next(ctx: _Context) -> _Parts:
     table, digits = ctx.table, ctx.digits
     top = int(table.attrs.get("show_top", 0) or 0)
-    shown = table[table["rank"] <= top] if top and len(table) else table
+    order = "position" if "position" in table.columns else "rank"
+    shown = table[table[order] <= top] if top and len(table) else table
     if not len(shown):
         return _Parts("Value of information", pd.DataFrame({"indicator": []}), {"indicator": "Indicator"},
                       ["No catalogue indicator to assess."], [], {}, ())
+    near = shown["word_change_near_boundary"] if "word_change_near_boundary" in shown.columns else [False] * len(shown)
+    mcse = lambda col: [fmt_mcse(v) for v in shown[col]] if col in shown.columns else ["–"] * len(shown)  # noqa: E731
     cells = pd.DataFrame({
-        "rank": shown["rank"].astype(int).astype(str),
+        "rank": rank_labels(shown),
         "channel": shown["channel"].astype(str),
         "indicator": shown["indicator"].astype(str),
         "target": [t + (f" | {s}" if s else "") for t, s in zip(shown["target"], shown["stage"])],
@@ -94,30 +107,49 @@ def _next(ctx: _Context) -> _Parts:
         "sd_now": [fmt_number(v, digits) for v in shown["sd_now"]],
         "expected_sd": [fmt_number(v, digits) for v in shown["expected_sd"]],
         "sd_reduction": [fmt_number(v, digits + 1) for v in shown["sd_reduction"]],
+        "mcse_sd_reduction": mcse("mcse_sd_reduction"),
         "expected_abs_dp": [fmt_number(v, digits) for v in shown["expected_abs_dp"]],
-        "p_word_change": [fmt_probability(v, digits) for v in shown["p_word_change"]],
+        "p_word_change": [fmt_probability(v, digits) + (f" {NEAR_BOUNDARY_MARK}" if flag else "")
+                          for v, flag in zip(shown["p_word_change"], near)],
+        "mcse_word_change": mcse("mcse_word_change"),
         "p_unreliable": [fmt_probability(v, digits) if v > 0 else "0" for v in shown["p_unreliable"]],
     })
     headers = {"rank": "#", "channel": "Channel", "indicator": "Indicator", "target": "Target | stage",
                "tier": "Tier / test", "kind": "Kind", "sd_now": "now", "expected_sd": "expected",
-               "sd_reduction": "reduction", "expected_abs_dp": "E|ΔP(θ > τ)|", "p_word_change": "P(word changes)",
-               "p_unreliable": "P(unreliable)"}
-    spanners = [("Posterior sd of θ", ["sd_now", "expected_sd", "sd_reduction"])]
+               "sd_reduction": "reduction", "mcse_sd_reduction": "MCSE", "expected_abs_dp": "E|ΔP(θ > τ)|",
+               "p_word_change": "P(word changes)", "mcse_word_change": "MCSE", "p_unreliable": "P(unreliable)"}
+    spanners = [("Posterior sd of θ", ["sd_now", "expected_sd", "sd_reduction", "mcse_sd_reduction"]),
+                ("Word of P(θ > τ)", ["p_word_change", "mcse_word_change"])]
     attrs = table.attrs
     notes = [
         "Preposterior analysis on the current draws: for each outcome of the new observation, its predictive "
         "probability (mean likelihood over the draws) and the posterior after it (the draws reweighted by its "
-        "likelihood, Pareto-smoothed). Signals (2 outcomes) and counts (n + 1 outcomes) are enumerated; measures "
-        f"simulated ({attrs.get('outcomes', '?')} outcomes). The new row is reliable "
+        "likelihood, Pareto-smoothed). Signals (2 outcomes) and counts (n + 1 outcomes) are enumerated; a "
+        f"measure's outcomes by a deterministic quadrature over its predictive ({attrs.get('outcomes', '?')} "
+        "nodes at its quantiles; nothing simulated). The new row is reliable "
         f"({attrs.get('reliability', 1):g}) and its own package. τ = {ctx.threshold:g}.",
         "P(word changes): probability that the IPCC likelihood word of P(θ > τ) changes. P(unreliable): predictive "
         "probability of outcomes whose importance weights have k-hat above the PSIS threshold (their posterior is "
         "less certain than shown). Ranked within each channel by the expected reduction of the posterior sd of θ.",
+        f"MCSE: Monte Carlo standard error from the posterior draws themselves (batch means over "
+        f"{attrs.get('batches', '?')} blocks of the draws). {TIE_MARK}: tied -- the design's sd reduction is within "
+        "2 MCSE of the difference from the design ranked above it (taken block by block); tied designs share a "
+        "rank, and their order is not meaningful.",
     ]
+    if any(near):
+        notes.append(f"{NEAR_BOUNDARY_MARK}: today's P(θ > τ), or the P after a likely outcome, lies within 2 MCSE "
+                     "of a boundary of the IPCC scale, so P(word changes) can jump with another set of draws.")
     if top:
         notes.append(f"The top {top} designs per channel are shown; the CSV lists all {len(table)}.")
     return _Parts(ctx.table.attrs.get("title", "Value of information"), cells, headers, notes, spanners,
                   {"indicator": "3.2cm"}, ())
+
+
+def fmt_mcse(value: float) -> str:
+    """An MCSE as text: one significant digit more than a value rounded to 3 decimals needs."""
+    if value is None or not math.isfinite(float(value)):
+        return "–"
+    return "<0.0001" if value < 0.00005 else f"{value:.4f}"
 
 
 def _robustness(ctx: _Context) -> _Parts:
@@ -242,15 +274,48 @@ def _whatif(ctx: _Context) -> _Parts:
     notes = ["Each scenario changes constraint severities (0 = typical; the prior sets' scale) and recomputes every "
              "posterior draw's stage probabilities through the framework's links, keeping what the evidence pinned "
              "and each link's loading: no refit. A counterfactual within the model, not a forecast of a policy's "
-             "effect. nqpf: the overall quantity of new quality productive forces. " + _interval_sentence(
+             "effect. nqpf: the overall quantity (the weighted mean of the framework's dimensions, or of θ over "
+             "the channels when it has none). " + _interval_sentence(
                  ctx.ci_kind, ctx.ci_prob) + " MCSE: Monte Carlo standard error over chains and draws."]
     if "likelihood_near_boundary" in table.columns and table["likelihood_near_boundary"].any():
         notes.append(f"{NEAR_BOUNDARY_MARK}: the scenario's probability lies within 2 MCSE of a boundary of the IPCC "
                      "scale; its word (and so a change of word) could differ with more draws.")
     notes += [f"{sid}: {info['label']}" + (f" ({info['settings']})" if info["settings"] != info["label"] else "")
-              + (f"; the paper: “{info['quote']}”" if info.get("quote") else "") for sid, info in scenarios.items()]
+              + (f"; source: “{info['quote']}”" if info.get("quote") else "") for sid, info in scenarios.items()]
     return _Parts(table.attrs.get("title", "Policy scenarios"), cells, headers, notes, spanners,
                   {"scenario": "2.6cm"}, ())
+
+
+def _without_loops(ctx: _Context) -> _Parts:
+    table, digits = ctx.table, ctx.digits
+    if not len(table):
+        return _Parts("Propositions without the feedback loops", pd.DataFrame({"proposition": []}),
+                      {"proposition": "Proposition"}, ["The framework has no feedback loop."], [], {}, ())
+    with_mcse = lambda p, m: f"{fmt_probability(p, digits)} ± {fmt_number(m, digits + 1)}"  # noqa: E731
+    cells = pd.DataFrame({
+        "proposition": table["proposition"].astype(str),
+        "p_with": [with_mcse(p, m) for p, m in zip(table["p_with_loops"], table["mcse_with"])],
+        "p_without": [with_mcse(p, m) for p, m in zip(table["p_without_loops"], table["mcse_without"])],
+        "change": [fmt_number(v, digits, signed=True) for v in table["change"]],
+        "words": [f"{a} → {b}" if real else str(a) for a, b, real in
+                  zip(table["likelihood_with"], table["likelihood_without"], table["word_changes"])],
+        "method": [f"{m} (k-hat {_khat(k)})" for m, k in zip(table["method"], table["khat"])],
+    })
+    headers = {"proposition": "Proposition", "p_with": "with the loops ± MCSE", "p_without": "without ± MCSE",
+               "change": "Change", "words": "IPCC word", "method": "Method"}
+    spanners = [("Posterior P", ["p_with", "p_without", "change"])]
+    notes = [
+        "Without the loops: the fitted posterior reweighted by the ratio of the severities' prior without the "
+        "feedback loops (independent) to their prior with them (correlated through each loop's shared factor, "
+        "averaged over the loop loadings' prior), Pareto-smoothed (k-hat checked). The two models differ only in "
+        "that prior, so this is the posterior a fit without the loops would give, without refitting. The loop "
+        "loadings are not learned from the evidence (their posterior is their prior), so the difference is the "
+        "loop assumption's share of each probability. A word change is shown only when the probabilities differ by "
+        "more than 2 MCSE of the difference.",
+        "Loops: " + ", ".join(table.attrs.get("loops", [])) + ".",
+    ]
+    return _Parts(table.attrs.get("title", "Propositions without the feedback loops"), cells, headers, notes,
+                  spanners, {}, ())
 
 
 def scenario_words(table: pd.DataFrame) -> list[str]:
@@ -265,7 +330,8 @@ def scenario_words(table: pd.DataFrame) -> list[str]:
 ANALYSIS_LAYOUTS = {"explain-packages": lambda ctx: _influence(ctx, "package"),
                     "explain-rows": lambda ctx: _influence(ctx, "row"), "next": _next, "robustness": _robustness,
                     "power-scaling": _power_scaling, "tipping-points": _tipping, "prior-sets": _prior_sets,
-                    "whatif": _whatif}
+                    "whatif": _whatif, "propositions-without-loops": _without_loops,
+                    "whatif-custom": _whatif}  # whatif --set/--shift/--remove
 LAYOUTS.update(ANALYSIS_LAYOUTS)
 _LEFT.update({"unit", "rows", "quantity", "direction", "method", "kind", "verdict", "why", "clues_down", "clues_up",
               "prior_sets", "scenario", "words", "diagnosis", "p_converting_word"})

@@ -6,11 +6,16 @@ declares it (Beta parameters on the probability scale, no change-of-variables te
 
 * ``stage_logit`` eta of every chain cell: the constraint-free logit x = eta + sum over the cell's links
   of L s has the density of logit(q0), q0 ~ Beta(a, b): a log sigmoid(x) + b log sigmoid(-x) - log B(a, b);
-* ``loading``: Normal(mean, sd) (signed) or half-normal(sd);
+* ``loading``: Normal(mean, sd) (signed) or half-normal(sd); with shared loadings, ``loading_common`` c
+  ~ Normal(0, 1) and each loading Normal(mean + sd sqrt(shared) c, sd sqrt(1 - shared));
+* ``route_probability`` of every channel: Beta (the prior set's route prior);
 * ``severity_z``, ``loop_factor``, ``unit_z``: standard normal; ``loop_loading``: Beta; ``unit_sd``:
   half-normal;
 * every tier's and test type's ``false_positive`` f ~ Beta and ``sensitivity_gap`` g ~ Beta, with g's
-  Beta chosen so that E[s] = E[f + (1 - f) g] is the prior set's sensitivity mean.
+  Beta chosen so that E[s] = E[f + (1 - f) g] is the prior set's sensitivity mean;
+* every count indicator's ``rate_not_converting`` f ~ Beta(mean = the catalogue's rate, concentration =
+  ``[counts] rate_concentration``), ``rate_gap`` g ~ Beta with E[f + (1 - f) g] = the catalogue's
+  ``rate_converting``, and ``count_icc`` rho ~ Beta (``[counts] overdispersion``).
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from ..inputs.spec import PriorSet
 __all__ = ["log_prior_terms", "log_prior_density", "PRIOR_PARAMETERS"]
 
 #: the sampled parameters whose prior density is summed
-PRIOR_PARAMETERS = ("stage_logit", "loading", "severity_z", "loop_factor", "loop_loading", "unit_sd", "unit_z",
-                    "false_positive_tier", "sensitivity_gap_tier", "false_positive_test", "sensitivity_gap_test")
+PRIOR_PARAMETERS = ("stage_logit", "loading", "loading_common", "route_probability", "severity_z", "loop_factor",
+                    "loop_loading", "unit_sd", "unit_z", "false_positive_tier", "sensitivity_gap_tier",
+                    "false_positive_test", "sensitivity_gap_test", "rate_not_converting", "rate_gap", "count_icc")
 
 
 def _gap_beta(sensitivity_mean: float, false_positive_mean: float, concentration: float) -> tuple[float, float]:
@@ -48,7 +54,13 @@ def log_prior_terms(structure: Structure, priors: PriorSet, params: Mapping[str,
     if len(s.links):
         loading = np.asarray(params["loading"], dtype=float)
         np.add.at(pull.T, s.link_cell, (loading * severity[:, s.link_constraint]).T)
-        if s.loading_signed:
+        if s.loading_signed and s.loading_shared > 0:
+            common = np.asarray(params["loading_common"], dtype=float)
+            out["loading_common"] = stats.norm.logpdf(common)
+            out["loading"] = stats.norm.logpdf(loading, s.loading_mean + s.loading_sd * np.sqrt(s.loading_shared)
+                                               * common[:, None],
+                                               s.loading_sd * np.sqrt(1.0 - s.loading_shared)).sum(axis=1)
+        elif s.loading_signed:
             out["loading"] = stats.norm.logpdf(loading, s.loading_mean, s.loading_sd).sum(axis=1)
         else:
             out["loading"] = stats.halfnorm.logpdf(loading, scale=s.loading_sd).sum(axis=1)
@@ -60,6 +72,9 @@ def log_prior_terms(structure: Structure, priors: PriorSet, params: Mapping[str,
             out[name] = stats.norm.logpdf(params[name]).sum(axis=1)
     if len(s.loop_members):
         out["loop_loading"] = stats.beta.logpdf(params["loop_loading"], s.loop_alpha, s.loop_beta).sum(axis=1)
+    if s.has_route:
+        out["route_probability"] = stats.beta.logpdf(params["route_probability"], s.route_alpha,
+                                                     s.route_beta).sum(axis=1)
     if len(s.units):
         out["unit_sd"] = stats.halfnorm.logpdf(params["unit_sd"], scale=s.unit_sd).sum(axis=1)
     for name, order, table in (("tier", s.tiers, priors.diagnosticity.tiers),
@@ -73,6 +88,16 @@ def log_prior_terms(structure: Structure, priors: PriorSet, params: Mapping[str,
         out[f"false_positive_{name}"] = stats.beta.logpdf(params[f"false_positive_{name}"], f_a, f_b).sum(axis=1)
         out[f"sensitivity_gap_{name}"] = stats.beta.logpdf(params[f"sensitivity_gap_{name}"],
                                                            gaps[:, 0], gaps[:, 1]).sum(axis=1)
+    if s.counts.indicators:  # the catalogue's rates (as the structure carries them) and the prior set
+        rate_c, rate_n = np.asarray(s.counts.rate_converting), np.asarray(s.counts.rate_not_converting)
+        kappa = priors.counts.rate_concentration
+        gap = (rate_c - rate_n) / (1.0 - rate_n)
+        icc = priors.counts.overdispersion
+        out["rate_not_converting"] = stats.beta.logpdf(params["rate_not_converting"], rate_n * kappa,
+                                                       (1.0 - rate_n) * kappa).sum(axis=1)
+        out["rate_gap"] = stats.beta.logpdf(params["rate_gap"], gap * kappa, (1.0 - gap) * kappa).sum(axis=1)
+        out["count_icc"] = stats.beta.logpdf(params["count_icc"], icc.mean * icc.concentration,
+                                             (1.0 - icc.mean) * icc.concentration).sum(axis=1)
     return out
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -64,10 +65,14 @@ def explain_outputs(explanation) -> Outputs:
 
 def next_outputs(table: pd.DataFrame, *, top: int = 5) -> Outputs:
     table.attrs["show_top"] = top
-    best = table[table["rank"] == 1]
+    order = "position" if "position" in table.columns else "rank"
+    best = table[table[order] == 1] if len(table) else table
+    ties = table.groupby("channel")["rank"].apply(lambda r: int((r == 1).sum())) if "tied" in table.columns else {}
     lead = " Best next observation per channel: " + "; ".join(
         f"{r['channel']}: {r['indicator']} ({r['tier']}{'/' + r['test'] if r['test'] else ''}, {r['kind']}; "
-        f"sd of θ −{r['sd_reduction']:.3f})" for _, r in best.iterrows()) + "." if len(best) else ""
+        f"sd of θ −{r['sd_reduction']:.3f}"
+        + (f", tied with {ties[r['channel']] - 1} other(s) within Monte Carlo error" if ties.get(r["channel"], 1) > 1
+           else "") + ")" for _, r in best.iterrows()) + "." if len(best) else ""
     figures = {"next": ((lambda: plot_value_of_information(table, top=top)),
                         "Per channel, the observations that would most reduce the posterior sd of θ, with the "
                         "probability that the IPCC word changes.")}
@@ -82,9 +87,17 @@ def robustness_outputs(robust) -> Outputs:
     tables = {"robustness": robust.reviewer, "power-scaling": robust.power_scaling, "tipping-points": robust.tipping}
     if len(robust.prior_sets):
         tables["prior-sets"] = robust.prior_sets
+    loops = getattr(robust, "loops", pd.DataFrame())
+    moved = ""
+    if len(loops):
+        tables["propositions-without-loops"] = loops
+        top = loops.iloc[int(np.argmax(np.abs(loops["change"].to_numpy())))]
+        moved = (f" Without the feedback loops (an assumption the evidence does not inform), {top['proposition']} "
+                 f"moves most: {top['p_with_loops']:.2f} → {top['p_without_loops']:.2f}.")
     return Outputs("robustness", "How fragile each conclusion is",
                    "Power-scaling sensitivity to the prior and to the likelihood, tipping points (diagnosticities "
-                   "overstated, contrary clues) and, when given, other prior sets. Verdicts: " + verdicts + ".",
+                   "overstated, contrary clues) and, when given, other prior sets. Verdicts: " + verdicts + "."
+                   + moved,
                    tables, {"robustness": ((lambda: plot_robustness(robust)),
                                            "Prior against likelihood power-scaling sensitivity of every reported "
                                            "quantity; 0.05 marks an informative prior or likelihood.")})

@@ -36,9 +36,10 @@ from ..engine.structure import structure_of
 from ..errors import InputError, Problem, allowed_list, did_you_mean
 from ..inputs.study import Study
 from ..inputs.scenarios import SEVERITY_LIMIT  # one bound for --set/--shift and the framework's [[scenarios]]
-from ..outputs.summary import (CI_KIND, CI_PROB, THRESHOLD, check_options, credible_interval, interval_label,
+from ..outputs.summary import (CI_KIND, CI_PROB, THRESHOLD, check_options, interval_label,
                                near_boundary)
-from .base import analysis_attrs, flat, mcse_mean, sample_shape, study_of, words
+from .base import analysis_attrs, study_of, words
+from .draws import analysis_draws
 
 __all__ = ["ScenarioSpec", "parse_settings", "named_scenarios", "whatif", "SEVERITY_LIMIT"]
 
@@ -166,10 +167,10 @@ def whatif(
     if not specs:
         raise InputError("whatif: give --set, --shift or --remove, or --scenario (this framework names no "
                          "[[scenarios]])")
-    chains, draws = sample_shape(result)
-    params = posterior_draws(result, list(FREE_DIMS))
-    severity = flat(result, "severity")
-    base = {"theta": flat(result, "theta"), "nqpf": flat(result, "nqpf")[:, None]}
+    current = analysis_draws(result, study, "whatif")          # a reweighted result: its base draws, weighted
+    params = posterior_draws(current.tree, list(FREE_DIMS))
+    severity = current.flat("severity")
+    base = {"theta": current.flat("theta"), "nqpf": current.flat("nqpf")[:, None]}
     names = structure.channels + ["nqpf"]
     baseline = np.concatenate([base["theta"], base["nqpf"]], axis=1)
     label = interval_label(ci_kind, ci_prob)
@@ -179,20 +180,20 @@ def whatif(
         out = derive_scenario(structure, params, new)
         values = np.concatenate([out["theta"], out["nqpf"][:, None]], axis=1)
         change = values - baseline
-        arrays = xr.DataArray(np.stack([values, change], axis=-1).reshape(chains, draws, len(names), 2),
-                              dims=("chain", "draw", "quantity", "what"))
-        interval = credible_interval(arrays, ci_kind, ci_prob).values        # (quantity, what, bound)
+        interval = current.interval(np.stack([values, change], axis=-1), ci_kind, ci_prob)  # (quantity, what, bound)
         above_b, above_s = baseline > threshold, values > threshold
-        mcse = {k: mcse_mean(v, chains) for k, v in (("mean", values), ("change", change),
-                                                      ("p", above_s.astype(float)),
-                                                      ("dp", above_s.astype(float) - above_b))}
+        mcse = {k: current.mcse(v) for k, v in (("mean", values), ("change", change),
+                                                 ("p", above_s.astype(float)),
+                                                 ("dp", above_s.astype(float) - above_b))}
+        means = {k: current.mean(v) for k, v in (("baseline", baseline), ("scenario", values), ("change", change),
+                                                 ("p_b", above_b), ("p_s", above_s))}
         for q, name in enumerate(names):
-            p_b, p_s = float(above_b[:, q].mean()), float(above_s[:, q].mean())
+            p_b, p_s = float(means["p_b"][q]), float(means["p_s"][q])
             records.append({
                 "scenario": spec.id, "scenario_label": spec.label, "settings": spec.describe(),
                 "quantity": f"theta[{name}]" if name != "nqpf" else "nqpf", "channel": name,
-                "baseline_mean": float(baseline[:, q].mean()), "scenario_mean": float(values[:, q].mean()),
-                "change_mean": float(change[:, q].mean()), "mcse_mean": float(mcse["mean"][q]),
+                "baseline_mean": float(means["baseline"][q]), "scenario_mean": float(means["scenario"][q]),
+                "change_mean": float(means["change"][q]), "mcse_mean": float(mcse["mean"][q]),
                 "mcse_change": float(mcse["change"][q]),
                 f"{label} lower": float(interval[q, 0, 0]), f"{label} upper": float(interval[q, 0, 1]),
                 f"change {label} lower": float(interval[q, 1, 0]), f"change {label} upper": float(interval[q, 1, 1]),

@@ -13,8 +13,9 @@ For each design, with y its possible outcomes and i the current posterior draws:
 * the predictive probability of an outcome is P(y) = mean_i p(y | draw i);
 * the posterior after observing y is the current draws reweighted by w_i ∝ p(y | draw i);
 * outcomes: a signal's two values and a count's n + 1 values are enumerated exactly (a finite
-  set); a measure's outcomes are simulated from the predictive (draw i at random, then
-  z = λ logit π_i + ε, ε ~ N(0, 1); ``outcomes`` of them, each with probability 1/outcomes).
+  set); a measure's outcomes z (continuous: a mixture over the draws of Normal(λ logit π_i, 1)) by a
+  deterministic quadrature on the predictive's probability scale (``outcomes`` nodes,
+  :mod:`.preposterior`): no outcome is simulated, so nothing depends on a seed.
 
 The measures, per affected channel c (the target channel; for a constraint, every channel it binds
 directly or through a feedback loop) and with τ the threshold:
@@ -28,7 +29,16 @@ a probability), so reliable; an informative count or measure can leave few effec
 unlikely outcome, so each design reports the smallest importance ESS and the largest k-hat over its
 outcomes (with P(y) > 0.001) and ``p_unreliable``, the predictive probability of outcomes whose k-hat
 is above min(1 - 1/log10 S, 0.7): its summaries are then less certain than the table's digits.
-Designs are ranked per channel by the expected reduction of the posterior sd of θ.
+
+**Monte Carlo error and ties.** The draws themselves are random: each figure has its Monte Carlo
+standard error by batch means over contiguous blocks of the draws (``mcse_sd_reduction``,
+``mcse_abs_dp``, ``mcse_word_change``). Designs are ranked per channel by the expected reduction of the
+posterior sd of θ; a design whose reduction differs from the one ranked above it by at most 2 MCSE of
+the difference (block by block: the designs share their draws) is **tied** with it and shares its
+``rank`` (``tied`` is True for every member of a group of two or more); ``position`` is the plain order.
+
+On a result updated by PSIS reweighting, everything is computed on its base draws with the update's
+importance ratio (:mod:`.draws`).
 """
 
 from __future__ import annotations
@@ -47,10 +57,13 @@ from ..errors import InputError, allowed_list, did_you_mean
 from ..inputs.chain import ANY_CHANNEL
 from ..inputs.study import Study
 from ..outputs.summary import THRESHOLD, check_options, ipcc_likelihood
-from .base import analysis_attrs, flat, khat_threshold, require_pointwise, sample_shape, study_of
+from .base import analysis_attrs, require_pointwise, study_of
+from .draws import Draws, analysis_draws, relative_efficiency
 from .influence import affected_channels
+from .preposterior import (NodeLikelihood, block_count, preposterior, preposterior_blocks, preposterior_measure,
+                           preposterior_measure_blocks)
 
-__all__ = ["Design", "designs", "value_of_information", "preposterior", "candidate_rows"]
+__all__ = ["Design", "designs", "value_of_information", "preposterior", "preposterior_measure", "candidate_rows"]
 
 
 @dataclass(frozen=True)
@@ -122,53 +135,79 @@ def _records(study: Study, design: Design, reliability: float) -> list[dict]:
     return [{**common, "value": float(study.framework.indicator(design.indicator).baseline)}]
 
 
-def _outcomes(design: Design, rows: pd.DataFrame, draws: dict, size: int, outcomes: int, reliability: float,
-              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """log p(y | draw) (S, Y) and P(y) (Y,) of a design, from its candidate ``rows``."""
-    if design.kind in ("signal", "count"):
-        ll = pointwise_log_likelihood(rows, draws)
-        return ll, np.exp(ll).mean(axis=0)
+def _measure_means(rows: pd.DataFrame, draws: dict, reliability: float) -> np.ndarray:
+    """λ logit π at each draw of a measure design, read off the model's own likelihood of its template row:
+    ll(z) = w (-(z - mu)^2 / 2 - log(2 pi) / 2) with w = reliability, so mu = (ll(1) - ll(0)) / w + 1/2."""
     template = rows.reset_index(drop=True)
     at = {z: pointwise_log_likelihood(template.assign(z=z), draws)[:, 0] for z in (0.0, 1.0)}
-    # ll(z) = w (-(z - mu)^2 / 2 - log(2 pi) / 2) with w = reliability: mu = (ll(1) - ll(0)) / w + 1/2
-    mean = (at[1.0] - at[0.0]) / reliability + 0.5                   # lambda logit(pi) at each draw
-    z = mean[rng.integers(0, size, outcomes)] + rng.standard_normal(outcomes)
-    ll = pointwise_log_likelihood(pd.concat([template] * outcomes, ignore_index=True).assign(z=z), draws)
-    return ll, np.full(outcomes, 1.0 / outcomes)
+    return (at[1.0] - at[0.0]) / reliability + 0.5
 
 
-def preposterior(log_lik: np.ndarray, p_outcome: np.ndarray, theta: np.ndarray, threshold: float) -> dict:
-    """Expected posterior summaries of θ (S, C) over outcomes whose likelihoods at the draws are
-    ``exp(log_lik)`` (S, Y) and predictive probabilities ``p_outcome`` (Y,); the posterior under each
-    outcome is the draws reweighted by its likelihood."""
-    weights, khat = _smoothed(log_lik)
-    p_outcome = np.asarray(p_outcome, dtype=float) / np.sum(p_outcome)
-    above = (theta > threshold).astype(float)
-    mean = weights @ theta
-    sd = np.sqrt(np.clip(weights @ theta**2 - mean**2, 0.0, None))         # (Y, C)
-    prob = weights @ above
-    now_p = above.mean(axis=0)
-    now_words = np.array([ipcc_likelihood(p) for p in now_p])
-    new_words = np.array([[ipcc_likelihood(float(np.clip(p, 0, 1))) for p in row] for row in prob])
-    ess = 1.0 / np.sum(weights**2, axis=1)
-    return {"sd_now": theta.std(axis=0), "expected_sd": p_outcome @ sd, "p_now": now_p,
-            "expected_abs_dp": p_outcome @ np.abs(prob - now_p),
-            "p_word_change": p_outcome @ (new_words != now_words[None, :]).astype(float),
-            "ess": ess, "khat": khat, "p_outcome": p_outcome, "posterior_sd": sd, "posterior_p": prob,
-            "p_unreliable": float(p_outcome @ (khat >= khat_threshold(log_lik.shape[0])))}
+def _node_likelihood(rows: pd.DataFrame, draws: dict) -> NodeLikelihood:
+    """log p(z | draw) (S', G) of a measure design's outcomes z at the draws ``index`` (all when None), by
+    the model's likelihood."""
+    template = rows.reset_index(drop=True)
+    copies: dict[int, pd.DataFrame] = {}
+
+    def at(z: np.ndarray, index: np.ndarray | None) -> np.ndarray:
+        if len(z) not in copies:
+            copies[len(z)] = pd.concat([template] * len(z), ignore_index=True)
+        part = draws if index is None else {name: value[index] for name, value in draws.items()}
+        return pointwise_log_likelihood(copies[len(z)].assign(z=z), part)
+
+    return at
 
 
-def _smoothed(log_lik: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pareto-smoothed importance weights (Y, S) of each outcome's likelihood (S, Y), and their k-hat (Y,)."""
-    from arviz_stats.base import array_stats
+def _summaries(design: Design, rows: pd.DataFrame, draws: dict, theta: np.ndarray, current: Draws,
+               reliability: float, nodes: int, threshold: float) -> tuple[dict, dict | None]:
+    """The design's preposterior summary on all the draws, and on each block of them (for the MCSE)."""
+    options = {"weights": current.weights, "log_ratio": current.log_ratio if current.update is not None else None,
+               "r_eff": relative_efficiency((theta > threshold).astype(float), current.chains)}
+    if design.kind == "measure":
+        means, node_log_lik = _measure_means(rows, draws, reliability), _node_likelihood(rows, draws)
+        return (preposterior_measure(means, node_log_lik, theta, threshold, nodes=nodes, **options),
+                preposterior_measure_blocks(means, node_log_lik, theta, threshold, nodes=nodes, **options))
+    ll = pointwise_log_likelihood(rows, draws)
+    return (preposterior(ll, current.weights @ np.exp(ll), theta, threshold, **options),
+            preposterior_blocks(ll, theta, threshold, **options))
 
-    shifted = (log_lik - log_lik.max(axis=0, keepdims=True)).T
-    flat_rows = np.ptp(shifted, axis=1) < 1e-12
-    log_w, khat = array_stats.psislw(-shifted, axis=-1)
-    log_w = np.where(flat_rows[:, None], 0.0, np.asarray(log_w))
-    khat = np.where(flat_rows, -np.inf, np.asarray(khat, dtype=float))
-    weights = np.exp(log_w - log_w.max(axis=1, keepdims=True))
-    return weights / weights.sum(axis=1, keepdims=True), khat
+
+def _block_values(blocks: dict | None, c: int) -> np.ndarray:
+    """(blocks, 3): sd reduction, E|ΔP| and P(word changes) of channel ``c`` in each block of the draws."""
+    if blocks is None:
+        return np.zeros((0, 3))
+    return np.stack([blocks["sd_now"][:, c] - blocks["expected_sd"][:, c], blocks["expected_abs_dp"][:, c],
+                     blocks["p_word_change"][:, c]], axis=1)
+
+
+def _block_mcse(values: np.ndarray) -> np.ndarray:
+    """Batch-means MCSE of each column of ``values`` (blocks, ...): sd over blocks / sqrt(blocks)."""
+    if values.shape[0] < 2:
+        return np.full(values.shape[1:], np.nan)
+    return values.std(axis=0, ddof=1) / np.sqrt(values.shape[0])
+
+
+def _rank_with_ties(table: pd.DataFrame, blocks: np.ndarray) -> pd.DataFrame:
+    """``position`` (order within the channel), ``rank`` (shared by designs tied with the one above: their
+    sd reductions within 2 MCSE of the difference, taken block by block) and ``tied``."""
+    position = table.groupby("channel", sort=False).cumcount().to_numpy() + 1
+    rank = position.copy()
+    tied_above = np.zeros(len(table), bool)
+    reduction = table["sd_reduction"].to_numpy()
+    for j in range(1, len(table)):
+        if position[j] == 1:
+            continue
+        gap = abs(reduction[j - 1] - reduction[j])
+        noise = _block_mcse(blocks[:, j - 1] - blocks[:, j]) if blocks.shape[0] >= 2 else np.nan
+        if gap <= 2 * noise or gap == 0:
+            tied_above[j] = True
+            rank[j] = rank[j - 1]
+    table = table.copy()
+    table.insert(0, "position", position)
+    table.insert(0, "rank", rank)
+    shared = pd.Series(rank).groupby([table["channel"].to_numpy(), rank]).transform("size").to_numpy()
+    table["tied"] = shared > 1
+    return table
 
 
 def value_of_information(
@@ -182,10 +221,11 @@ def value_of_information(
     outcomes: int = 200,
     reliability: float = 1.0,
     tests: bool = True,
-    seed: int | None = None,
 ) -> pd.DataFrame:
     """The value of observing each design next (see the module's doc): one line per design and
-    affected channel, ranked within each channel by the expected reduction of the posterior sd of θ."""
+    affected channel, ranked within each channel by the expected reduction of the posterior sd of θ,
+    with Monte Carlo standard errors and ties. ``outcomes`` is the number of quadrature nodes of a
+    measure's predictive."""
     check_options("eti", 0.9, threshold)
     if not 0 < reliability <= 1:
         raise InputError(f"--reliability: must be in (0, 1]; found {reliability!r}")
@@ -194,35 +234,38 @@ def value_of_information(
     require_pointwise(result, "next")
     study = study if study is not None else study_of(result)
     structure = structure_of(study)
-    chains, draws = sample_shape(result)
-    size = chains * draws
-    draws_flat = posterior_draws(result, LIKELIHOOD_VARIABLES)
-    theta = flat(result, "theta")
-    rng = np.random.default_rng(int(result.attrs.get("seed", 0)) + 12 if seed is None else seed)
+    current = analysis_draws(result, study, "next")          # a reweighted result: its base draws
+    draws_flat = posterior_draws(current.tree, LIKELIHOOD_VARIABLES)
+    theta = current.flat("theta")
     labels = {i.id: i.label for i in study.framework.indicators}
-    records = []
+    records, block_values = [], []
     chosen = designs(study, indicators=indicators, targets=targets, count_n=count_n, tests=tests)
     per_design = [_records(study, d, reliability) for d in chosen]
     all_rows = candidate_rows(study, [r for recs in per_design for r in recs])   # one aggregation for all
     starts = np.cumsum([0] + [len(recs) for recs in per_design])
     for d, design in enumerate(chosen):
         rows = all_rows.iloc[starts[d]:starts[d + 1]].reset_index(drop=True)
-        ll, p_y = _outcomes(design, rows, draws_flat, size, outcomes, reliability, rng)
-        summary = preposterior(ll, p_y, theta, threshold)
+        summary, blocks = _summaries(design, rows, draws_flat, theta, current, reliability, outcomes, threshold)
         likely = summary["p_outcome"] > 1e-3
         channels = [design.target] if design.target in structure.channels else affected_channels(structure,
                                                                                                   design.target)
         for channel in channels:
             c = structure.channels.index(channel)
+            values = _block_values(blocks, c)
+            mcse = _block_mcse(values)
+            block_values.append(values[:, 0])
             records.append({
                 "channel": channel, "indicator": design.indicator, "label": labels[design.indicator],
                 "target": design.target, "stage": design.stage, "tier": design.tier, "test": design.test,
                 "kind": design.kind, "n": design.n if design.kind == "count" else np.nan, "design": design.name,
                 "sd_now": summary["sd_now"][c], "expected_sd": summary["expected_sd"][c],
                 "sd_reduction": summary["sd_now"][c] - summary["expected_sd"][c],
-                "expected_abs_dp": summary["expected_abs_dp"][c], "p_word_change": summary["p_word_change"][c],
-                "p_now": summary["p_now"][c], "word_now": ipcc_likelihood(summary["p_now"][c]),
-                "p_positive": float(p_y[0]) if design.kind == "signal" else np.nan,
+                "mcse_sd_reduction": mcse[0],
+                "expected_abs_dp": summary["expected_abs_dp"][c], "mcse_abs_dp": mcse[1],
+                "p_word_change": summary["p_word_change"][c], "mcse_word_change": mcse[2],
+                "word_change_near_boundary": bool(summary["word_change_near_boundary"][c]),
+                "p_now": summary["p_now"][c], "word_now": ipcc_likelihood(float(np.clip(summary["p_now"][c], 0, 1))),
+                "p_positive": float(summary["p_outcome"][0]) if design.kind == "signal" else np.nan,
                 "min_ess": float(summary["ess"][likely].min()), "max_khat": float(summary["khat"][likely].max()),
                 "p_unreliable": summary["p_unreliable"],
             })
@@ -231,9 +274,11 @@ def value_of_information(
         order = {c: i for i, c in enumerate(structure.channels)}
         table["_c"] = table["channel"].map(order)
         table = table.sort_values(["_c", "sd_reduction", "expected_abs_dp"], ascending=[True, False, False],
-                                  kind="stable").drop(columns="_c").reset_index(drop=True)
-        table.insert(0, "rank", table.groupby("channel", sort=False).cumcount() + 1)
+                                  kind="stable")
+        blocks = np.array(block_values).T[:, table.index.to_numpy()] if block_values else np.zeros((0, len(table)))
+        table = _rank_with_ties(table.drop(columns="_c").reset_index(drop=True), blocks)
     table.attrs = analysis_attrs(
         result, f"Value of information: what to observe next (expected effect on θ per channel; τ = {threshold:g})",
-        threshold=threshold, count_n=count_n, outcomes=outcomes, reliability=reliability)
+        threshold=threshold, count_n=count_n, outcomes=outcomes, reliability=reliability,
+        batches=block_count(current.size))
     return table

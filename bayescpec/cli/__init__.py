@@ -1,5 +1,5 @@
 """The ``bayescpec`` command line. This module makes the app and registers every command; the commands
-live one stage per module (``run``, ``report``, ``update``, ``vintages``, ``analysis``) and share only :mod:`.options`,
+live one stage per module (``run``, ``report``, ``update``, ``vintages``, ``analysis``, ``check``) and share only :mod:`.options`,
 :mod:`.display`, :mod:`.progress` and :mod:`.help`, so no command module imports the app.
 
 Every input error ends with one message listing each problem (file, line, column, what was found
@@ -18,7 +18,7 @@ from rich.markup import escape
 
 from .. import __version__
 from ..errors import BayescpecError
-from . import analysis, calibrate, priors, report, run, update, vintages
+from . import analysis, calibrate, check, priors, report, run, update, vintages
 from .help import Command, Group
 from .options import EXIT_INPUT, configure_consoles, err_console
 
@@ -59,6 +59,7 @@ app.command("next", cls=Command)(analysis.next_command)
 app.command("robustness", cls=Command)(analysis.robustness_command)
 app.command("whatif", cls=Command)(analysis.whatif_command)
 app.add_typer(priors.priors_app, name="priors")
+app.command("check", cls=Command)(check.check_command)
 
 
 def main() -> None:

@@ -41,6 +41,9 @@ from .options import (
 )
 from .progress import Reporter
 
+#: the file stem of whatif with --set/--shift/--remove (the named scenarios keep "whatif")
+CUSTOM_WHATIF = "whatif-custom"
+
 ResultArg = Annotated[Path, typer.Argument(help="A saved result: the folder `bayescpec run` wrote, or its result.nc.")]
 OutOpt = Annotated[Optional[Path], typer.Option(help="Output folder for the tables and figures." + default("RESULT/analysis"))]
 FiguresOpt = Annotated[bool, typer.Option("--figures/--no-figures", help="Also draw the figures (PNG and PDF).")]
@@ -55,10 +58,19 @@ def _load(result: Path, command: str, *, pointwise: bool, framework=None, priors
     from ..analysis.base import require_pointwise, study_of
     from ..workflow.store import load_result
 
+    from ..errors import ResultMismatchError
+    from ..workflow.working import stale_note
+
     fitted = load_result(result)
     if pointwise:
         require_pointwise(fitted, command)
-    return fitted, study_of(fitted, framework=framework, priors=priors, evidence=evidence, sources=sources)
+    try:
+        return fitted, study_of(fitted, framework=framework, priors=priors, evidence=evidence, sources=sources)
+    except ResultMismatchError as exc:  # say what to use instead: a newer vintage, or the command that makes one
+        note = stale_note(fitted, result, command=command)
+        if note:
+            exc.add_note(note)
+        raise
 
 
 def _write(outputs, result: Path, out: Optional[Path], ui: Reporter, *, format, figures, digits, threshold,
@@ -82,8 +94,8 @@ def _done(paths: list[Path], started: float) -> None:
                           highlight=False)
 
 
-def _table(title: str, columns: list[str], rows: list[list[str]], left=()) -> Table:
-    table = Table(title=title)
+def _table(title: str, columns: list[str], rows: list[list[str]], left=(), caption: str | None = None) -> Table:
+    table = Table(title=title, caption=caption)
     for col in columns:
         table.add_column(col, justify="left" if col in left else "right", overflow="fold")
     for row in rows:
@@ -161,13 +173,34 @@ def explain_command(
     _done(paths, started)
 
 
+def next_columns(threshold: float) -> list[str]:
+    """The columns of the table `next` prints (README.md shows the same table)."""
+    return ["channel", "#", "indicator (target stage)", "tier / test", "kind", "sd(θ) now → expected",
+            "sd reduction ± MCSE", f"E|ΔP(θ > {threshold:g})|", "P(word changes)"]
+
+
+def next_row(r, rank: str | None = None) -> list[str]:
+    """One design of the value-of-information table as `next` prints it (``rank``: its label, ``2=`` in a tie)."""
+    from ..analysis.layouts import fmt_mcse
+
+    stage = r.get("stage") or ""
+    near = " ≈" if r.get("word_change_near_boundary") else ""
+    return [r["channel"], rank or str(r["rank"]),
+            r["indicator"] + (f" ({stage})" if stage and stage != "conversion" else ""),
+            r["tier"] + (f" / {r['test'].replace('_', ' ')}" if r["test"] else ""),
+            r["kind"] + (f" of {int(r['n'])}" if r["kind"] == "count" else ""),
+            f"{num(r['sd_now'])} → {num(r['expected_sd'])}",
+            f"{r['sd_reduction']:.3f} ± {fmt_mcse(r['mcse_sd_reduction'])}", num(r["expected_abs_dp"]),
+            prob(r["p_word_change"]) + near]
+
+
 def next_command(
     result: ResultArg,
     out: OutOpt = None,
     indicator: Annotated[Optional[list[str]], typer.Option("--indicator", help="Only this catalogue indicator; repeat for several." + default("every indicator"))] = None,
     target: Annotated[Optional[list[str]], typer.Option("--target", help="Only designs about this channel or constraint; repeat for several." + default("every target"))] = None,
     count_n: Annotated[int, typer.Option("--count-n", help="Units of a count observation (k of n).")] = 10,
-    outcomes: Annotated[int, typer.Option(help="Simulated outcomes of a measure.")] = 200,
+    outcomes: Annotated[int, typer.Option(help="Quadrature nodes over a measure's predictive (deterministic; at least 10).")] = 200,
     reliability: Annotated[float, typer.Option(help="Reliability of the new observation, in (0, 1].")] = 1.0,
     top: Annotated[int, typer.Option(help="Designs per channel printed and shown in the md/tex/html tables (the CSV has all; "
                                           "at least 1).", callback=_at_least("--top", 1))] = 3,
@@ -196,15 +229,17 @@ def next_command(
     if json:
         print_json({"threshold": threshold, "files": [str(p) for p in paths], "rows": table.to_dict("records")})
         return
-    best = table[table["rank"] <= top]
-    shown = [[r["channel"], str(r["rank"]), r["indicator"], f"{r['tier']}{'/' + r['test'] if r['test'] else ''}",
-              r["kind"] + (f" n={int(r['n'])}" if r["kind"] == "count" else ""), f"{r['sd_reduction']:.3f}",
-              num(r["expected_abs_dp"]), prob(r["p_word_change"])] for _, r in best.iterrows()]
-    columns = ["channel", "#", "indicator", "tier/test", "kind", "sd(θ) reduction", "E|ΔP|", "P(word changes)"]
+    from ..analysis.layouts import TIE_MARK, rank_labels
+
+    best = table[table["position"] <= top] if len(table) else table
+    shown = [next_row(r, label) for label, (_, r) in zip(rank_labels(best), best.iterrows())]
+    columns = next_columns(threshold)
     title = f"What to observe next: top {top} per channel by expected reduction of sd(θ) (τ = {threshold:g})"
-    print_fitting(_table(title, columns, shown, ("channel", "indicator", "tier/test", "kind")),
-                  _table(title, [columns[i] for i in (0, 2, 5, 7)], [[r[i] for i in (0, 2, 5, 7)] for r in shown],
-                         ("channel", "indicator")))
+    caption = (f"{TIE_MARK}: tied (within 2 MCSE of the difference from the design above); ≈: P(word changes) "
+               "near a boundary of the IPCC scale")
+    print_fitting(_table(title, columns, shown, tuple(columns[i] for i in (0, 2, 3, 4)), caption=caption),
+                  _table(title, [columns[i] for i in (0, 1, 2, 6, 8)], [[r[i] for i in (0, 1, 2, 6, 8)] for r in shown],
+                         tuple(columns[i] for i in (0, 2)), caption=caption))
     _done(paths, started)
 
 
@@ -243,7 +278,8 @@ def robustness_command(
         print_json({"threshold": threshold, "files": [str(p) for p in paths],
                     "reviewer": found.reviewer.to_dict("records"), "tipping": found.tipping.to_dict("records"),
                     "power_scaling": found.power_scaling.to_dict("records"),
-                    "prior_sets": found.prior_sets.to_dict("records")})
+                    "prior_sets": found.prior_sets.to_dict("records"),
+                    "propositions_without_loops": found.loops.to_dict("records")})
         return
     shown = [[r["channel"], prob(r["p_converting"]), r["likelihood"], num(r["prior_sensitivity"]),
               num(r["likelihood_sensitivity"]), r["clues_down"], r["clues_up"], r["verdict"], r["why"]]
@@ -254,6 +290,15 @@ def robustness_command(
                          ("channel", "IPCC word", "negative clues", "positive clues", "verdict", "why")),
                   _table("Robustness of each channel's conclusion", [columns[i] for i in (0, 1, 2, 7)],
                          [[r[i] for i in (0, 1, 2, 7)] for r in shown], ("channel", "IPCC word", "verdict")))
+    if len(found.loops):
+        rows = [[r["proposition"], f"{prob(r['p_with_loops'])} ± {r['mcse_with']:.3f}",
+                 f"{prob(r['p_without_loops'])} ± {r['mcse_without']:.3f}", num(r["change"]),
+                 f"{r['likelihood_with']} → {r['likelihood_without']}" if r["word_changes"] else r["likelihood_with"],
+                 f"{r['method']} (k-hat {r['khat']:.2f})"] for _, r in found.loops.iterrows()]
+        title = "Propositions with and without the feedback loops (their loadings are not learned from the evidence)"
+        print_fitting(_table(title, ["proposition", "with loops", "without", "change", "IPCC word", "method"], rows,
+                             ("proposition", "IPCC word", "method")),
+                      _table(title, ["proposition", "with loops", "without"], [r[:3] for r in rows], ("proposition",)))
     _done(paths, started)
 
 
@@ -282,7 +327,12 @@ def whatif_command(
 
         table = whatif(fitted, study, set=set_, shift=shift, remove=remove, scenarios=scenario, threshold=threshold,
                        ci_kind=ci_kind, ci_prob=ci_prob)
-        paths = _write([whatif_outputs(table)], result, out, ui, format=format, figures=figures,
+        outputs = whatif_outputs(table)
+        custom = bool(set_ or shift or remove)
+        if custom:  # your settings beside, not over, the framework's named scenarios (whatif.*)
+            outputs.tables = {CUSTOM_WHATIF: t for t in outputs.tables.values()}
+            outputs.figures = {CUSTOM_WHATIF: f for f in outputs.figures.values()}
+        paths = _write([outputs], result, out, ui, format=format, figures=figures,
                        digits=digits, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
     except BayescpecError as exc:
         fail(exc)
@@ -305,3 +355,6 @@ def whatif_command(
                       _table(title, [columns[i] for i in (0, 4, 6, 7)], [[r[i] for i in (0, 4, 6, 7)] for r in shown],
                              ("channel", "IPCC word")))
     _done(paths, started)
+    if custom and paths:
+        out_console.print(f"Your settings are in {CUSTOM_WHATIF}.*; the framework's named scenarios (`bayescpec whatif "
+                          f"{result}`) stay in whatif.* beside them.", highlight=False)

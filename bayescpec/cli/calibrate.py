@@ -6,13 +6,14 @@ import json
 import shutil
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from ..errors import BayescpecError
+from .help import default
 from .options import (
     ChainsOpt,
     DrawsOpt,
@@ -26,6 +27,7 @@ from .options import (
     SourcesOpt,
     CalibrationTuneOpt,
     WorkersOpt,
+    announce_study,
     fail,
     out_console,
 )
@@ -36,8 +38,9 @@ __all__ = ["calibrate_command"]
 
 def calibrate_command(
     simulations: Annotated[int, typer.Option(help="Number of simulated evidence logs, each fitted once.")] = 200,
-    out: Annotated[Path, typer.Option(help="Folder for calibration.csv, ranks.csv, simulations.csv, "
-                                           "calibration.json and calibration.png/.pdf.")] = Path("results") / "calibration",
+    out: Annotated[Optional[Path], typer.Option(help="Folder for calibration.csv, ranks.csv, simulations.csv, "
+                                                     "calibration.json and calibration.png/.pdf."
+                                                     + default("results/calibration"))] = None,
     priors: PriorsOpt = "baseline",
     evidence: EvidenceOpt = None,
     framework: FrameworkOpt = None,
@@ -65,6 +68,8 @@ def calibrate_command(
 
         from .._fs import check_output_folder
 
+        announce_study(ui, framework=framework, evidence=evidence, out=out, writes="results/calibration/")
+        out = out if out is not None else Path("results") / "calibration"
         check_output_folder(out, "--out")
         study = load_study(framework=framework, priors=priors, evidence=evidence, sources=sources)
         check_calibration_input(study, simulations, seed)  # before anything is announced or fitted

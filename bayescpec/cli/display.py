@@ -10,7 +10,7 @@ from rich.table import Table
 
 from .options import out_console
 
-__all__ = ["prob", "num", "interval", "print_fitting", "convergence_banner", "prior_only_banner",
+__all__ = ["prob", "num", "change", "interval", "print_fitting", "convergence_banner", "prior_only_banner",
            "print_banners", "divergence_note"]
 
 
@@ -26,6 +26,18 @@ def num(x, *, signed: bool = False) -> str:
     from ..outputs.layout import fmt_number
 
     return fmt_number(x, signed=signed)
+
+
+def change(before, after, *, mcse=None) -> str:
+    """``after - before`` as the two are printed (each rounded to 2 decimals first: 0.244 -> 0.236 shows
+    0.24 -> 0.24 and a change of 0.00, not -0.01); ``≈ 0`` when within 2 ``mcse`` (Monte Carlo noise)."""
+    import math
+
+    from ..outputs.summary import WITHIN_NOISE
+
+    if mcse is not None and math.isfinite(float(mcse)) and abs(float(after) - float(before)) <= 2 * float(mcse):
+        return WITHIN_NOISE
+    return num(round(float(after), 2) - round(float(before), 2), signed=True)
 
 
 def interval(lower, upper) -> str:

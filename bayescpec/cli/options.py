@@ -25,7 +25,7 @@ from .help import choice_label, default
 
 __all__ = ["out_console", "err_console", "configure_consoles", "EXIT_INPUT", "fail", "check_range",
            "check_interval_options", "check_sampler", "print_json", "jsonable", "CI_KINDS", "SAMPLERS", "METHODS", "FORMATS",
-           "sampling_range", "sampling_limit"]
+           "sampling_range", "sampling_limit", "announce_study"]
 
 out_console = Console(width=None if sys.stdout.isatty() else 150)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
@@ -53,6 +53,23 @@ def fail(exc: BaseException) -> NoReturn:
     for note in getattr(exc, "__notes__", ()):  # notes added to the error on its way up
         err_console.print(escape(note), highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_INPUT)
+
+
+def announce_study(ui, *, framework=None, evidence=None, out: Path | None = None, writes: str = "") -> None:
+    """Say which study a command uses whenever it is not the current folder's (the shipped CPEC 2.0
+    study when the folder has none). ``writes`` names what the command would write (e.g.
+    ``results/``): when the current folder holds no study but a subfolder does -- the user is most
+    likely one folder too high -- that is refused (InputError) unless ``out`` was given explicitly."""
+    from ..inputs.study import study_source
+
+    source = study_source(framework=framework, evidence=evidence)
+    note = source.note()
+    if not note:
+        return
+    if writes and out is None and source.nearby:
+        raise InputError(f"{note}. Nothing was fitted or written: this would write {writes} here for the shipped "
+                         "study; to do that anyway, give --out")
+    ui.warn(escape(note))
 
 
 def check_range(name: str, value: float, low: float, high: float) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import BayescpecError
@@ -37,6 +38,7 @@ from .options import (
     ThresholdOpt,
     TuneOpt,
     WorkersOpt,
+    announce_study,
     check_interval_options,
     fail,
     out_console,
@@ -66,6 +68,9 @@ def report(
                                                                  "framework's scenarios) and add their tables, figures "
                                                                  "and page sections; needs the result's input files, "
                                                                  "unchanged.")] = False,
+    check: Annotated[bool, typer.Option("--check/--no-check", help="Also run the model check (bayescpec check) and add its "
+                                                             "tables, figure and page section; needs the result's "
+                                                             "input files, unchanged.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; only the list of files and errors.")] = False,
 ) -> None:
     """Publication tables, figures and index.html from a saved result, without refitting."""
@@ -83,17 +88,37 @@ def report(
         from ..workflow.store import load_result
 
         fitted = load_result(result)
+        from ..workflow.working import stale_note
+
+        stale = stale_note(fitted, result, command="report")
         found = []
         if analytics:
             from ..analysis.base import require_pointwise, study_of
             from ..analysis.report import analytics as run_analytics
 
             require_pointwise(fitted, "report --analytics")
-            study = study_of(fitted)
+            try:
+                study = study_of(fitted)
+            except BayescpecError as exc:
+                if stale:
+                    exc.add_note(stale.replace("bayescpec report ", "bayescpec report --analytics "))
+                raise
+            
             with ui.step("Evidence analytics: explain, next, robustness, whatif"):
                 found = run_analytics(fitted, study, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)
+        if check:
+            from ..analysis.base import study_of
+            from ..analysis.criticism import check as model_check
+            from ..analysis.criticism_report import check_outputs
+
+            study = study if analytics else study_of(fitted)
+            with ui.step("Model check: predictive checks, overdispersion, PSIS-LOO"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                found.append(check_outputs(model_check(fitted, study)))
     except BayescpecError as exc:
         fail(exc)
+    if stale:
+        ui.warn(escape(stale))
     from ..outputs.report import report_file_count, write_report
 
     total = report_file_count(formats=formats, figures=figures, page=page,
@@ -150,7 +175,8 @@ def compare_priors_command(
     evidence: EvidenceOpt = None,
     framework: FrameworkOpt = None,
     sources: SourcesOpt = None,
-    out: Annotated[Path, typer.Option(help="Output folder for the comparison tables.")] = Path("results/compare-priors"),
+    out: Annotated[Optional[Path], typer.Option(help="Output folder for the comparison tables."
+                                                     + default("results/compare-priors"))] = None,
     format: FormatOpt = None,
     as_of: AsOfOpt = None,
     seed: Annotated[int, typer.Option(help=f"Random seed, the same for every prior set ({sampling_range('seed')}).",
@@ -177,6 +203,8 @@ def compare_priors_command(
 
         formats = check_formats(format or ["all"])
         digits = check_digits(digits)
+        announce_study(ui, framework=framework, evidence=evidence, out=out, writes="results/compare-priors/")
+        out = out if out is not None else Path("results/compare-priors")
         check_output_folder(out, "--out")
         from ..workflow.compare import available_prior_sets, fit_prior_sets
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -19,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import BayescpecError, InputError
-from .display import divergence_note, interval, num, print_banners, print_fitting, prob
+from .display import change, divergence_note, interval, num, print_banners, print_fitting, prob
 from .help import default
 from .options import (
     AsOfOpt,
@@ -37,6 +36,7 @@ from .options import (
     SourcesOpt,
     ThresholdOpt,
     TuneOpt,
+    announce_study,
     check_interval_options,
     err_console,
     fail,
@@ -48,8 +48,9 @@ from .progress import Reporter
 
 def _table(title: str, columns: list[str], rows: list[list[str]], left: tuple[str, ...]) -> Table:
     table = Table(title=title)
-    for col in columns:
-        table.add_column(col, justify="left" if col in left else "right", overflow="fold")
+    for i, col in enumerate(columns):  # a name (channel, proposition, constraint) is never broken: it is the key
+        table.add_column(col, justify="left" if col in left else "right", overflow="fold", no_wrap=i == 0,
+                         min_width=max([len(str(r[0])) for r in rows] + [len(col)]) if i == 0 else None)
     for row in rows:
         table.add_row(*row)
     return table
@@ -68,13 +69,18 @@ def print_tables(channels, props, cons) -> None:
         [c.removeprefix("rows_") + " rows" for c in tier_cols]
     print_fitting(_table(title, columns, rows, ("channel", "IPCC likelihood")),
                   _table(title, columns[:6], [r[:6] for r in rows], ("channel", "IPCC likelihood")))
-    rows = [[r["proposition"], escape(r["query"]), prob(r["prior_probability"]),
+    rows = [[_proposition_name(r), prob(r["prior_probability"]),
              with_mcse(r["posterior_probability"], r.get("posterior_probability_mcse")),
-             num(r["change"], signed=True), word(r)] for r in props.to_dict("records")]
-    out_console.print(_table(f"Propositions (τ = {threshold:g})",
-                             ["proposition", "query", "prior P", "posterior P", "change", "IPCC likelihood"], rows,
-                             ("proposition", "query", "IPCC likelihood")))
+             change(r["prior_probability"], r["posterior_probability"], mcse=r.get("change_mcse")), word(r)]
+            for r in props.to_dict("records")]
+    out_console.print(_table(f"Propositions (τ = {threshold:g}; the queries are in propositions.csv)",
+                             ["proposition", "prior P", "posterior P", "change", "IPCC likelihood"], rows,
+                             ("proposition", "IPCC likelihood")))
+    if props.get("part_of") is not None and props["part_of"].astype(str).ne("").any():
+        out_console.print("└ rows are parts of the proposition above them.", highlight=False)
     note = "±: the Monte Carlo standard error (MCSE) of the posterior probability."
+    if any(bool(r.get("change_within_noise")) for r in props.to_dict("records")):
+        note += " ≈ 0: a change within 2 MCSE of none (Monte Carlo noise)."
     if any(bool(r.get("likelihood_near_boundary")) for t in (channels, props) for r in t.to_dict("records")):
         note += (" ≈: the probability lies within 2 MCSE of a boundary of the IPCC scale, so the word could be "
                  "the neighbouring one.")
@@ -89,6 +95,17 @@ def print_tables(channels, props, cons) -> None:
         print_fitting(_table(title, columns, rows, ("constraint", "binds")),
                       _table(title, [columns[i] for i in compact], [[r[i] for i in compact] for r in rows],
                              ("constraint",)))
+
+
+def _proposition_name(row: dict) -> str:
+    """A proposition's id, or a part's name under its proposition; a conditional one with P(condition)."""
+    name = escape(str(row["proposition"]))
+    if row.get("part_of"):
+        name = "  └ " + name.split("/", 1)[1]
+    condition = row.get("condition_probability")
+    if condition is not None and math.isfinite(float(condition)):
+        name += f" (given: P = {prob(condition)}, {int(row['condition_draws'])} draws)"
+    return name
 
 
 def with_mcse(p, mcse) -> str:
@@ -155,7 +172,8 @@ def run(
     evidence: EvidenceOpt = None,
     framework: FrameworkOpt = None,
     sources: SourcesOpt = None,
-    out: Annotated[Path, typer.Option(help="Output folder for the saved result and CSV tables.")] = Path("results"),
+    out: Annotated[Optional[Path], typer.Option(help="Output folder for the saved result and CSV tables."
+                                                     + default("results"))] = None,
     as_of: AsOfOpt = None,
     seed: SeedOpt = 20260527,
     draws: DrawsOpt = 1000,
@@ -176,18 +194,18 @@ def run(
         from .._fs import check_output_folder
         from ..inputs.study import load_study
 
+        announce_study(ui, framework=framework, evidence=evidence, out=out, writes="results/")
+        out = out if out is not None else Path("results")
         check_output_folder(out, "--out")
         study = load_study(framework=framework, priors=priors, evidence=evidence, sources=sources, as_of=as_of)
     except BayescpecError as exc:
         fail(exc)
-    from .._fs import publish_directory, staged_folder
     from ..engine.sampling import ConvergenceWarning, fit
-    from ..outputs.export import write_table
-    from ..outputs.chain import stage_table
-    from ..outputs.summary import channel_table, constraint_table, proposition_table
-    from ..workflow.store import RESULT_FILE, save_result
-    from ..workflow.vintages import find_vintage, save_vintage
+    from ..workflow.store import RESULT_FILE
+    from ..workflow.vintages import find_planned_fit, load_vintage, save_vintage
+    from ..workflow.working import quick_tables, write_working_result
 
+    vintages = out / "vintages"  # the same folder `bayescpec update` and `history` use by default
     gaps = int((study.evidence["kind"] == "gap").sum())
     ui.info(f"bayescpec: {len(study.evidence) - gaps} evidence rows"
             + (f" and {gaps} recorded data gaps" if gaps else "")
@@ -196,38 +214,48 @@ def run(
     prior_only = prior_only_note(study)
     if prior_only:
         ui.warn(prior_only)
-    with warnings.catch_warnings(record=True) as caught, \
-            ui.step(f"Sampling prior and posterior: {chains} chains × {draws} draws ({sampler})"):
-        warnings.simplefilter("always", ConvergenceWarning)
-        result = fit(study, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler)
-    tables = {  # computed once: printed here, written below
-        "channels": channel_table(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob),
-        "propositions": proposition_table(result, threshold=threshold),
-        "constraints": constraint_table(result, ci_kind=ci_kind, ci_prob=ci_prob),
-        "stages": stage_table(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob),
-    }
+    settings = dict(draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler)
+    existing = result = None
+    try:  # the same fit saved before (same rows, files and settings): reused, not sampled again
+        existing = find_planned_fit(study, root=vintages, **settings)
+        result = load_vintage(existing) if existing is not None else None
+    except BayescpecError:  # a vintage that cannot be read is no reason not to fit
+        existing = None
+    caught = []
+    if result is None:
+        with warnings.catch_warnings(record=True) as caught, \
+                ui.step(f"Sampling prior and posterior: {chains} chains × {draws} draws ({sampler})"):
+            warnings.simplefilter("always", ConvergenceWarning)
+            result = fit(study, **settings)
+    else:
+        ui.info(f"bayescpec: the same fit (same evidence rows, input files and settings) is saved as vintage "
+                f"{existing.name}: reused, nothing sampled", markup=False)
+        import json as json_text
+
+        # the same draws, as of this run: its files (the vintage may come from a copy elsewhere) and date
+        result.attrs.update(as_of=study.as_of.isoformat(), excluded_after_as_of=study.excluded_after_as_of,
+                            input_files=json_text.dumps(study.files), input_sha256=json_text.dumps(study.hashes))
+    tables = quick_tables(result, threshold=threshold, ci_kind=ci_kind, ci_prob=ci_prob)  # printed and written
     attrs = result.attrs
     for warning in caught:
         if not issubclass(warning.category, ConvergenceWarning):
             warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
-    vintages = out / "vintages"  # the same folder `bayescpec update` and `history` use by default
     with ui.step(f"Writing {out}/"):
-        staging = staged_folder(out)
-        try:
-            save_result(result, staging / RESULT_FILE)
-            for name, table in tables.items():
-                write_table(table, staging / f"{name}.csv")
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)  # nothing half-written is left behind
-            raise
-        publish_directory(staging, out)
-        existing = find_vintage(result, root=vintages)
+        write_working_result(result, out, tables=tables)  # first: a failure here leaves nothing behind
         vintage = existing if existing is not None else save_vintage(result, root=vintages)
+    from ..analysis.criticism import quick_check
+    from ..analysis.criticism_report import flag_line
+
+    with ui.step("Model check (predictive p-values, prior-data conflict, PSIS-LOO)"):
+        checked = quick_check(result, study)
     seconds = time.perf_counter() - started
     if json:
         print_json({"tables": tables_json(tables), "convergence": convergence_json(attrs),
+                    "check": None if checked is None else {"passed": checked.passed, "verdict": checked.verdict,
+                                                           "flags": checked.flags},
                     "prior_only": int(attrs.get("evidence_rows", 0)) == 0,
                     "provenance": tables["channels"].attrs["provenance"],
+                    "study": study.files,
                     "files": {"result": str(out / RESULT_FILE),
                               **{name: str(out / f"{name}.csv") for name in tables}},
                     "vintage": {"name": vintage.name, "path": str(vintage), "reused": existing is not None},
@@ -243,9 +271,12 @@ def run(
     out_console.print(f"Convergence ({gate_sentence()}): {status} — {gate_figures(attrs, zero_treedepth=True)}", highlight=False)
     if divergence_note(attrs):
         out_console.print(divergence_note(attrs), highlight=False)
+    if checked is not None and flag_line(checked, out):
+        out_console.print(f"[bold yellow]{escape(flag_line(checked, out))}[/]", highlight=False)
     print_banners(attrs, prior_only=False)  # a failure once more, below the tables
-    reused = (f" (the same fit -- same evidence rows and settings -- was saved there on "
-              f"{str(existing.name)[:10]}; reused, nothing new stored)" if existing is not None else "")
+    reused = (f" (the same fit -- same evidence rows, input files and settings -- was saved there on "
+              f"{str(attrs.get('created', '') or existing.name)[:10]}; reused: nothing was sampled or stored)"
+              if existing is not None else "")
     out_console.print(f"Wrote {out}/{RESULT_FILE}, channels.csv, propositions.csv, constraints.csv, stages.csv "
                       f"in {seconds:.1f} s; vintage {vintage.name}{reused}", highlight=False)
 
@@ -293,6 +324,10 @@ def validate(
 
     study_folders = not paths  # the study's own files: its log must have its sources.csv
     if not paths:
+        try:
+            announce_study(Reporter(), framework=framework)
+        except BayescpecError as exc:
+            fail(exc)
         root_priors, root_evidence = shipped_path("priors"), shipped_path("evidence")
         paths = sorted(root_priors.glob("*.toml")) + sorted(root_evidence.glob("*.csv"))
     kinds = {}
@@ -336,7 +371,8 @@ def validate(
                         except InputError as exc:  # reported once, as the sources file's own problems
                             if not any(p.samefile(src_path) for p in kinds if p.exists()):
                                 problems += exc.problems
-                rows = validate_evidence(read_evidence(path), fw, sources=sources_cache[src_path], file=str(path))
+                rows = validate_evidence(read_evidence(path), fw, sources=sources_cache[src_path], file=str(path),
+                                         sources_file=str(src_path))
                 if rows.empty:
                     kind = "evidence, no rows"
                     notes.append(f"{path} has a header and no evidence rows: `bayescpec run` on it gives a "
@@ -373,6 +409,7 @@ def init(
     out_console.print(f"Wrote a new study into {folder}/:", highlight=False)
     for path in files:
         out_console.print(f"  {path.relative_to(folder)}", highlight=False)
-    out_console.print(f"Next: cd {folder}; edit priors/framework.toml and priors/baseline.toml; then "
-                      "`bayescpec validate` and `bayescpec run` (a prior-only result until evidence/evidence.csv "
-                      "has rows).", highlight=False)
+    out_console.print(f"Next: cd {folder} (every command uses the study of the folder it runs in); replace the "
+                      "examples in priors/framework.toml and priors/baseline.toml; then `bayescpec validate` and "
+                      "`bayescpec run` (a prior-only result until evidence/evidence.csv has rows). "
+                      f"{folder}/README.md shows how to add a source and evidence rows.", highlight=False)

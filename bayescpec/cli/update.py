@@ -33,6 +33,7 @@ from .options import (
     TuneOpt,
     VintagesOpt,
     WorkersOpt,
+    announce_study,
     check_range,
     fail,
     out_console,
@@ -77,12 +78,32 @@ def _rows_table(records, title: str) -> list[Table]:
     return layouts
 
 
+def _check_log(ui: Reporter, *, evidence, framework) -> None:
+    """Refuse to append to the shipped CPEC log by default: without --evidence, `update` appends to the
+    current folder's log, and a folder without one (a parent of the study, a fresh folder) is said
+    to be one (InputError); a framework taken from the shipped study is said (a warning)."""
+    from ..inputs.study import EVIDENCE_NAMES, study_source
+
+    source = study_source(framework=framework, evidence=evidence)
+    if "evidence" in source.shipped:
+        found = source.note().partition("; found")[2]
+        raise InputError(f"no evidence log here: `update` appends to evidence/{EVIDENCE_NAMES[1]} (or evidence/"
+                         f"{EVIDENCE_NAMES[0]}) of the current folder, and {source.folder} has none"
+                         + (f"; found{found}" if found else "")
+                         + "; or give the log to append to with --evidence (nothing was checked or written)")
+    if source.note():
+        ui.warn(escape(source.note()))
+
+
 def update(
     new: Annotated[Path, typer.Argument(help="CSV of new evidence rows (same columns as the log).")],
-    evidence: Annotated[Optional[Path], typer.Option(help="The evidence log to append to." + default("evidence/cpec.csv or evidence/evidence.csv in the current folder, else the shipped log"))] = None,
+    evidence: Annotated[Optional[Path], typer.Option(help="The evidence log to append to." + default("evidence/evidence.csv or evidence/cpec.csv in the current folder; a folder without one is refused"))] = None,
     framework: FrameworkOpt = None,
     priors: PriorsOpt = "baseline",
     vintages: VintagesOpt = VINTAGES,
+    out: Annotated[Optional[Path], typer.Option(help="Folder of the working result: its result.nc and quick CSV tables "
+                                                     "are replaced by the updated result (what `bayescpec report` "
+                                                     "reads)." + default("the folder holding --vintages: results"))] = None,
     previous: Annotated[Optional[Path], typer.Option(help="Result to reweight from." + default("the newest vintage of the log before this update"))] = None,
     method: MethodOpt = "auto",
     seed: SeedOpt = 20260527,
@@ -103,14 +124,15 @@ def update(
     ui = Reporter(quiet)
     try:
         check_range("--threshold", threshold, 0, 1)
+        _check_log(ui, evidence=evidence, framework=framework)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             step = "Checking the new rows and deciding how to fold them in" if dry_run else \
                 "Fitting the log with the new rows (reweighting or refitting), then appending them"
             with ui.step(step):
                 outcome = update_evidence(new, evidence=evidence, framework=framework, priors=priors,
-                                          vintages=vintages, previous=previous, method=method, dry_run=dry_run,
-                                          allow_hypothetical=yes or dry_run,
+                                          vintages=vintages, out=out, previous=previous, method=method,
+                                          dry_run=dry_run, allow_hypothetical=yes or dry_run, threshold=threshold,
                                           seed=seed, draws=draws, tune=tune, chains=chains)
     except BayescpecError as exc:
         from ..inputs.append import HypotheticalRowsError
@@ -167,6 +189,11 @@ def update(
     saved = "Reused vintage" if outcome.reused else "Saved vintage"
     out_console.print(f"{saved} {outcome.vintage} ({outcome.method}, {outcome.seconds:.1f} s to fit; "
                       f"{time.perf_counter() - started:.1f} s in all)", highlight=False)
+    if outcome.working is not None:
+        out_console.print(f"Working result: {outcome.working}/result.nc and its CSV tables now hold this result "
+                          f"(`bayescpec report {outcome.working}` reports it)", highlight=False)
+    elif outcome.working_note:
+        ui.warn(escape(outcome.working_note))
 
 
 def trajectory(
@@ -174,7 +201,8 @@ def trajectory(
     priors: PriorsOpt = "baseline",
     evidence: EvidenceOpt = None,
     framework: FrameworkOpt = None,
-    out: Annotated[Path, typer.Option(help="Folder for trajectory.csv, .png and .pdf.")] = Path("results") / "trajectory",
+    out: Annotated[Optional[Path], typer.Option(help="Folder for trajectory.csv, .png and .pdf."
+                                                     + default("results/trajectory"))] = None,
     seed: SeedOpt = 20260527,
     draws: DrawsOpt = 1000,
     tune: TuneOpt = None,
@@ -191,6 +219,8 @@ def trajectory(
         check_range("--threshold", threshold, 0, 1)
         from .._fs import check_output_folder
 
+        announce_study(ui, framework=framework, evidence=evidence, out=out, writes="results/trajectory/")
+        out = out if out is not None else Path("results") / "trajectory"
         check_output_folder(out, "--out")
         from ..inputs.study import load_study, parse_date
 

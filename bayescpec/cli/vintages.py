@@ -6,6 +6,7 @@ or change readable at 80 columns, nothing cut to "202…"), or one JSON document
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,7 +17,7 @@ from rich.padding import Padding
 from rich.table import Table
 
 from ..errors import BayescpecError
-from .display import fits, interval, num, print_fitting, prob
+from .display import change as changed, fits, interval, num, print_fitting, prob
 from .help import default
 from .options import (
     CiKindOpt,
@@ -129,7 +130,8 @@ def _diff_layouts(d, threshold: float) -> tuple[Table, Table]:
                 else r["likelihood_a"])
         star = "*" if r["word_changed"] else ""
         p = f"{prob(r['p_a'])} → {prob(r['p_b'])}"
-        change = num(r["p_change"], signed=True)
+        mcses = [float(m) for m in (r["mcse_a"], r["mcse_b"]) if m is not None and math.isfinite(float(m))]
+        change = changed(r["p_a"], r["p_b"], mcse=math.hypot(*mcses) if mcses else None)
         wide.add_row(star, r["name"], f"{num(r['mean_a'])} → {num(r['mean_b'])}" if channel else "",
                      interval(r["lower_a"], r["upper_a"]) if channel else "",
                      interval(r["lower_b"], r["upper_b"]) if channel else "", p, change, word)
@@ -175,9 +177,15 @@ def diff(
         return
     wide, compact = _diff_layouts(d, threshold)
     print_fitting(wide, compact)
-    out_console.print("* the IPCC likelihood term changed" + ("" if fits(wide) else
-                      f" (a wider terminal, --json or --csv also show the means and the {d.table.attrs['interval']} of A)"),
-                      highlight=False)
+    notes = []
+    if d.table["word_changed"].any():  # the legend only when a row is starred
+        notes.append("* the IPCC likelihood term changed")
+    if d.table["p_change"].notna().any():
+        notes.append("change: P(B) − P(A) as printed; ≈ 0: within 2 Monte Carlo standard errors of none")
+    if not fits(wide):
+        notes.append(f"a wider terminal, --json or --csv also show the means and the {d.table.attrs['interval']} of A")
+    for note in notes:
+        out_console.print(note, highlight=False)
     for title, frame in (("in B, not in A", d.added), ("in A, not in B", d.removed), ("changed content", d.changed)):
         if frame.empty:
             out_console.print(f"Evidence rows {title}: none")

@@ -6,6 +6,11 @@ fact and are tempered: each carries weight ``1 / package size`` (so a package co
 Count and measure rows are additionally tempered by their reliability; a signal's reliability
 instead shrinks its probability toward 1/2 (see docs in ARCHITECTURE.md / README).
 
+Signals and measures reduce to additive sufficient statistics per group. Counts do not: a count's
+beta-binomial likelihood (:mod:`bayescpec.engine.counts`) is not a function of summed successes and
+failures, so count rows stay one term each -- identical rows (same target, indicator, k and n) merged
+into one term whose weight is their summed weight.
+
 The arrays here are plain numpy; the model builder copies them into ``pm.Data`` containers.
 """
 
@@ -16,9 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import gammaln
 
 from ..inputs.spec import Framework, PriorSet
 from ..inputs.study import Study
+from .counts import count_indicator_ids
 from .structure import model_structure, structure_of, units_from_rows
 
 __all__ = ["EvidenceData", "aggregate_evidence", "evidence_data", "observation_rows", "row_weights"]
@@ -69,7 +76,8 @@ def _target_keys(ev: pd.DataFrame, framework: Framework) -> pd.Series:
     unit = ev["unit"].astype(str) if "unit" in ev.columns else pd.Series("", index=ev.index)
     stage = ev["stage"].astype(str) if "stage" in ev.columns else pd.Series(framework.stage_ids[-1], index=ev.index)
     target = ev["target"].astype(str)
-    owner = np.where(unit != "", target + "/" + unit, target)
+    routes = [r.id for r in framework.routes]  # a route's reach is a channel's, not a unit's
+    owner = np.where((unit != "") & ~stage.isin(routes), target + "/" + unit, target)
     return pd.Series(np.where(target.isin(list(channels)), owner + "|" + stage, target), index=ev.index)
 
 
@@ -102,14 +110,15 @@ def aggregate_evidence(evidence: pd.DataFrame, framework: Framework, priors: Pri
     rows["diag"] = pd.Series(diag_key).map(diag_index).to_numpy(int) if n else np.array([], int)
     sens = ev["sensitivity"].to_numpy(float) if n else np.array([], float)
     fpr = ev["false_positive"].to_numpy(float) if n else np.array([], float)
-    # count rows may take fixed rates from the indicator catalogue
     ind = ev["indicator"].to_numpy(str) if n else np.array([], str)
-    ind_series = pd.Series(ind, dtype=object)
-    rate_c = ind_series.map({i: v.rate_converting or np.nan for i, v in indicators.items()}).to_numpy(float)
-    rate_n = ind_series.map({i: v.rate_not_converting or np.nan for i, v in indicators.items()}).to_numpy(float)
     is_count = kind == "count"
-    sens = np.where(is_count, rate_c, sens)
-    fpr = np.where(is_count, rate_n, fpr)
+    # a count row reads its indicator's own rates (engine.counts), never a tier's or test type's
+    count_index = {name: i for i, name in enumerate(count_indicator_ids(framework))}
+    rows["count_indicator"] = np.where(is_count, pd.Series(ind, dtype=object).map(count_index).fillna(-1)
+                                       .to_numpy(float), -1).astype(int) if n else np.array([], int)
+    if n and (rows["count_indicator"].to_numpy()[is_count] < 0).any():  # validation refuses these first
+        bad = rows["id"].to_numpy()[is_count & (rows["count_indicator"].to_numpy() < 0)][0]
+        raise ValueError(f"count row {bad!r}: its indicator is not a count indicator of the framework")
     rows["explicit"] = ~np.isnan(sens)
     rows["sens"] = np.nan_to_num(sens, nan=0.5)
     rows["fpr"] = np.nan_to_num(fpr, nan=0.5)
@@ -152,13 +161,13 @@ def aggregate_evidence(evidence: pd.DataFrame, framework: Framework, priors: Pri
     sig = (kind == "signal")
     signal = groups(sig, ["target", "diag", "explicit", "sens", "fpr", "reliability"],
                     {"positive": w * rows["value"].to_numpy(), "negative": w * (1 - rows["value"].to_numpy())})
-    cnt = is_count
-    count = groups(cnt, ["target", "diag", "explicit", "sens", "fpr"],
-                   {"successes": w * rows["k"].to_numpy(), "failures": w * (rows["n"] - rows["k"]).to_numpy()})
+    count = groups(is_count, ["target", "count_indicator", "k", "n"], {"weight": w})
+    k_, n_ = count["k"].astype(float), count["n"].astype(float)
+    count["log_choose"] = gammaln(n_ + 1) - gammaln(k_ + 1) - gammaln(n_ - k_ + 1)
+    count["indicator_index"] = count.pop("count_indicator")
     mea = kind == "measure"
     measure = groups(mea, ["target", "loading"], {"weight": w, "wz": w * z, "wz2": w * z * z})
-    for table in (signal, count):
-        table["explicit"] = table["explicit"].astype(bool)
+    signal["explicit"] = signal["explicit"].astype(bool)
     return EvidenceData(targets, diagnostics, rows, signal, count, measure)
 
 

@@ -11,6 +11,8 @@ import xarray as xr
 
 from ..inputs.study import Study
 from .aggregate import EvidenceData, observation_rows
+from .counterfactual import counterfactual_variables
+from .counts import COUNT_DIMS, COUNT_VARIABLES
 from .likelihood import pointwise_log_likelihood
 from .prior import draw_prior
 from .quantities import DERIVED_DIMS, FREE_DIMS, derive
@@ -19,9 +21,9 @@ from .structure import Structure, structure_of
 __all__ = ["evidence_ledger", "gap_ledger", "add_quantities", "prior_group", "posterior_draws",
            "log_likelihood_group", "framework_attrs", "LIKELIHOOD_VARIABLES"]
 
-#: the variables the per-row log-likelihood needs
-LIKELIHOOD_VARIABLES = ("reach", "unit_reach", "severity", "sensitivity_tier", "false_positive_tier",
-                        "sensitivity_test", "false_positive_test")
+#: the variables the per-row log-likelihood needs (count rows: their indicators' rates and overdispersion)
+LIKELIHOOD_VARIABLES = ("reach", "unit_reach", "severity", "route_probability", "route_reach", "sensitivity_tier",
+                        "false_positive_tier", "sensitivity_test", "false_positive_test", *COUNT_VARIABLES)
 
 
 def posterior_draws(result: xr.DataTree, names, group: str = "posterior") -> dict[str, np.ndarray]:
@@ -80,12 +82,16 @@ def gap_ledger(study: Study) -> xr.Dataset:
     )
 
 
-def add_quantities(dataset: xr.Dataset, structure: Structure) -> xr.Dataset:
-    """``dataset`` (a posterior with chain and draw dims) plus every derived quantity."""
+def add_quantities(dataset: xr.Dataset, structure: Structure, framework=None) -> xr.Dataset:
+    """``dataset`` (a posterior with chain and draw dims) plus every derived quantity, and, given the
+    framework, the counterfactual quantities its propositions read (:mod:`.counterfactual`)."""
     chains, draws = dataset.sizes["chain"], dataset.sizes["draw"]
     params = {name: dataset[name].values.reshape((chains * draws,) + dataset[name].shape[2:])
               for name in FREE_DIMS if name in dataset}
-    return dataset.assign(_as_dataset(derive(structure, params), structure, chains, draws, DERIVED_DIMS))
+    out = dataset.assign(_as_dataset(derive(structure, params), structure, chains, draws, DERIVED_DIMS))
+    if framework is not None:
+        out = out.assign(counterfactual_variables(structure, framework, params, chains, draws))
+    return out
 
 
 def _as_dataset(arrays: dict, structure: Structure, chains: int, draws: int, dims: dict) -> dict:
@@ -105,9 +111,12 @@ def _as_dataset(arrays: dict, structure: Structure, chains: int, draws: int, dim
 def prior_group(structure: Structure, study: Study, draws: int, seed: int) -> xr.Dataset:
     """``draws`` forward-simulated prior draws (one chain) of every parameter and quantity."""
     arrays = draw_prior(structure, study.priors, draws, seed)
-    dims = {**FREE_DIMS, **DERIVED_DIMS, **{f"{kind}_{name}": (name,) for name in ("tier", "test")
-                                             for kind in ("sensitivity", "false_positive", "sensitivity_gap")}}
-    return xr.Dataset(_as_dataset(arrays, structure, 1, draws, dims))
+    dims = {**FREE_DIMS, **DERIVED_DIMS, **COUNT_DIMS,
+            **{f"{kind}_{name}": (name,) for name in ("tier", "test")
+               for kind in ("sensitivity", "false_positive", "sensitivity_gap")}}
+    params = {name: arrays[name] for name in FREE_DIMS if name in arrays}
+    return xr.Dataset({**_as_dataset(arrays, structure, 1, draws, dims),
+                       **counterfactual_variables(structure, study.framework, params, 1, draws)})
 
 
 def framework_attrs(study: Study) -> dict:
@@ -127,8 +136,11 @@ def framework_attrs(study: Study) -> dict:
         "materiality": fw.framework.materiality,
         "tiers": fw.tier_ids,
         "tier_targets": {t.id: t.targets for t in fw.tiers},
-        "propositions": [{"id": p.id, "statement": p.statement, "query": p.query, "reading": p.reading or ""}
+        "propositions": [{"id": p.id, "statement": p.statement, "query": p.headline, "reading": p.reading or "",
+                          "parts": [{"id": part.id, "label": part.label, "query": part.query} for part in p.parts]}
                          for p in fw.propositions],
+        "levels": {level.id: {"severity": level.severity, "meaning": level.meaning} for level in fw.levels},
+        "routes": {r.id: {"label": r.label, "after": r.after, "reaches": r.reaches} for r in fw.routes},
         "indicators": {i.id: {"label": i.label, "target": i.target, "stage": i.stage or "", "tiers": i.tiers}
                        for i in fw.indicators},
         "name": fw.framework.name,

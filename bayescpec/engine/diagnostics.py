@@ -1,7 +1,8 @@
 """The convergence gate: every check a published number depends on, over every sampled parameter.
 
 * R-hat (rank-normalised, split) <= 1.01 and bulk ESS >= 400 -- for every *sampled* parameter
-  (stage logits, loadings, severities' innovations and loop factors, diagnosticities, unit effects),
+  (stage logits, loadings, severities' innovations and loop factors, diagnosticities, unit effects,
+  count indicators' rates and overdispersion),
   not only the reported quantities, and for the reported quantities too;
 * tail ESS >= 400: the interval ends (5% and 95% quantiles) depend on it;
 * no divergent transitions;
@@ -27,9 +28,9 @@ __all__ = ["CONVERGENCE_RULES", "SAMPLED", "REPORTED", "check_convergence", "gat
 CONVERGENCE_RULES = {"max_rhat": 1.01, "min_ess_bulk": 400, "min_ess_tail": 400, "max_divergences": 0,
                      "max_treedepth_share": 0.01, "min_bfmi": 0.3}
 #: the parameters the sampler moves (names as in the posterior group), and the quantities tables report
-SAMPLED = ("stage_logit", "loading", "severity_z", "loop_factor", "loop_loading", "unit_sd", "unit_z",
+SAMPLED = ("stage_logit", "loading", "loading_common", "route_probability", "severity_z", "loop_factor", "loop_loading", "unit_sd", "unit_z",
            "false_positive_tier", "sensitivity_gap_tier", "false_positive_test", "sensitivity_gap_test",
-           "base_stage_probability")
+           "rate_not_converting", "rate_gap", "count_icc", "base_stage_probability")
 REPORTED = ("theta", "base_theta", "reach", "severity", "constraint_effect")
 #: the sample-stats name of "this transition hit the maximum tree depth", per sampler
 _TREEDEPTH = ("reached_max_treedepth", "maxdepth_reached")

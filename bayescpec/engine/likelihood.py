@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, gammaln
+from scipy.special import expit
+
+from .counts import COUNT_VARIABLES, beta_binomial_logpmf, count_probability
 
 __all__ = ["pointwise_log_likelihood"]
 
@@ -21,13 +23,16 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 def _latent(draws: dict[str, np.ndarray]) -> np.ndarray:
     """Each target's latent logit, in the model's target order: logit(reach) of every (channel, stage)
-    cell, of every (unit, stage) cell, then every severity."""
+    cell, of every (unit, stage) cell, every severity, then (with a route) logit of every channel's reach
+    through the route."""
     reach = draws["reach"]
     n = reach.shape[0]
     parts = [_logit(reach.reshape(n, -1))]
     if "unit_reach" in draws:
         parts.append(_logit(draws["unit_reach"].reshape(n, -1)))
     parts.append(draws.get("severity", np.zeros((n, 0))))  # a framework may have no constraints
+    if "route_probability" in draws and "route_reach" in draws:
+        parts.append(_logit(draws["route_reach"].reshape(n, -1)))
     return np.concatenate(parts, axis=-1)
 
 
@@ -36,9 +41,12 @@ def pointwise_log_likelihood(rows: pd.DataFrame, draws: dict[str, np.ndarray], *
     """Log-likelihood of every row at every draw: array of shape (n_draws, n_rows).
 
     ``rows`` is :attr:`EvidenceData.rows`; ``draws`` maps ``reach`` (S, C, J), ``unit_reach`` (S, U, J)
-    when there are units, ``severity`` (S, K),
-    ``sensitivity_tier``/``false_positive_tier`` (S, T) and, when the framework has test types,
-    ``sensitivity_test``/``false_positive_test`` (S, M) to arrays with the draws flattened.
+    when there are units, ``severity`` (S, K), ``route_probability`` and ``route_reach`` (S, C) with a route,
+    ``sensitivity_tier``/``false_positive_tier`` (S, T), when the framework has test types
+    ``sensitivity_test``/``false_positive_test`` (S, M) and, when there are count rows,
+    ``rate_converting``/``rate_not_converting``/``count_icc`` (S, I) to arrays with the draws flattened.
+    A count row is BetaBinomial(k | n, p phi, (1 - p) phi), p = f_i + pi (s_i - f_i), phi = 1/rho_i - 1
+    with its indicator's rates (:mod:`bayescpec.engine.counts`), not its tier's.
     """
     latent = _latent(draws)
     sens_parts = [draws["sensitivity_tier"]] + ([draws["sensitivity_test"]] if "sensitivity_test" in draws else [])
@@ -67,10 +75,15 @@ def pointwise_log_likelihood(rows: pd.DataFrame, draws: dict[str, np.ndarray], *
         out[:, idx] = weight[idx] * (v * np.log(p) + (1 - v) * np.log1p(-p))
     idx = np.flatnonzero(kind == "count")
     if idx.size:
-        p = prob(idx)
+        missing = [name for name in COUNT_VARIABLES if name not in draws]
+        if missing:
+            raise ValueError(f"count rows need the draws of {', '.join(missing)} (the count indicators' rates "
+                             "and overdispersion); a result fitted before counts had them must be refitted")
+        i = rows["count_indicator"].to_numpy(int)[idx]
+        p = count_probability(expit(latent[:, target[idx]]), draws["rate_converting"][:, i],
+                              draws["rate_not_converting"][:, i])
         k, n = rows["k"].to_numpy()[idx], rows["n"].to_numpy()[idx]
-        log_choose = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
-        out[:, idx] = weight[idx] * (log_choose + k * np.log(p) + (n - k) * np.log1p(-p))
+        out[:, idx] = weight[idx] * beta_binomial_logpmf(k, n, p, draws["count_icc"][:, i])
     idx = np.flatnonzero(kind == "measure")
     if idx.size:
         mu = rows["loading"].to_numpy()[idx] * latent[:, target[idx]]

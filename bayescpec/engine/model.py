@@ -13,7 +13,8 @@ loops' shared factors). Evidence rows observe pi at a stage (a unit's pi when th
 severity:
 
     signal row   P(positive) = r * (f + pi (s_d - f_d)) + (1 - r) / 2
-    count row    k ~ Binomial(n, f + pi (s_d - f_d))
+    count row    k ~ BetaBinomial(n, p phi_i, (1 - p) phi_i),  p = f_i + pi (s_i - f_i)
+                 (the indicator's own rates and intra-class correlation, engine.counts)
     measure row  z ~ Normal(lambda_tier * logit(pi), 1)    (or lambda * s_k for a constraint)
 
 **Identified parametrisation.** The evidence pins eta, while its split into logit(q0) and the
@@ -22,10 +23,11 @@ variable) and adds the prior of q0 = sigmoid(eta + sum L s) as a density term: t
 (eta, L, s) -> (logit q0, L, s) is a shear with unit Jacobian, so the posterior is exactly that of
 the centred model (``parametrisation="centred"`` samples q0; the tests compare the two log-densities).
 
-The evidence enters through three ``pm.Potential`` terms computed from group sufficient statistics
-held in ``pm.Data`` containers, so :func:`set_evidence` swaps in new evidence without rebuilding the
-graph. A tier's (or test type's) sensitivity is ``s = f + (1 - f) g`` with ``f, g ~ Beta``: a positive
-clue can never count against conversion, and E[s] is the prior set's sensitivity mean.
+The evidence enters through three ``pm.Potential`` terms held in ``pm.Data`` containers -- group
+sufficient statistics for signals and measures, one term per distinct count row -- so
+:func:`set_evidence` swaps in new evidence without rebuilding the graph. A tier's (or test type's)
+sensitivity is ``s = f + (1 - f) g`` with ``f, g ~ Beta``: a positive clue can never count against
+conversion, and E[s] is the prior set's sensitivity mean.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ def prior_data(structure: Structure, priors) -> dict[str, np.ndarray]:
         "prior_severity_mean": s.severity_mean, "prior_severity_sd": s.severity_sd,
         "prior_loading": np.array([s.loading_mean, s.loading_sd]),
         "prior_loop": np.array([s.loop_alpha, s.loop_beta]), "prior_unit_sd": np.array([s.unit_sd]),
+        "prior_route": np.array([s.route_alpha, s.route_beta]),
     }
     for name, order, group in (("tier", s.tiers, table.tiers), ("test", s.tests, table.tests)):
         if not order:
@@ -68,6 +71,9 @@ def prior_data(structure: Structure, priors) -> dict[str, np.ndarray]:
         out[f"prior_fpr_{name}"] = np.array([[group[i].false_positive.alpha for i in order],
                                              [group[i].false_positive.beta for i in order]])
         out[f"prior_gap_{name}"] = np.array([[a for a, _ in gaps], [b for _, b in gaps]])
+    if s.counts.indicators:  # the count indicators' rate and overdispersion priors (engine.counts)
+        out["prior_count_fpr"], out["prior_count_gap"] = s.counts.fpr_prior, s.counts.gap_prior
+        out["prior_count_icc"] = s.counts.icc_prior
     return {k: np.asarray(v, dtype=float) for k, v in out.items()}
 
 
@@ -99,8 +105,44 @@ def _severity(s: Structure, p: dict):
     return mean + sd * (shared + pt.sqrt(1.0 - rho2) * z)
 
 
+def _count_evidence(s: Structure, p: dict, d: dict, latent):
+    """Each distinct count row's weighted beta-binomial log-probability, summed (engine.counts): the
+    indicator's rates f_i, s_i = f_i + (1 - f_i) g_i and intra-class correlation rho_i, phi = 1/rho - 1."""
+    if not s.counts.indicators:
+        return pt.zeros(())
+    fpr, gap, icc = p["prior_count_fpr"], p["prior_count_gap"], p["prior_count_icc"]
+    f = pm.Beta("rate_not_converting", alpha=fpr[0], beta=fpr[1], dims="count_indicator")
+    g = pm.Beta("rate_gap", alpha=gap[0], beta=gap[1], dims="count_indicator")
+    s_rate = pm.Deterministic("rate_converting", f + (1 - f) * g, dims="count_indicator")
+    rho = pm.Beta("count_icc", alpha=icc[0], beta=icc[1], dims="count_indicator")
+    i = d["count_indicator_index"]
+    prob = f[i] + pm.math.sigmoid(latent[d["count_target"]]) * (s_rate[i] - f[i])
+    phi = 1.0 / rho[i] - 1.0
+    a, b = prob * phi, (1.0 - prob) * phi
+    k, n = d["count_k"], d["count_n"]
+    log_pmf = (d["count_log_choose"] + pt.gammaln(k + a) + pt.gammaln(n - k + b) - pt.gammaln(n + phi)
+               - pt.gammaln(a) - pt.gammaln(b) + pt.gammaln(phi))
+    return pt.sum(d["count_weight"] * log_pmf)
+
+
 def _log_sigmoid(x):
     return -pt.softplus(-x)
+
+
+def _routed_log_reach(s: Structure, log_q, log_eps, applies: np.ndarray):
+    """log reach (X, J) of chains with log pass probabilities ``log_q`` (X, J) and log route probabilities
+    ``log_eps`` (X,) where ``applies`` (X,): the increment at the route's end stage b becomes
+    log(E + (1 - E) eps) - sum of the bypassed stages' log q, so the cumulative sum keeps the embedded
+    reach of the stages between and gives reach_b = reach_a (E + (1 - E) eps) (see engine.quantities)."""
+    if not s.has_route or not applies.any():
+        return pt.cumsum(log_q, axis=1)
+    a, b = s.route_after, s.route_reaches
+    rows = np.flatnonzero(applies)
+    log_embedded = pt.sum(log_q[rows, a + 1:b + 1], axis=1)
+    log_eps_rows = log_eps[rows]
+    log_factor = pt.logaddexp(log_embedded, log_eps_rows + pt.log1mexp(pt.minimum(log_embedded, -1e-12)))
+    increment = log_factor - pt.sum(log_q[rows, a + 1:b], axis=1)
+    return pt.cumsum(pt.set_subtensor(log_q[rows, b], increment), axis=1)
 
 
 def _logit_from_log(log_p):
@@ -124,7 +166,13 @@ def build_model(study: Study, *, evidence: EvidenceData | None = None,
         severity = _severity(s, p) if s.constraints else pt.zeros(0)
         effect = pt.zeros(n_cells)
         if s.links:
-            if s.loading_signed:
+            if s.loading_signed and s.loading_shared > 0:
+                # L = mean + sd (sqrt(shared) c + sqrt(1 - shared) z): each keeps Normal(mean, sd)
+                common = pm.Normal("loading_common", 0.0, 1.0)
+                loading = pm.Normal("loading", mu=p["prior_loading"][0] + p["prior_loading"][1]
+                                    * np.sqrt(s.loading_shared) * common,
+                                    sigma=p["prior_loading"][1] * np.sqrt(1.0 - s.loading_shared), dims="link")
+            elif s.loading_signed:
                 loading = pm.Normal("loading", mu=p["prior_loading"][0], sigma=p["prior_loading"][1], dims="link")
             else:
                 loading = pm.HalfNormal("loading", sigma=p["prior_loading"][1], dims="link")
@@ -140,9 +188,14 @@ def build_model(study: Study, *, evidence: EvidenceData | None = None,
             eta = pt.log(q0) - pt.log1p(-q0) - effect
 
         # log reach on the (channel x stage) grid: stages outside a chain are passed with probability 1
+        log_eps = pt.zeros(n_channels)
+        if s.has_route:
+            route = pm.Beta("route_probability", alpha=p["prior_route"][0], beta=p["prior_route"][1], dims="channel")
+            log_eps = pt.log(route)
         flat = s.cell_channel * n_stages + s.cell_stage
         log_q = pt.set_subtensor(pt.zeros(n_channels * n_stages)[flat], _log_sigmoid(eta))
-        log_reach = pt.cumsum(log_q.reshape((n_channels, n_stages)), axis=1).reshape((-1,))
+        log_reach = _routed_log_reach(s, log_q.reshape((n_channels, n_stages)), log_eps,
+                                      s.route_channel).reshape((-1,))
         parts = [_logit_from_log(log_reach)]
         if s.units:
             unit_sd = pm.HalfNormal("unit_sd", sigma=p["prior_unit_sd"][0], dims="channel")
@@ -153,8 +206,19 @@ def build_model(study: Study, *, evidence: EvidenceData | None = None,
                 cells = np.flatnonzero(s.cell_channel == channel)
                 unit_log_q = pt.set_subtensor(unit_log_q[u, s.cell_stage[cells]],
                                               _log_sigmoid(eta[cells] + offset[u]))
-            parts.append(_logit_from_log(pt.cumsum(unit_log_q, axis=1).reshape((-1,))))
-        latent = pt.concatenate(parts + [severity])
+            unit_applies = s.route_channel[s.unit_channel] if s.has_route else np.zeros(len(s.units), bool)
+            parts.append(_logit_from_log(_routed_log_reach(s, unit_log_q, log_eps[s.unit_channel],
+                                                           unit_applies).reshape((-1,))))
+        if s.has_route:  # logit of each channel's reach of the route's end stage through the route
+            grid = log_q.reshape((n_channels, n_stages))
+            a, b = s.route_after, s.route_reaches
+            log_start = pt.cumsum(grid, axis=1)[:, a]
+            log_bypass = pt.log1mexp(pt.minimum(pt.sum(grid[:, a + 1:b + 1], axis=1), -1e-12))
+            log_route = pt.switch(s.route_channel, log_start + log_bypass + log_eps, -700.0)
+            parts_tail = [_logit_from_log(pt.minimum(log_route, -1e-12))]
+        else:
+            parts_tail = []
+        latent = pt.concatenate(parts + [severity] + parts_tail)
 
         sens_tier, fpr_tier = _diagnosticity("tier", "tier", p)
         if s.tests:
@@ -165,7 +229,7 @@ def build_model(study: Study, *, evidence: EvidenceData | None = None,
             sens_all, fpr_all = sens_tier, fpr_tier
 
         d = {name: pm.Data(name, np.asarray(values, dtype=float if name.split("_", 1)[1]
-                                               not in ("target", "diag") else "int64"))
+                                               not in ("target", "diag", "indicator_index") else "int64"))
              for name, values in data.data_arrays().items()}
 
         def probability(prefix: str):
@@ -179,9 +243,7 @@ def build_model(study: Study, *, evidence: EvidenceData | None = None,
         p_signal = r * probability("signal") + (1 - r) / 2
         pm.Potential("signal_evidence", pt.sum(d["signal_positive"] * pt.log(p_signal)
                                                + d["signal_negative"] * pt.log1p(-p_signal)))
-        p_count = probability("count")
-        pm.Potential("count_evidence", pt.sum(d["count_successes"] * pt.log(p_count)
-                                              + d["count_failures"] * pt.log1p(-p_count)))
+        pm.Potential("count_evidence", _count_evidence(s, p, d, latent))
         mu = d["measure_loading"] * latent[d["measure_target"]]
         pm.Potential("measure_evidence", pt.sum(-0.5 * d["measure_wz2"] + mu * d["measure_wz"]
                                                 - 0.5 * mu**2 * d["measure_weight"]

@@ -13,6 +13,7 @@ import numpy as np
 from scipy.special import logit
 
 from ..inputs.spec import PriorSet
+from .counts import draw_count_prior
 from .quantities import derive, severities
 from .structure import Structure, stage_beta_parameters  # noqa: F401  (documented identity)
 
@@ -36,7 +37,12 @@ def draw_prior(structure: Structure, priors: PriorSet, draws: int, seed: int) ->
         out["loop_factor"] = rng.standard_normal((n, len(s.loops)))
         out["loop_loading"] = rng.beta(s.loop_alpha, s.loop_beta, size=(n, len(s.loop_members)))
     severity = severities(s, out, n)
-    if s.loading_signed:
+    if s.loading_signed and s.loading_shared > 0:
+        out["loading_common"] = rng.standard_normal(n)
+        own = rng.standard_normal((n, len(s.links)))
+        out["loading"] = s.loading_mean + s.loading_sd * (np.sqrt(s.loading_shared) * out["loading_common"][:, None]
+                                                          + np.sqrt(1.0 - s.loading_shared) * own)
+    elif s.loading_signed:
         out["loading"] = rng.normal(s.loading_mean, s.loading_sd, size=(n, len(s.links)))
     else:
         out["loading"] = np.abs(rng.normal(0.0, s.loading_sd, size=(n, len(s.links))))
@@ -44,6 +50,8 @@ def draw_prior(structure: Structure, priors: PriorSet, draws: int, seed: int) ->
     if len(s.links):
         np.add.at(effect.T, s.link_cell, (out["loading"] * severity[:, s.link_constraint]).T)
     out["stage_logit"] = logit(q) - effect
+    if s.has_route:
+        out["route_probability"] = rng.beta(s.route_alpha, s.route_beta, size=(n, len(s.channels)))
     if len(s.units):
         out["unit_sd"] = np.abs(rng.normal(0.0, s.unit_sd, size=(n, len(s.channels))))
         out["unit_z"] = rng.standard_normal((n, len(s.units)))
@@ -58,5 +66,6 @@ def draw_prior(structure: Structure, priors: PriorSet, draws: int, seed: int) ->
         g = rng.beta([a for a, _ in gaps], [b for _, b in gaps], size=(n, len(order)))
         out[f"false_positive_{name}"], out[f"sensitivity_gap_{name}"] = f, g
         out[f"sensitivity_{name}"] = f + (1 - f) * g
+    out.update(draw_count_prior(s.counts, rng, n))  # last: the draws above keep their random streams
     out.update(derive(s, out))
     return out

@@ -7,13 +7,26 @@ Sampled (free) parameters, leading axis = draws:
   (the quantity the evidence pins; see :mod:`bayescpec.engine.model`);
 * ``loading`` (links), ``severity_z`` (constraints), ``loop_factor`` (loops), ``loop_loading``
   (loop members): the constraints, s_k = mu_k + sigma_k (sum_l rho_lk F_l / sqrt(n_k) + sqrt(1 - sum ...) z_k);
-* ``unit_sd`` (channels), ``unit_z`` (units): unit offsets delta_u = sd_c z_u on every stage logit.
+* ``unit_sd`` (channels), ``unit_z`` (units): unit offsets delta_u = sd_c z_u on every stage logit;
+* ``route_probability`` (channels): the probability of the framework's bypass route (``[[routes]]``);
+* ``loading_common``: the loadings' common part, when the prior set shares their variance.
+* ``rate_not_converting``, ``rate_gap``, ``count_icc`` (count indicators): each count indicator's
+  per-unit rates and intra-class correlation (:mod:`bayescpec.engine.counts`; they enter only the
+  likelihood of count rows, so nothing here is derived from them).
 
 Derived: ``severity``, ``stage_probability`` q (channel, stage), ``reach`` (channel, stage),
 ``theta``, ``base_theta`` (every severity at 0 = typical), ``constraint_effect`` = base_theta - theta,
 ``link_reduction`` (theta with the link's severity at 0 minus theta), ``interruption`` (the largest
-reduction of a linked channel by each constraint), ``unit_reach``, ``unit_theta``, ``nqpf_dimension``,
-``nqpf``.
+reduction of a linked channel by each constraint), ``break_first`` (the chain reaches the previous
+stage and ends at this one), ``route_reach`` (the route's end stage reached through the route),
+``route_share`` (its share of that stage's reach), ``unit_reach``, ``unit_theta``, ``nqpf_dimension``, ``nqpf``.
+
+**The route.** With a route from stage a to stage b (a < b - 1), a chain that has passed a reaches b
+through the stages between with probability E = prod_{a < j <= b} q_j or, when one of them fails, through
+the route with probability epsilon: reach_b = reach_a (E + (1 - E) epsilon); the stages between keep
+their embedded reach, and later stages multiply on from reach_b. The chain "breaks first" at a stage
+between only when the route does not rescue it (a factor 1 - epsilon). Without a route (epsilon = 0)
+this is the plain chain.
 """
 
 from __future__ import annotations
@@ -21,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
+from .counts import COUNT_FREE_DIMS
 from .structure import Structure
 
 __all__ = ["severity_from", "severities", "derive", "DERIVED_DIMS", "FREE_DIMS"]
@@ -29,6 +43,8 @@ __all__ = ["severity_from", "severities", "derive", "DERIVED_DIMS", "FREE_DIMS"]
 FREE_DIMS: dict[str, tuple[str, ...]] = {
     "stage_logit": ("chain_stage",), "loading": ("link",), "severity_z": ("constraint",),
     "loop_factor": ("loop",), "loop_loading": ("loop_member",), "unit_sd": ("channel",), "unit_z": ("unit",),
+    "route_probability": ("channel",), "loading_common": (),
+    **COUNT_FREE_DIMS,
 }
 #: dims (after the sample axis) of each derived quantity
 DERIVED_DIMS: dict[str, tuple[str, ...]] = {
@@ -36,6 +52,7 @@ DERIVED_DIMS: dict[str, tuple[str, ...]] = {
     "theta": ("channel",), "base_theta": ("channel",), "constraint_effect": ("channel",),
     "link_reduction": ("link",), "interruption": ("constraint",), "unit_offset": ("unit",),
     "unit_reach": ("unit", "stage"), "unit_theta": ("unit",), "nqpf_dimension": ("dimension",), "nqpf": (),
+    "break_first": ("channel", "stage"), "route_reach": ("channel",), "route_share": ("channel",),
 }
 
 
@@ -69,8 +86,63 @@ def severities(structure: Structure, params, n: int) -> np.ndarray:
     return severity_from(structure, params["severity_z"], params.get("loop_factor"), params.get("loop_loading"))
 
 
-def _theta(structure: Structure, stage_logit: np.ndarray) -> np.ndarray:
-    return np.prod(_grid(structure, expit(stage_logit), 1.0), axis=-1)
+def _route_probability(structure: Structure, params, n: int) -> np.ndarray:
+    """Each channel's route probability (n, C): 0 for channels the route does not apply to."""
+    if not structure.has_route or "route_probability" not in params:
+        return np.zeros((n, len(structure.channels)))
+    return np.where(structure.route_channel, np.asarray(params["route_probability"], dtype=float), 0.0)
+
+
+def routed_reach(q: np.ndarray, eps: np.ndarray, applies: np.ndarray, after: int, reaches: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Reach (..., X, J) of chains with pass probabilities q (..., X, J) and route probabilities eps (..., X)
+    where ``applies`` (X,) says the route from stage ``after`` to ``reaches`` exists; and the end stage's
+    reach through the route (..., X)."""
+    reach = np.cumprod(q, axis=-1)
+    route_reach = np.zeros(q.shape[:-1])
+    if after < 0 or not applies.any():
+        return reach, route_reach
+    a, b = after, reaches
+    embedded = np.prod(q[..., a + 1:b + 1], axis=-1)
+    start = reach[..., a]
+    at_end = start * (embedded + (1.0 - embedded) * eps)
+    routed = reach.copy()
+    routed[..., b] = at_end
+    routed[..., b + 1:] = at_end[..., None] * np.cumprod(q[..., b + 1:], axis=-1)
+    reach = np.where(applies[:, None], routed, reach)
+    route_reach = np.where(applies, start * (1.0 - embedded) * eps, 0.0)
+    return reach, route_reach
+
+
+def chain_reach(structure: Structure, q: np.ndarray, route_probability: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reach of every stage (..., C, J) from the pass probabilities q (..., C, J; 1 outside a chain) and
+    the channels' route probabilities (..., C), and the route's end stage reached through the route (..., C)."""
+    s = structure
+    return routed_reach(q, route_probability, s.route_channel if s.has_route else np.zeros(len(s.channels), bool),
+                        s.route_after, s.route_reaches)
+
+
+def _break_first(structure: Structure, q: np.ndarray, reach: np.ndarray, route_probability: np.ndarray) -> np.ndarray:
+    """P(the chain reaches stage j - 1 and ends at j): reach_{j-1} (1 - q_j), times (1 - epsilon) at the stages
+    the route bypasses (a failure there is rescued by the route with probability epsilon)."""
+    s = structure
+    before = np.concatenate([np.ones(reach.shape[:-1] + (1,)), reach[..., :-1]], axis=-1)
+    out = before * (1.0 - q)
+    if s.has_route:
+        a, b, rc = s.route_after, s.route_reaches, s.route_channel
+        embedded = np.cumprod(q, axis=-1)            # the stages between keep their embedded reach
+        emb_before = np.concatenate([np.ones(reach.shape[:-1] + (1,)), embedded[..., :-1]], axis=-1)
+        span = slice(a + 1, b + 1)
+        block = out[..., rc, :]
+        block[..., span] = (emb_before[..., rc, span] * (1.0 - q[..., rc, span])
+                            * (1.0 - route_probability[..., rc, None]))
+        out[..., rc, :] = block
+    return out
+
+
+def _theta(structure: Structure, stage_logit: np.ndarray, route_probability: np.ndarray) -> np.ndarray:
+    reach, _ = chain_reach(structure, _grid(structure, expit(stage_logit), 1.0), route_probability)
+    return reach[..., -1]
 
 
 def derive(structure: Structure, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -81,18 +153,28 @@ def derive(structure: Structure, params: dict[str, np.ndarray]) -> dict[str, np.
     out: dict[str, np.ndarray] = {}
     severity = severities(s, params, n)
     out["severity"] = severity
+    eps = _route_probability(s, params, n)
     q = _grid(s, expit(eta), 1.0)
-    reach = np.cumprod(q, axis=-1)
+    reach, route_reach = chain_reach(s, q, eps)
     out["stage_probability"], out["reach"] = q, reach
     theta = reach[..., -1]
     out["theta"] = theta
+    out["break_first"] = _break_first(s, q, reach, eps)
+    out["route_reach"] = route_reach
+    end = reach[..., s.route_reaches] if s.has_route else np.ones_like(route_reach)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["route_share"] = np.where(end > 0, route_reach / np.where(end > 0, end, 1.0), 0.0)
     effect = np.zeros_like(eta)
     if len(s.links):
         pull = params["loading"] * severity[:, s.link_constraint]       # (S, L): logit pull of each link
         np.add.at(effect.T, s.link_cell, pull.T)
-        cell_q = expit(eta[:, s.link_cell])
-        freed = expit(eta[:, s.link_cell] + pull)
-        out["link_reduction"] = theta[:, s.link_channel] * (freed / cell_q - 1.0)
+        reduction = np.empty_like(pull)
+        for link in range(len(s.links)):                                 # theta with this link's pull removed
+            freed = eta.copy()
+            freed[:, s.link_cell[link]] += pull[:, link]
+            channel = s.link_channel[link]
+            reduction[:, link] = _theta(s, freed, eps)[:, channel] - theta[:, channel]
+        out["link_reduction"] = reduction
         interruption = np.zeros((n, len(s.constraints)))
         for k in range(len(s.constraints)):
             mine = s.link_constraint == k
@@ -102,7 +184,7 @@ def derive(structure: Structure, params: dict[str, np.ndarray]) -> dict[str, np.
     else:
         out["link_reduction"] = np.zeros((n, 0))
         out["interruption"] = np.zeros((n, len(s.constraints)))
-    out["base_theta"] = _theta(s, eta + effect)
+    out["base_theta"] = _theta(s, eta + effect, eps)
     out["constraint_effect"] = out["base_theta"] - theta
     if len(s.units):
         offset = params["unit_sd"][:, s.unit_channel] * params["unit_z"]  # (S, U)
@@ -111,7 +193,7 @@ def derive(structure: Structure, params: dict[str, np.ndarray]) -> dict[str, np.
             cells = np.flatnonzero(s.cell_channel == channel)
             unit_q[:, u, s.cell_stage[cells]] = expit(eta[:, cells] + offset[:, u, None])
         out["unit_offset"] = offset
-        out["unit_reach"] = np.cumprod(unit_q, axis=-1)
+        out["unit_reach"] = _unit_reach(s, unit_q, eps)
         out["unit_theta"] = out["unit_reach"][..., -1]
     else:
         out["unit_offset"] = np.zeros((n, 0))
@@ -124,3 +206,10 @@ def derive(structure: Structure, params: dict[str, np.ndarray]) -> dict[str, np.
         out["nqpf_dimension"] = np.zeros((n, 0))
         out["nqpf"] = theta.mean(axis=-1)
     return out
+
+
+def _unit_reach(structure: Structure, unit_q: np.ndarray, eps: np.ndarray) -> np.ndarray:
+    """Reach of every (unit, stage): each unit is a chain of its own with its channel's route probability."""
+    s = structure
+    applies = s.route_channel[s.unit_channel] if s.has_route else np.zeros(len(s.units), bool)
+    return routed_reach(unit_q, eps[:, s.unit_channel], applies, s.route_after, s.route_reaches)[0]

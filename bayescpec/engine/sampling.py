@@ -114,7 +114,7 @@ def _draw(engine: CompiledModel, study: Study, structure, *, tune: int, accept: 
         retried_from = (accept, int(diverging.sum()))
         accept = RETRY_TARGET_ACCEPT
         result = _sample(engine, study, accept=accept, tune=tune, **options)
-    result["posterior"] = add_quantities(result["posterior"].to_dataset(), structure)
+    result["posterior"] = add_quantities(result["posterior"].to_dataset(), structure, study.framework)
     return result, retried_from, accept
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..inputs.spec import Framework, PriorSet
 from ..inputs.study import Study
+from .counts import COUNT_DIM, CountStructure, count_structure
 
 __all__ = ["Structure", "structure_of", "model_structure", "stage_beta_parameters", "units_from_rows"]
 
@@ -75,6 +76,26 @@ class Structure:
     dimensions: list[str] = field(default_factory=list)
     dimension_weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
     dimension_share: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # the bypass route ([[routes]]): after passing stage ``route_after`` (index), a chain reaches stage
+    # ``route_reaches`` either through the stages between or, when they fail, through the route with the
+    # channel's route_probability; ``route_channel`` marks the channels whose chain has both stages
+    route: str = ""
+    route_after: int = -1
+    route_reaches: int = -1
+    route_channel: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    route_alpha: float = 1.0
+    route_beta: float = 1.0
+    # loadings: the share of their prior variance they have in common (0: independent)
+    loading_shared: float = 0.0
+    # named levels of the severity scale: level id -> the severity of every constraint at that level
+    levels: dict[str, np.ndarray] = field(default_factory=dict)
+
+    #: the catalogue's count indicators and the priors of their rates and overdispersion (engine.counts)
+    counts: CountStructure = field(default_factory=CountStructure)
+
+    @property
+    def has_route(self) -> bool:
+        return bool(self.route) and bool(self.route_channel.any())
 
     @property
     def link_names(self) -> list[str]:
@@ -94,24 +115,28 @@ class Structure:
 
     def targets(self) -> list[str]:
         """The latent targets evidence rows speak about, in the model's order: every (channel, stage)
-        grid cell, every (unit, stage) cell, then every constraint."""
+        grid cell, every (unit, stage) cell, every constraint, then (with a route) every channel's reach of
+        the route's end stage through the route (``"<channel>|<route>"``)."""
         return ([f"{c}|{s}" for c in self.channels for s in self.stages]
                 + [f"{u}|{s}" for u in self.unit_names for s in self.stages]
-                + list(self.constraints))
+                + list(self.constraints)
+                + ([f"{c}|{self.route}" for c in self.channels] if self.has_route else []))
 
     def coords(self) -> dict[str, list[str]]:
         return {
             "channel": self.channels, "stage": self.stages, "constraint": self.constraints,
             "chain_stage": self.cell_names, "link": self.link_names, "loop": self.loops,
             "loop_member": self.member_names, "unit": self.unit_names, "tier": self.tiers, "test": self.tests,
-            "dimension": self.dimensions,
+            "dimension": self.dimensions, COUNT_DIM: self.counts.indicators,
         }
 
     def key(self) -> tuple:
         """What a compiled model depends on (not the evidence values, not the prior hyper-parameters)."""
         return (tuple(self.channels), tuple(self.stages), tuple(self.cells), tuple(self.constraints),
                 tuple(self.links), tuple(self.loop_members), tuple(self.units), tuple(self.tiers),
-                tuple(self.tests), self.loading_signed)
+                tuple(self.tests), self.loading_signed, self.loading_shared > 0,
+                (self.route, self.route_after, self.route_reaches, tuple(self.route_channel.tolist())),
+                tuple(self.counts.indicators))
 
 
 def model_structure(framework: Framework, priors: PriorSet, units: list[tuple[str, str]]) -> Structure:
@@ -141,6 +166,18 @@ def model_structure(framework: Framework, priors: PriorSet, units: list[tuple[st
             weights[d, channels.index(channel), stages.index(stage) if stage else len(stages) - 1] += 1.0
         weights[d] /= weights[d].sum()
     share = np.array([d.weight for d in dims], dtype=float)
+    route = fw.routes[0] if fw.routes else None
+    route_channel = np.zeros(len(channels), dtype=bool)
+    after = reaches = -1
+    if route is not None:
+        after, reaches = stages.index(route.after), stages.index(route.reaches)
+        for ci, channel in enumerate(channels):
+            chain = fw.chain(channel)
+            between = [st for st in chain if after < stages.index(st) < reaches]
+            route_channel[ci] = route.after in chain and route.reaches in chain and bool(between)
+    route_prior = pr.routes.get(route.id) if route is not None else None
+    levels = {level.id: np.array([fw.level_severity(k, level.id) for k in constraints], dtype=float)
+              for level in fw.levels}
     return Structure(
         channels=channels, stages=stages, constraints=constraints, links=links,
         loops=[loop.id for loop in fw.loops], loop_members=members, units=list(units),
@@ -163,6 +200,12 @@ def model_structure(framework: Framework, priors: PriorSet, units: list[tuple[st
         unit_sd=float(pr.units.sd),
         dimensions=[d.id for d in dims], dimension_weights=weights,
         dimension_share=share / share.sum() if len(share) else share,
+        route=route.id if route is not None else "", route_after=after, route_reaches=reaches,
+        route_channel=route_channel,
+        route_alpha=route_prior.alpha if route_prior else 1.0, route_beta=route_prior.beta if route_prior else 1.0,
+        loading_shared=float(pr.loadings.shared) if pr.loadings.signed else 0.0,
+        levels=levels,
+        counts=count_structure(fw, pr),
     )
 
 

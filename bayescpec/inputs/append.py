@@ -178,7 +178,8 @@ def _check_batch(new_path: Path, log_path: Path, framework_path: Path, today):
         problems += exc.problems
     for path in (log_path, new_path):  # the log too: rows appended to an invalid log could not be fitted
         try:  # exactly what `bayescpec validate PATH` checks
-            validate_evidence(read_evidence(path), fw, sources=sources, file=str(path), today=today)
+            validate_evidence(read_evidence(path), fw, sources=sources, file=str(path), today=today,
+                              sources_file=str(log_path.parent / "sources.csv"))
         except EvidenceError as exc:
             problems += exc.problems
     if problems:

@@ -108,6 +108,8 @@ def chain_problems(framework, problem: Callable[[tuple, str], Problem]) -> list[
             elif stage is not None and stage not in chains[channel]:
                 add(("dimensions", index, "measures"), _unknown(stage, f"stage of {channel!r}", chains[channel]))
 
+    # an indicator may observe a route ([[routes]]): the reach of its end stage through it
+    route_ids = [r.id for r in getattr(framework, "routes", [])]
     for index, indicator in enumerate(framework.indicators):
         loc = ("indicators", index, "stage")
         about_channel = indicator.target in channels or indicator.target == ANY_CHANNEL
@@ -121,8 +123,8 @@ def chain_problems(framework, problem: Callable[[tuple, str], Problem]) -> list[
             add(loc, f"indicator {indicator.id!r} is about a constraint; only channel indicators have a stage")
         elif not stage_ids:
             add(loc, "the framework declares no [[stages]]; leave 'stage' out")
-        elif indicator.stage not in (chains.get(indicator.target) or stage_ids):
-            allowed = chains.get(indicator.target) or stage_ids
+        elif indicator.stage not in (chains.get(indicator.target) or stage_ids) + route_ids:
+            allowed = (chains.get(indicator.target) or stage_ids) + route_ids
             add(loc, _unknown(indicator.stage, "stage", allowed))
     return problems
 

@@ -30,7 +30,7 @@ __all__ = [
 
 EVIDENCE_COLUMNS = (
     "id", "observed", "target", "indicator", "tier", "kind", "value", "k", "n", "test",
-    "sensitivity", "false_positive", "reliability", "package", "source", "note", "unit",
+    "sensitivity", "false_positive", "reliability", "package", "source", "note", "unit", "measure_unit",
 )
 REQUIRED_COLUMNS = ("id", "observed", "target", "indicator", "tier", "kind", "source")
 NUMERIC_COLUMNS = ("value", "k", "n", "sensitivity", "false_positive", "reliability")
@@ -123,9 +123,18 @@ def _schema(framework: Framework, sources: set[str]) -> pa.DataFrameSchema:
     )
 
 
-#: a measure further than this many scales from its indicator's baseline is a unit or typing error (and
-#: far enough out, its square overflows the likelihood: a run would crash with ``measure_evidence: -inf``)
-MAX_STANDARDISED = 1e6
+#: how similar (difflib's ratio) an unknown source key must be to a known one to be offered as a typo:
+#: keys share years and prefixes ('nepra_2026' is 0.64 like 'wb_exports_2026'), a typo scores above 0.85
+SOURCE_CUTOFF = 0.8
+
+#: a measure further than this many scales from its indicator's baseline is refused. The catalogue's
+#: baseline and scale are the corridor's reference value and one unit of typical variation, so a value
+#: six units out is far likelier a unit or typing error (a percentage entered for a share lands hundreds
+#: of scales out, millions for billions thousands) than evidence -- or, if genuine, a sign that the
+#: reference points do not describe this corridor, which a person must revise (they are modelling
+#: assumptions). Either way it must not reach the likelihood, where one row at z ~ Normal(lambda
+#: logit(reach), 1) would pin its target's logit near z / lambda (README, "What is checked")
+MAX_STANDARDISED = 6.0
 
 
 def _far_measures(typed: pd.DataFrame, framework: Framework) -> pd.Series:
@@ -137,7 +146,36 @@ def _far_measures(typed: pd.DataFrame, framework: Framework) -> pd.Series:
     scale = rows["indicator"].map({i: v.scale for i, v in scaled.items()}).astype(float)
     with np.errstate(all="ignore"):
         z = ((rows["value"].astype(float) - baseline) / scale).abs()
-    return z[~(z <= MAX_STANDARDISED)]
+    return z[~(z <= MAX_STANDARDISED * (1 + 1e-12))]  # exactly 6 scales (1.1 for 0.2 +/- 0.15) is allowed
+
+
+def _far_measure_message(raw: str, value: float, z: float, indicator) -> str:
+    """What is wrong with a measure beyond the bound, the indicator's reference points and the likely fix."""
+    unit = f", unit {indicator.unit!r}" if indicator.unit else ""
+    message = (f"found {raw!r}, {z:.3g} scales from the baseline of indicator {indicator.id!r} (baseline "
+               f"{indicator.baseline:g}, scale {indicator.scale:g}{unit}); allowed: within {MAX_STANDARDISED:g} "
+               "scales of the baseline (further out a value is far likelier a unit or typing error than evidence)")
+
+    def within(candidate: float) -> float | None:
+        with np.errstate(all="ignore"):
+            standardised = abs((candidate - indicator.baseline) / indicator.scale)
+        return standardised if standardised <= MAX_STANDARDISED else None
+
+    as_share, as_percent = within(value / 100), within(value * 100)
+    expects_percent = "%" in (indicator.unit or "") or "percent" in (indicator.unit or "").lower()
+    if as_share is not None and not expects_percent:
+        return (message + f"; entered as a percentage? the catalogue expects a share ({indicator.unit or 'a share'}): "
+                f"{value / 100:g} would give z = {as_share:.2g}")
+    if as_percent is not None and expects_percent:
+        return (message + f"; entered as a share? the catalogue expects a percentage ({indicator.unit}): "
+                f"{value * 100:g} would give z = {as_percent:.2g}")
+    return message + (f"; check the unit: the catalogue expects {indicator.unit!r}" if indicator.unit
+                      else "; check the unit")
+
+
+def _same_unit(a: str, b: str) -> bool:
+    """Units compared as written, ignoring case and spacing ('Share of inputs' is 'share of  inputs')."""
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
 
 
 def validate_evidence(
@@ -147,8 +185,10 @@ def validate_evidence(
     sources: pd.DataFrame | None = None,
     file: str = "<evidence>",
     today: dt.date | None = None,
+    sources_file: str = "sources.csv",
 ) -> pd.DataFrame:
     """Validate evidence rows (as read by :func:`read_evidence`) and return a typed copy.
+    ``sources_file`` is where ``sources`` came from (an unknown source key is told to go there).
 
     Raises :class:`EvidenceError` listing every problem found.
     """
@@ -173,7 +213,9 @@ def validate_evidence(
         add(infinite, column, lambda line, c=column: f"not a finite number: found {frame[c][line]!r}; allowed: "
                                                      "a finite number")
         typed[column] = numbers.where(np.isfinite(numbers))  # reported above; later checks skip them
-    observed = pd.to_datetime(frame["observed"], format="%Y-%m-%d", errors="coerce")
+    # YYYY-MM-DD only: strptime's %m and %d also take '2026-11-5', which sorts and reads differently
+    padded = frame["observed"].str.fullmatch(r"\d{4}-\d{2}-\d{2}", na=False)
+    observed = pd.to_datetime(frame["observed"].where(padded, ""), format="%Y-%m-%d", errors="coerce")
     bad = frame.index[observed.isna()]
     add(bad, "observed", lambda line: f"not a date in YYYY-MM-DD form: found {frame['observed'][line]!r}")
     # compared as timestamps: ``.dt.date`` of a column with no valid date is datetime64, not dates
@@ -209,7 +251,13 @@ def validate_evidence(
                         "tier": framework.tier_ids, "kind": list(EVIDENCE_KINDS),
                         "test": framework.test_ids, "source": sorted(source_keys),
                     }.get(column, [])
-                    hint = did_you_mean(found, choices)
+                    if column == "source":  # a new source is far likelier than a typo of another one
+                        hint = did_you_mean(found, choices, cutoff=SOURCE_CUTOFF)
+                        allowed = (f"unknown source key: add it to {sources_file} (columns key, reference, year, "
+                                   f"url) before its first row; " + (f"the keys there: {allowed_list(choices)}" if choices
+                                                                  else "it has no keys yet"))
+                    else:
+                        hint = did_you_mean(found, choices)
                 if column in NUMERIC_COLUMNS:
                     if frame[column][line] == "":
                         continue
@@ -248,12 +296,17 @@ def validate_evidence(
         add(bad, "tier", lambda line, ind=ind: (
             f"indicator {ind.id!r} is not observed at tier {tier[line]!r}; allowed: {', '.join(ind.tiers)}"))
         if ind.stage is not None:  # the row's channel must have the stage the indicator observes
-            chains = {c: framework.chain(c) for c in channels}
+            chains = {c: framework.chain(c) + _routes_of(framework, c) for c in channels}
             bad = sub.index[sub["target"].isin(list(channels))
                             & ~sub["target"].map(lambda c: ind.stage in chains.get(c, [])).astype(bool)]
             add(bad, "indicator", lambda line, ind=ind: (
                 f"indicator {ind.id!r} observes stage {ind.stage!r}, which is not in the chain of "
-                f"{target[line]!r} ({', '.join(framework.chain(target[line]))})"))
+                f"{target[line]!r} ({', '.join(chains[target[line]])})"))
+            if ind.stage in _routes_of(framework, None) and "unit" in typed.columns:
+                bad = sub.index[sub["unit"].astype(str) != ""]
+                add(bad, "unit", lambda line, ind=ind: (
+                    f"indicator {ind.id!r} observes the {ind.stage!r} route, which is a channel's, not a unit's; "
+                    "allowed: an empty unit"))
         bad = sub.index[sub["kind"].isin(list(OBSERVATION_KINDS)) & ~sub["kind"].isin(ind.kinds)]
         add(bad, "kind", lambda line, ind=ind: (
             f"indicator {ind.id!r} cannot be a {kind[line]!r}; allowed: {', '.join(ind.kinds)}"))
@@ -279,11 +332,29 @@ def validate_evidence(
     bad = frame.index[is_measure & numeric_ok["value"] & value.isna()]
     add(bad, "value", lambda line: "a measure needs a numeric value; found an empty cell")
     far = _far_measures(typed, framework)
-    add(far.index, "value", lambda line: (
-        f"found {frame['value'][line]!r}, {abs(far[line]):.3g} scales from the baseline of indicator "
-        f"{indicators[indicator_of[line]].id!r} (baseline {indicators[indicator_of[line]].baseline:g}, scale "
-        f"{indicators[indicator_of[line]].scale:g}); allowed: within {MAX_STANDARDISED:g} scales of the baseline "
-        "(check the unit)"))
+    add(far.index, "value", lambda line: _far_measure_message(frame["value"][line], float(value[line]),
+                                                              abs(far[line]), indicators[indicator_of[line]]))
+    measure_unit = frame["measure_unit"] if "measure_unit" in frame.columns else pd.Series("", index=frame.index)
+    stated = measure_unit != ""
+    add(frame.index[stated & ~is_measure & kind.isin(list(EVIDENCE_KINDS))], "measure_unit",
+        lambda line: f"only measure rows take measure_unit (the unit of a measured value); this row is a "
+                     f"{kind[line]!r}")
+    for line in frame.index[stated & is_measure & indicator_of.isin(list(indicators))]:
+        ind = indicators[indicator_of[line]]
+        if not ind.unit:
+            add([line], "measure_unit", lambda _l, ind=ind: (
+                f"found {measure_unit[_l]!r}, but the catalogue states no unit for indicator {ind.id!r}; "
+                "allowed: an empty cell (or add unit = ... to the indicator in the framework)"))
+        elif not _same_unit(measure_unit[line], ind.unit):
+            add([line], "measure_unit", lambda _l, ind=ind: (
+                f"found {measure_unit[_l]!r}, but indicator {ind.id!r} is measured in {ind.unit!r} "
+                f"(baseline {ind.baseline:g}, scale {ind.scale:g}); allowed: {ind.unit!r} -- convert the value "
+                "to the catalogue's unit -- or an empty cell"))
+    unrated = [i for i, v in indicators.items() if v.rate_converting is None or v.rate_not_converting is None]
+    add(frame.index[is_count & indicator_of.isin(unrated)], "indicator", lambda line: (
+        f"indicator {indicator_of[line]!r} has no rate_converting and rate_not_converting in the catalogue; "
+        "allowed: a count of an indicator whose per-unit rates the framework states (a count is read "
+        "against its indicator's own rates, never the tier's)"))
     for column in ("k", "n"):
         bad = frame.index[is_count & numeric_ok[column] & typed[column].isna()]
         add(bad, column, lambda line, c=column: f"a count needs {c}; found an empty cell")
@@ -321,3 +392,19 @@ def validate_evidence(
         (stage_of.get(ind) or framework.chain(t)[-1]) if t in channels else ""
         for ind, t in zip(typed["indicator"], typed["target"])]
     return typed.reset_index(names="line")
+
+
+def _routes_of(framework, channel: str | None) -> list[str]:
+    """The framework's route ids that apply to ``channel`` (its chain has both stages and one between;
+    every route id for None)."""
+    out = []
+    for route in getattr(framework, "routes", []):
+        if channel is None:
+            out.append(route.id)
+            continue
+        chain = framework.chain(channel)
+        stages = framework.stage_ids
+        if route.after in chain and route.reaches in chain and any(
+                stages.index(route.after) < stages.index(st) < stages.index(route.reaches) for st in chain):
+            out.append(route.id)
+    return out

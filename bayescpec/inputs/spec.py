@@ -16,8 +16,8 @@ from ..errors import Problem, SpecError, allowed_list, did_you_mean
 from .files import line_of
 from .specread import Identifier, read_spec
 from .chain import ANY_CHANNEL, chain_problems
-from .query import QueryError, check_query
-from .scenarios import Scenario, scenario_problems
+from .propositions import Level, Proposition, Route, level_problems, proposition_problems, route_problems
+from .scenarios import SEVERITY_LIMIT, Scenario, scenario_problems
 from .statements import BETA, HALF_NORMAL, NORMAL, Family, StatedPrior, statement_records
 
 __all__ = [
@@ -76,6 +76,10 @@ class Constraint(_Spec):
     #: channels this constraint binds (frameworks without [[stages]]); with stages, use [[links]]
     binds: list[str] = Field(default_factory=list)
     section: str | None = None
+    #: where this constraint's named levels lie, when not where the framework's [[levels]] put them
+    levels: dict[str, Annotated[float, Field(ge=-SEVERITY_LIMIT, le=SEVERITY_LIMIT)]] = Field(default_factory=dict)
+    #: why the framework has this constraint, when the source does not list it among its constraints
+    addition: str | None = None
 
 
 class Link(_Spec):
@@ -119,14 +123,6 @@ class TestType(_Spec):
     label: str
 
 
-class Proposition(_Spec):
-    id: Identifier
-    statement: str
-    query: str
-    #: how the query reads the statement (what each condition stands for)
-    reading: str | None = None
-
-
 class Indicator(_Spec):
     id: Identifier
     label: str
@@ -162,6 +158,17 @@ class Framework(_Spec):
     indicators: list[Indicator] = Field(min_length=1)
     #: named policy scenarios (optional): constraints set, shifted or removed (:mod:`.scenarios`)
     scenarios: list[Scenario] = Field(default_factory=list)
+    #: named levels of the constraints' severity scale, for counterfactual queries (:mod:`.propositions`)
+    levels: list[Level] = Field(default_factory=list)
+    #: at most one bypass route of the conversion chain (:mod:`.propositions`)
+    routes: list[Route] = Field(default_factory=list)
+
+    def level_severity(self, constraint_id: str, level_id: str) -> float:
+        """Where level ``level_id`` lies on constraint ``constraint_id``'s severity scale."""
+        constraint = next(c for c in self.constraints if c.id == constraint_id)
+        if level_id in constraint.levels:
+            return float(constraint.levels[level_id])
+        return float(next(level.severity for level in self.levels if level.id == level_id))
 
     @property
     def stage_ids(self) -> list[str]:
@@ -281,6 +288,11 @@ class LoadingPrior(_Prior):
     STATEMENT_FAMILY: ClassVar[Family] = NORMAL
     sd: LogitScale
     mean: Logit | None = None
+    #: the share of the loadings' prior variance they have in common (signed loadings): L = mean + sd
+    #: (sqrt(shared) common + sqrt(1 - shared) own), so each loading keeps its Normal(mean, sd) prior and
+    #: two loadings correlate by ``shared``; evidence on one link then informs how strongly constraints
+    #: bind in general. 0: independent loadings
+    shared: Annotated[float, Field(ge=0, lt=1)] = 0.0
     between: Between = None
     mass: Mass = None
 
@@ -291,6 +303,18 @@ class LoadingPrior(_Prior):
     @property
     def family(self) -> Family:
         return NORMAL if self.signed else HALF_NORMAL
+
+
+class CountPriors(_Spec):
+    """Priors of count rows (k of n units). Each count indicator's per-unit rates f (not converting) and
+    s = f + (1 - f) g (converting) have Beta priors whose means are the catalogue's
+    ``rate_not_converting`` and ``rate_converting`` and whose concentration is ``rate_concentration``
+    (pseudo-units behind each catalogue rate); ``overdispersion`` is the Beta prior of the intra-class
+    correlation rho of one row's units (k ~ BetaBinomial with phi = 1/rho - 1): rho > 0 bounds what one
+    count row, however large, can say."""
+
+    rate_concentration: Concentration
+    overdispersion: BetaPrior
 
 
 class Diagnosticity(_Spec):
@@ -317,6 +341,11 @@ class PriorSet(_Spec):
     units: HalfNormalPrior = HalfNormalPrior(sd=0.5)
     diagnosticity: DiagnosticityPriors
     measure_loading: dict[str, LogitScale]
+    #: count rows: the concentration of the indicators' rate priors and the overdispersion prior
+    #: (required when the framework's catalogue has an indicator with a count kind)
+    counts: CountPriors | None = None
+    #: Beta prior of each channel's probability of taking the framework's bypass route ([[routes]])
+    routes: dict[str, BetaPrior] = Field(default_factory=dict)
 
     def statements(self) -> list[dict]:
         """The priors given as statements (``between``, ``mass``), each with its solved parameters."""
@@ -402,22 +431,25 @@ def load_framework(path: str | Path) -> Framework:
             problems.append(_problem(path, lines, loc + ("kinds",),
                                      "kind 'measure' needs both 'baseline' and 'scale' to standardise values"))
         rates = (indicator.rate_converting, indicator.rate_not_converting)
-        if (rates[0] is None) != (rates[1] is None):
+        if "count" in indicator.kinds and rates[0] is None and rates[1] is None:
+            problems.append(_problem(path, lines, loc + ("kinds",),
+                                     "kind 'count' needs rate_converting and rate_not_converting: the share of "
+                                     "units (firms, plots, workers, ...) showing the indicator when the chain "
+                                     "reaches its stage and when it does not -- modelling assumptions, stated "
+                                     "in reference_note (or drop 'count' from kinds)"))
+        elif (rates[0] is None) != (rates[1] is None):
             problems.append(_problem(path, lines, loc, "give both rate_converting and rate_not_converting, or neither"))
         elif rates[0] is not None and rates[0] <= rates[1]:
             problems.append(_problem(path, lines, loc + ("rate_converting",),
                                      f"rate_converting ({rates[0]}) must exceed rate_not_converting ({rates[1]})"))
     problems += chain_problems(framework, lambda loc, message: _problem(path, lines, loc, message))
     problems += scenario_problems(framework, lambda loc, message: _problem(path, lines, loc, message))
-    if any(p.field and p.field.split(".")[0] in ("stages", "channels", "constraints", "dimensions") for p in problems):
+    located = lambda loc, message: _problem(path, lines, loc, message)  # noqa: E731
+    problems += level_problems(framework, located) + route_problems(framework, located)
+    if any(p.field and p.field.split(".")[0] in ("stages", "channels", "constraints", "dimensions", "levels")
+           for p in problems):
         return _raise(problems)  # the queries' names would be unreliable: report the root causes only
-    for index, proposition in enumerate(framework.propositions):
-        try:
-            check_query(proposition.query, channels=channels, constraints=constraints,
-                        stages=framework.stage_ids, dimensions=[d.id for d in framework.dimensions],
-                        delta=framework.framework.materiality)
-        except QueryError as exc:
-            problems.append(_problem(path, lines, ("propositions", index, "query"), str(exc)))
+    problems += proposition_problems(framework, located)
     if problems:
         raise SpecError(problems)
     return framework
@@ -449,11 +481,23 @@ def load_priors(path: str | Path, framework: Framework) -> PriorSet:
     same_names(("diagnosticity", "tiers"), list(priors.diagnosticity.tiers), framework.tier_ids, "tier")
     same_names(("diagnosticity", "tests"), list(priors.diagnosticity.tests), framework.test_ids, "test type")
     same_names(("measure_loading",), list(priors.measure_loading), framework.tier_ids, "tier")
+    same_names(("routes",), list(priors.routes), [r.id for r in framework.routes], "route")
+    if priors.loadings.shared and not priors.loadings.signed:
+        problems.append(_problem(path, lines, ("loadings", "shared"),
+                                 "shared loadings need signed loadings: give [loadings] a mean"))
     if framework.loops and priors.loop_loadings is None:
         problems.append(_problem(path, lines, ("loop_loadings",),
                                  "the framework has feedback loops ([[loops]]): give loop_loadings = "
                                  "{ mean = ..., concentration = ... }, the Beta prior of each constraint's "
                                  "loading on its loop's shared factor"))
+    counted = [i.id for i in framework.indicators if "count" in i.kinds]
+    if counted and priors.counts is None:
+        shown = ", ".join(counted[:3]) + (f" and {len(counted) - 3} more" if len(counted) > 3 else "")
+        problems.append(_problem(path, lines, ("counts",),
+                                 f"the framework's catalogue has count indicators ({shown}): give [counts] "
+                                 "with rate_concentration = ... (pseudo-units behind each catalogue rate) and "
+                                 "overdispersion = { mean = ..., concentration = ... } (Beta prior of the "
+                                 "intra-class correlation of a count's units)"))
     for group, table in (("tiers", priors.diagnosticity.tiers), ("tests", priors.diagnosticity.tests)):
         for name, diag in table.items():
             if diag.sensitivity.mean <= diag.false_positive.mean:

@@ -19,7 +19,7 @@ from .files import sha256_file
 from .spec import Framework, PriorSet, load_framework, load_priors
 
 __all__ = ["Study", "load_study", "parse_date", "shipped_path", "default_evidence", "resolve_priors", "prior_set_names",
-           "input_path_problems"]
+           "input_path_problems", "StudySource", "study_source", "is_study_folder"]
 
 DEFAULT_PRIORS = "baseline"
 #: the evidence log a study folder may hold, looked for in this order (``bayescpec init`` writes the second)
@@ -46,6 +46,67 @@ def default_evidence() -> Path:
         if here.exists():
             return here
     return shipped_path("evidence", EVIDENCE_NAMES[0])
+
+
+def is_study_folder(folder: str | Path) -> bool:
+    """Does ``folder`` hold a study (``priors/framework.toml``, what ``bayescpec init`` writes)?"""
+    return (Path(folder) / "priors" / "framework.toml").is_file()
+
+
+def _local_log(folder: Path) -> Path | None:
+    return next((folder / "evidence" / name for name in EVIDENCE_NAMES if (folder / "evidence" / name).is_file()), None)
+
+
+@dataclass(frozen=True)
+class StudySource:
+    """Where the default input files of a command come from: the current folder's study, or the one
+    shipped with bayescpec (CPEC 2.0) when the current folder has none. ``shipped`` names the roles
+    (``framework``, ``evidence``) taken from the shipped study; ``nearby`` the studies found in the
+    current folder's subfolders (what a user in the wrong folder most likely meant)."""
+
+    folder: Path
+    shipped: tuple[str, ...] = ()
+    nearby: tuple[Path, ...] = ()
+
+    def _found(self) -> str:
+        if not self.nearby:
+            return ""
+        shown = [f"./{p.name}" for p in self.nearby[:3]] + (["..."] if len(self.nearby) > 3 else [])
+        if len(self.nearby) == 1:
+            return (f"; found a study in {shown[0]} -- cd there, or pass --framework "
+                    f"{self.nearby[0].name}/priors/framework.toml and --evidence")
+        return f"; found studies in {', '.join(shown)} -- cd into one, or pass --framework and --evidence"
+
+    def note(self) -> str:
+        """'' when every default input is the current folder's; else which study is used and why."""
+        if not self.shipped:
+            return ""
+        here = f"{self.folder}"
+        if set(self.shipped) == {"framework", "evidence"}:
+            what = f"using the CPEC 2.0 study shipped with bayescpec (no priors/framework.toml in {here})"
+        elif self.shipped == ("framework",):
+            what = (f"using the CPEC 2.0 framework and prior sets shipped with bayescpec (no priors/framework.toml "
+                    f"in {here}; give --framework)")
+        else:
+            what = (f"using the CPEC 2.0 evidence log shipped with bayescpec (no evidence/{EVIDENCE_NAMES[1]} or "
+                    f"evidence/{EVIDENCE_NAMES[0]} in {here}; give --evidence)")
+        return what + self._found()
+
+
+def study_source(*, framework: str | Path | None = None, evidence: str | Path | None = None) -> StudySource:
+    """Which study the default inputs come from (see :class:`StudySource`), for commands to say so."""
+    folder = Path.cwd()
+    shipped = tuple(role for role, default in (("framework", framework is None and not is_study_folder(folder)),
+                                               ("evidence", evidence is None and _local_log(folder) is None))
+                    if default)
+    nearby: tuple[Path, ...] = ()
+    if shipped:
+        try:
+            nearby = tuple(sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+                                   and is_study_folder(p)), key=lambda p: p.name))
+        except OSError:
+            nearby = ()
+    return StudySource(folder, shipped, nearby)
 
 
 def resolve_priors(priors: str | Path, framework_path: Path) -> Path:
@@ -233,7 +294,8 @@ def load_study(
         problems += exc.problems
     try:
         raw = read_evidence(evidence_path)
-        evidence_table = validate_evidence(raw, fw, sources=source_table, file=str(evidence_path), today=today)
+        evidence_table = validate_evidence(raw, fw, sources=source_table, file=str(evidence_path), today=today,
+                                           sources_file=str(sources_path))
     except EvidenceError as exc:
         problems += exc.problems
     if problems:

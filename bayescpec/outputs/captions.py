@@ -2,8 +2,9 @@
 
 :func:`provenance_caption` says where a figure's numbers come from (prior set, evidence hash and rows,
 as-of date, draws x chains, seed, bayescpec version; a warning for a failed or prior-only fit);
-:func:`stamp` writes it into a band below everything the layout engine placed; :func:`save_figure`
-saves PNG or PDF with the title and caption as metadata.
+:func:`stamp` writes it into a band below everything the layout engine placed (after :func:`fit_titles`
+has wrapped every title too wide for its room); :func:`save_figure` saves PNG or PDF with the title and
+caption as metadata.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["CAPTION_SIZE", "provenance_caption", "stamp", "save_figure"]
+__all__ = ["CAPTION_SIZE", "provenance_caption", "fit_titles", "stamp", "save_figure"]
 
 CAPTION_SIZE = 7  # points
 
@@ -36,6 +37,39 @@ def provenance_caption(attrs) -> str:
     return text
 
 
+def _rewrap(text, ratio: float) -> None:
+    """Wrap each line of ``text`` to ``ratio`` of its longest line (at least 16 characters)."""
+    import textwrap
+
+    lines = text.get_text().split("\n")
+    width = max(16, int(max(len(line) for line in lines) * ratio))
+    text.set_text("\n".join(wrapped for line in lines
+                            for wrapped in (textwrap.wrap(line, width, break_on_hyphens=False) or [""])))
+
+
+def fit_titles(fig, *, rounds: int = 4) -> None:
+    """Wrap every title wider than its room -- the figure's title (suptitle) wider than the figure, an
+    axes' title wider than its axes -- so that no title is cut by the canvas or runs over its neighbour's.
+    Measured on the drawn figure (the layout engine places the wrapped title again), so it holds for any
+    label a framework file writes."""
+    for _ in range(rounds):
+        fig.draw_without_rendering()
+        renderer = fig.canvas.get_renderer()
+        room = [(fig._suptitle, fig.bbox.width)] if fig._suptitle is not None else []
+        room += [(t, ax.bbox.width) for ax in fig.axes if ax.get_visible()
+                 for t in (ax.title, ax._left_title, ax._right_title)]
+        changed = False
+        for text, width in room:
+            if not text.get_visible() or not text.get_text().strip():
+                continue
+            box = text.get_window_extent(renderer)
+            if box.width > 0.98 * width or box.x0 < 0 or box.x1 > fig.bbox.width:
+                _rewrap(text, 0.95 * min(width, fig.bbox.width) / box.width)
+                changed = True
+        if not changed:
+            return
+
+
 def stamp(fig, caption: str):
     """Add ``caption`` (wrapped to the figure's width) in a band below everything else.
 
@@ -44,6 +78,8 @@ def stamp(fig, caption: str):
     engine placed, e.g. a legend outside the axes, can collide with the caption)."""
     import textwrap
 
+    if fig.get_layout_engine() is not None:
+        fit_titles(fig)
     width_in, height_in = fig.get_size_inches()
     text = textwrap.fill(caption, max(40, int(width_in * 72 / (0.6 * CAPTION_SIZE))))
     band = (text.count("\n") + 1) * CAPTION_SIZE * 1.4 / 72 + 0.1  # inches

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 from .._fs import publish_directory, staged_folder
 from ..errors import InputError
-from .captions import provenance_caption, save_figure, stamp as _stamp
+from .captions import fit_titles, provenance_caption, save_figure, stamp as _stamp
 from .summary import (
     CI_KIND,
     CI_PROB,
@@ -273,7 +273,6 @@ def plot_constraint_effects(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_p
     left.set_yticks(y, constraints, fontsize=8)
     left.set_xlabel("severity (logit scale; 0 = typical, > 0 = more binding)", fontsize=8)
     left.set_title(f"Constraint severity, {label}", fontsize=9)
-    left.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=3)
     left.grid(axis="x", alpha=0.3)
 
     reductions = link_reductions(result)
@@ -296,8 +295,9 @@ def plot_constraint_effects(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_p
             right.axhline(yy[i] + 0.5, color="#dddddd", linewidth=0.8)
     right.set_xlabel("reduction of θ (probability scale; θ with the severity at typical − θ)", fontsize=8)
     right.set_title(f"Reduction of each linked channel's conversion probability θ, {label}", fontsize=9)
-    right.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2)
     right.grid(axis="x", alpha=0.3)
+    # one legend below both panels (the right panel's marks are the left's posterior marks)
+    fig.legend(*left.get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=7, frameon=False)
     fig.suptitle(f"Constraint effects (posterior; {_kind_words(ci_kind, ci_prob)})", fontsize=10)
     return _stamp(fig, provenance_caption(result.attrs))
 
@@ -305,8 +305,9 @@ def plot_constraint_effects(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_p
 def plot_stages(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_prob: float = CI_PROB):
     """The conversion chain, one panel per channel: the probability that the chain reaches each stage
     (prior interval behind the posterior interval and mean), and bars of P(the chain breaks first at
-    the stage), the weakest stage marked."""
-    from .chain import break_first
+    the stage), the weakest stage marked when it stands out (:func:`bayescpec.outputs.chain.weakest_stage`;
+    otherwise the panel's title says that no stage stands out)."""
+    from .chain import break_first, weakest_stage
 
     _options(None, ci_kind, ci_prob)
     plt = _pyplot()
@@ -317,7 +318,8 @@ def plot_stages(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_prob: float =
                              squeeze=False, sharex=False)
     post, prior = result["posterior"]["reach"], result["prior"]["reach"]
     post_iv, prior_iv = credible_interval(post, ci_kind, ci_prob), credible_interval(prior, ci_kind, ci_prob)
-    brk = break_first(result).mean(("chain", "draw"))
+    brk_draws = break_first(result)
+    brk = brk_draws.mean(("chain", "draw"))
     for ax, (channel, chain) in zip(axes.ravel(), chains.items()):
         x = np.arange(len(chain), dtype=float)
         at = dict(channel=channel, stage=chain)
@@ -330,16 +332,19 @@ def plot_stages(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_prob: float =
         breaks = brk.sel(at).values
         twin = ax.twinx()
         twin.bar(x + 0.28, breaks, width=0.22, color=TAU_COLOR, alpha=0.55, label="P(breaks first here)")
-        weakest = int(np.argmax(breaks))
-        twin.annotate("weakest", (x[weakest] + 0.28, breaks[weakest]), textcoords="offset points", xytext=(0, 2),
-                      ha="center", fontsize=7, color=TAU_COLOR)
+        weakest, shares, stands_out = weakest_stage(result, channel, chain, breaks=brk_draws)
+        if stands_out:
+            at_stage = chain.index(weakest)
+            twin.annotate(f"weakest ({shares[weakest]:.0%} of draws)", (x[at_stage] + 0.28, breaks[at_stage]),
+                          textcoords="offset points", xytext=(0, 2), ha="center", fontsize=7, color=TAU_COLOR)
         twin.set_ylim(0, max(0.5, float(breaks.max()) * 1.4))
         twin.set_ylabel("P(breaks first)", fontsize=7, color=TAU_COLOR)
         twin.tick_params(labelsize=7, colors=TAU_COLOR)
         ax.set_ylim(0, 1)
         ax.set_xticks(x, chain, fontsize=7)
         ax.set_ylabel("P(reach)", fontsize=8)
-        ax.set_title(_label(fw, channel, 80), fontsize=8, loc="left")
+        verdict = "" if stands_out or len(chain) < 2 else " — no stage stands out"
+        ax.set_title(_label(fw, channel, 80) + verdict, fontsize=8, loc="left")
         ax.grid(axis="y", alpha=0.3)
     handles = axes.ravel()[0].get_legend_handles_labels()
     bar = plt.Rectangle((0, 0), 1, 1, color=TAU_COLOR, alpha=0.55)
@@ -350,6 +355,7 @@ def plot_stages(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_prob: float =
 
     fig.suptitle("The conversion chain: how far each channel gets, and where it most likely breaks\n"
                  + textwrap.fill("; ".join(f"{k}: {v.lower()}" for k, v in stages.items()), 120), fontsize=9)
+    fit_titles(fig)
     return fig
 
 
@@ -418,6 +424,8 @@ def plot_trajectory(table: pd.DataFrame, *, ax=None, title: str | None = None):
     early stretch of dates is far from the rest, the time axis is broken in two panels (the early
     dates narrow at the left) so that the recent updates stay readable. Returns the Figure, with a
     provenance caption when ``table.attrs`` carry the fit's settings."""
+    import textwrap
+
     import matplotlib.dates as mdates
     import pandas as pd
     from matplotlib.lines import Line2D
@@ -443,8 +451,9 @@ def plot_trajectory(table: pd.DataFrame, *, ax=None, title: str | None = None):
         for i, (channel, rows) in enumerate(table.groupby("channel", sort=False)):
             rows = rows.sort_values("date")
             color = f"C{i % 10}"
+            name = textwrap.fill(f"{labels.get(channel, channel)} ({channel})" if labels else str(channel), 40)
             line, = a.step(pd.to_datetime(rows["date"]), rows["p_converting"], where="post", marker="o", ms=3,
-                           color=color, label=f"{labels.get(channel, channel)} ({channel})" if labels else channel)
+                           color=color, label=name)
             a.axhline(rows["prior_p_converting"].iloc[0], color=color, ls=":", lw=0.8)
             if a is ax:
                 handles.append(line)

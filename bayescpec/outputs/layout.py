@@ -8,8 +8,7 @@ Markdown, LaTeX or HTML without knowing which table it is.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -17,74 +16,13 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .summary import interval_label
+from .formatting import (DIGITS, INTERVAL_KINDS, MISSING, PRIOR_ONLY_NOTE, _interval_sentence, _int_text,  # noqa: F401
+                         _is_prior_only, banner_text, fmt_interval, fmt_number, fmt_probability, footnote_lines,
+                         gate_figures, round_frame)
+from .summary import WITHIN_NOISE, interval_label
 
 __all__ = ["DIGITS", "MISSING", "Layout", "LAYOUTS", "layout", "fmt_number", "fmt_probability", "fmt_interval",
            "footnote_lines", "round_frame", "banner_text", "PRIOR_ONLY_NOTE"]
-
-#: decimals of every number in the exported tables (one rounding for all tables and formats)
-DIGITS = 2
-INTERVAL_KINDS = {"eti": "equal-tailed", "hdi": "highest-density"}
-
-MISSING = "–"
-
-
-def fmt_number(x: float, digits: int = DIGITS, *, signed: bool = False) -> str:
-    """``x`` rounded to ``digits`` decimals; never ``-0.00``; NaN as an en dash."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return MISSING
-    x = float(x)
-    text = f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
-    if float(text) == 0:
-        text = f"{0:.{digits}f}"
-    return text
-
-
-def fmt_probability(p: float, digits: int = DIGITS) -> str:
-    """A probability rounded to ``digits`` decimals, but never shown as 0 or 1 unless it is exactly
-    that: 0.003 becomes ``<0.01`` and 0.998 becomes ``>0.99`` (with two digits)."""
-    if p is None or math.isnan(float(p)):
-        return MISSING
-    p = float(p)
-    step = 10.0 ** -digits
-    if 0 < p < step / 2:
-        return f"<{step:.{digits}f}"
-    if 1 - step / 2 <= p < 1:
-        return f">{1 - step:.{digits}f}"
-    return fmt_number(p, digits)
-
-
-def fmt_interval(lower: float, upper: float, digits: int = DIGITS) -> str:
-    return f"[{fmt_number(lower, digits)}, {fmt_number(upper, digits)}]"
-
-
-def gate_figures(values, *, zero_treedepth: bool = False) -> str:
-    """The convergence gate's figures of a result (its attrs or provenance) in one phrase: max R-hat,
-    min bulk and tail ESS, divergences, the share at maximum tree depth (when above 0, or always with
-    ``zero_treedepth``), min E-BFMI; figures an older result lacks are left out."""
-    text = (f"max R-hat {float(values.get('max_rhat', float('nan'))):.3f}, "
-            f"min bulk ESS {_int_text(values.get('min_ess_bulk'))}")
-    if values.get("min_ess_tail") is not None:
-        text += f", min tail ESS {_int_text(values.get('min_ess_tail'))}"
-    text += f", {values.get('divergences')} divergences"
-    if values.get("treedepth_share") is not None and (zero_treedepth or values.get("treedepth_share")):
-        text += f", {float(values['treedepth_share']):.1%} at maximum tree depth"
-    if values.get("min_bfmi") is not None and math.isfinite(float(values["min_bfmi"])):
-        text += f", min E-BFMI {float(values['min_bfmi']):.2f}"
-    return text
-
-
-def round_frame(table: pd.DataFrame, digits: int) -> pd.DataFrame:
-    """Floats rounded to ``digits``; Monte Carlo standard errors (columns named ``mcse``) keep two more
-    decimals, since an MCSE of 0.004 rounded to 2 decimals would read as no error at all."""
-    out = table.copy()
-    for col in out.columns:
-        if pd.api.types.is_float_dtype(out[col]):
-            places = digits + 2 if "mcse" in str(col) else digits
-            out[col] = out[col].round(places) + 0.0  # + 0.0 turns -0.0 into 0.0
-    out.attrs = dict(table.attrs)
-    return out
-
 
 # --------------------------------------------------------------------------------------------
 # Layouts: what each table looks like in a paper (headers, alignment, spanners, notes)
@@ -104,71 +42,6 @@ class Layout:
     wrap: dict[str, str] = field(default_factory=dict)  # column -> LaTeX width, e.g. "6cm"
     code: tuple[str, ...] = ()  # columns shown as code (queries)
     banner: str = ""  # shown above the table in every format (a failed fit); "" for none
-
-
-def _interval_sentence(ci_kind: str, ci_prob: float) -> str:
-    return (f"Intervals: {ci_prob * 100:g}% {INTERVAL_KINDS.get(ci_kind, ci_kind)} credible intervals "
-            f"({interval_label(ci_kind, ci_prob)}) of the posterior.")
-
-
-def footnote_lines(prov: Mapping, *, digits: int = DIGITS) -> list[str]:
-    """The provenance footnote of a table, as sentences."""
-    hashes = ", ".join(f"{role} {digest}" for role, digest in
-                       sorted(((k.removeprefix("sha256_"), v) for k, v in prov.items() if k.startswith("sha256_")),
-                              key=lambda kv: ["evidence", "sources", "framework", "priors"].index(kv[0])
-                              if kv[0] in ("evidence", "sources", "framework", "priors") else 9))
-    rows = prov.get("evidence_rows")
-    lines = [PRIOR_ONLY_NOTE] if _is_prior_only(prov) else []
-    lines += [
-        f"Prior set: {prov.get('prior_set')}. Evidence as of {prov.get('as_of')}"
-        + (f" ({rows} rows)" if rows not in (None, "") else "") + "."
-        + (f" Input files (SHA-256, first 12 hex digits): {hashes}." if hashes else ""),
-        (f"Draws: {prov['psis']}; the base fit: seed {prov.get('seed')}, {prov.get('draws')} draws × "
-         f"{prov.get('chains')} chains" if prov.get("psis") else
-         f"Sampling: seed {prov.get('seed')}, {prov.get('draws')} draws × {prov.get('chains')} chains")
-        + (f" ({prov.get('sampler')})" if prov.get("sampler") else "")
-        + "; " + gate_figures(prov)
-        + (f"; {prov['divergence_retry']}" if prov.get("divergence_retry") else "")
-        + ("; convergence checks passed." if prov.get("converged") else "; CONVERGENCE CHECKS FAILED: do not publish these numbers.")
-        + f" bayescpec {prov.get('bayescpec_version')}.",
-    ]
-    if prov.get("prior_statements"):
-        lines.append("Priors stated as intervals, each solved as the maximum-entropy distribution of its family "
-                     f"(PreliZ): {prov['prior_statements']}.")
-    if prov.get("per_prior_set"):
-        lines.append("Per prior set: " + "; ".join(prov["per_prior_set"]) + ".")
-    step = 10.0 ** -digits
-    lines.append(f"All numbers rounded to {digits} decimals; probabilities that would round to 0 or 1 without "
-                 f"being exactly 0 or 1 are shown as <{step:.{digits}f} or >{1 - step:.{digits}f}.")
-    return lines
-
-
-#: the footnote of a result fitted without any evidence row
-PRIOR_ONLY_NOTE = ("PRIOR ONLY: no evidence rows were used, so every 'posterior' number is what the prior set "
-                   "alone says.")
-
-
-def _is_prior_only(prov: Mapping) -> bool:
-    rows = prov.get("evidence_rows")
-    try:
-        return rows not in (None, "") and int(rows) == 0
-    except (TypeError, ValueError):
-        return False
-
-
-def banner_text(prov: Mapping) -> str:
-    """The warning shown above a table whose result failed its convergence checks ('' otherwise)."""
-    if not prov or prov.get("converged", True):
-        return ""
-    failures = prov.get("convergence_failures") or "see the footnote"
-    return f"CONVERGENCE CHECKS FAILED ({failures}): do not publish these numbers; refit with more draws."
-
-
-def _int_text(value) -> str:
-    try:
-        return f"{float(value):.0f}"
-    except (TypeError, ValueError):
-        return str(value)
 
 
 
@@ -226,22 +99,25 @@ def _channels(ctx: _Context) -> _Parts:
         "posterior_mean": ctx.num("posterior_mean"),
         "posterior_sd": ctx.num("posterior_sd"),
         "interval": ctx.interval(),
+        **({"prior_p_converting": ctx.prob("prior_p_converting")} if "prior_p_converting" in table.columns else {}),
         "p_converting": ctx.prob("p_converting"),
         **({"p_converting_mcse": ctx.mcse("p_converting_mcse")} if "p_converting_mcse" in table.columns else {}),
         "likelihood": _words(table),
         **{c: table[c].astype(int).astype(str) for c in tiers},
     })
     headers = {"channel": "Channel", "prior_mean": "Prior mean θ", "posterior_mean": "Posterior mean θ",
-               "posterior_sd": "Posterior sd", "interval": label, "p_converting": f"P(θ > {threshold:g})",
-               "p_converting_mcse": "MCSE", "likelihood": "IPCC likelihood",
+               "posterior_sd": "Posterior sd", "interval": label, "prior_p_converting": f"Prior P(θ > {threshold:g})",
+               "p_converting": f"P(θ > {threshold:g})", "p_converting_mcse": "MCSE", "likelihood": "IPCC likelihood",
                **{c: c.removeprefix("rows_") for c in tiers}}
     spanners = [("Posterior θ", ["posterior_mean", "posterior_sd", "interval"]),
-                ("Converting", [c for c in ("p_converting", "p_converting_mcse", "likelihood") if c in cells.columns])]
+                ("Converting", [c for c in ("prior_p_converting", "p_converting", "p_converting_mcse", "likelihood")
+                                if c in cells.columns])]
     if tiers:
         spanners.append(("Evidence rows per tier", tiers))
     title = f"Conversion probability θ per channel; P(converting) = P(θ > τ), τ = {threshold:g}"
     notes.append(_interval_sentence(ci_kind, ci_prob) + f" P(converting) is the posterior probability that θ > τ = {threshold:g}; "
-                 "IPCC likelihood terms after Mastrandrea et al. (2010).")
+                 "prior P(θ > τ) is the same probability under the prior set alone, before the evidence -- not the "
+                 "prior mean of θ, which is a different number. IPCC likelihood terms after Mastrandrea et al. (2010).")
     notes.append("Channels: " + "; ".join(f"{c} = {lab}" for c, lab in zip(table["channel"], table["label"])) + ".")
     notes += _mcse_notes(table, "posterior_mean_mcse", "posterior mean of θ")
     return _Parts(title, cells, headers, notes, spanners, wrap, code)
@@ -273,30 +149,45 @@ def _propositions(ctx: _Context) -> _Parts:
     spanners: list[tuple[str, list[str]]] = []
     wrap: dict[str, str] = {}
     code: tuple[str, ...] = ()
+    part_of = table["part_of"].astype(str) if "part_of" in table.columns else pd.Series("", index=table.index)
+    conditional = ("condition_probability" in table.columns and table["condition_probability"].notna().any())
     cells = pd.DataFrame({
-        "proposition": table["proposition"].astype(str),
+        "proposition": [f"· {p.split('/', 1)[1]}" if parent else p
+                        for p, parent in zip(table["proposition"].astype(str), part_of)],
         "statement": table["statement"].astype(str),
         "query": table["query"].astype(str),
         "prior_probability": ctx.prob("prior_probability"),
         "posterior_probability": ctx.prob("posterior_probability"),
+        **({"condition_probability": [("" if pd.isna(v) else f"{fmt_number(v, digits)} ({int(n)} draws)")
+                                      for v, n in zip(table["condition_probability"], table["condition_draws"])]}
+           if conditional else {}),
         **({"posterior_probability_mcse": ctx.mcse("posterior_probability_mcse")}
            if "posterior_probability_mcse" in table.columns else {}),
-        "change": [fmt_number(v, digits, signed=True) for v in table["change"]],
+        "change": [WITHIN_NOISE if noise else fmt_number(round(b, digits) - round(a, digits), digits, signed=True)
+                   for a, b, noise in zip(table["prior_probability"], table["posterior_probability"],  # as shown
+                                          table.get("change_within_noise", pd.Series(False, index=table.index)))],
         "likelihood": _words(table),
     })
     headers = {"proposition": "", "statement": "Statement", "query": "Query", "prior_probability": "Prior P",
                "posterior_probability": "Posterior P", "posterior_probability_mcse": "MCSE", "change": "Change",
-               "likelihood": "IPCC likelihood"}
+               "likelihood": "IPCC likelihood", "condition_probability": "P(condition)"}
     wrap = {"statement": "7cm", "query": "3.6cm"}
     code = ("query",)
     delta = table.attrs.get("delta")
     title = (f"Propositions: prior and posterior probability (τ = {threshold:g}"
              + (f", δ = {delta:g})" if delta is not None else ")"))
     notes.append(f"Probabilities are shares of prior and posterior draws satisfying the query; τ = {threshold:g}"
-                 + (f", δ = {delta:g} (materiality)" if delta is not None else "") + ". Change = posterior − prior.")
+                 + (f", δ = {delta:g} (materiality)" if delta is not None else "") + ". Change = posterior − prior"
+                 + (f" ({WITHIN_NOISE}: within 2 Monte Carlo standard errors of no change)."
+                    if "change_within_noise" in table.columns and table["change_within_noise"].any() else "."))
+    if part_of.ne("").any():
+        notes.append("Rows marked · are parts of the proposition above them, each with its own probability.")
+    if conditional:
+        notes.append("A conditional proposition (B given A) reports P(B | A) = P(A and B) / P(A); P(condition) is "
+                     "the posterior P(A), with the number of posterior draws in A.")
     if "reading" in table.columns:
         notes += [f"{p}: {r}" for p, r in zip(table["proposition"], table["reading"]) if r]
-    notes += _mcse_notes(table, None, "")
+    notes += _mcse_notes(table, None, "") + list(table.attrs.get("assumption_notes", []))
     return _Parts(title, cells, headers, notes, spanners, wrap, code)
 
 
@@ -367,6 +258,7 @@ def _constraint_effects(ctx: _Context) -> _Parts:
                  "points). Loading: posterior mean (logit scale of the stage, per unit of severity); loadings are "
                  "signed, so P(loading > 0) says how sure the evidence is that the constraint interrupts at all. "
                  + _interval_sentence(ci_kind, ci_prob))
+    notes += list(table.attrs.get("assumption_notes", []))
     return _Parts(title, cells, headers, notes, spanners, wrap, code)
 
 

@@ -25,7 +25,7 @@ def _stages(ctx: _Context) -> _Parts:
         "break_first": ctx.prob("break_first"),
         "rows": table["rows"].astype(int).astype(str),
         "gaps": table["gaps"].astype(int).astype(str),
-        "weakest": ["◀ weakest" if w else "" for w in table["weakest"]],
+        "weakest": ["◀ weakest" if w else "" for w in _stands_out(table)],
     })
     headers = {"channel": "Channel", "stage": "Stage", "prior_pass": "Prior", "posterior_pass": "Posterior",
                "reach_mean": "Mean", "interval": label, "prior_break_first": "Prior", "break_first": "Posterior",
@@ -35,16 +35,52 @@ def _stages(ctx: _Context) -> _Parts:
                 ("P(breaks first here)", ["prior_break_first", "break_first"])]
     completes = table.attrs.get("completes", {})
     notes = [
-        "Each channel's conversion is a chain of stages (section 8 of the paper); the chain's completion is θ. "
+        "Each channel's conversion is a chain of stages; the chain's completion is θ. "
         "P(pass | reached) is the stage's conditional probability; reach is the product up to the stage; "
         "P(breaks first here) = reach of the previous stage × (1 − P(pass)). Per channel these and "
-        "P(completes) = mean θ add up to 1. '◀ weakest' marks the stage where the chain most likely breaks. "
-        + _interval_sentence(ctx.ci_kind, ctx.ci_prob),
+        "P(completes) = mean θ add up to 1. " + _interval_sentence(ctx.ci_kind, ctx.ci_prob),
+        _weakest_note(table),
         "P(completes): " + "; ".join(f"{c} {fmt_number(p, ctx.digits)}" for c, p in completes.items()) + "."
         if completes else "",
     ]
     title = "The conversion chain: where each channel's chain most likely breaks"
     return _Parts(title, cells, headers, [n for n in notes if n], spanners, {}, ())
+
+
+def _stands_out(table: pd.DataFrame) -> list[bool]:
+    """Which rows are a weakest stage that stands out (older tables without the column: every weakest)."""
+    return list(table["stands_out"]) if "stands_out" in table.columns else list(table["weakest"])
+
+
+def weakest_words(table: pd.DataFrame) -> tuple[dict[str, str], list[str]]:
+    """From a stage table: ``({channel: its weakest stage}, [channels where no stage stands out])``, for
+    channels whose chain has more than one stage."""
+    named, none = {}, []
+    for channel, rows in table.groupby("channel", sort=False):
+        if len(rows) < 2:
+            continue
+        out = rows[_stands_out(rows)]
+        if len(out):
+            named[str(channel)] = str(out["stage"].iloc[0])
+        else:
+            none.append(str(channel))
+    return named, none
+
+
+def _weakest_note(table: pd.DataFrame) -> str:
+    if not len(table) or table.groupby("channel").size().max() < 2:
+        return ""
+    from .chain import STANDS_OUT
+
+    named, none = weakest_words(table)
+    text = (f"'◀ weakest' marks a channel's stage with the largest P(breaks first) only when it stands out: in at "
+            f"least {STANDS_OUT:.0%} of the posterior draws (IPCC 'likely') the chain's break probability is larger "
+            "there than at any other stage, and its mean lead over the next stage exceeds 2 Monte Carlo standard "
+            "errors.")
+    if none:
+        text += (f" No stage stands out for {', '.join(none)}: the evidence cannot yet tell where "
+                 + ("it most likely breaks." if len(none) == 1 else "these chains most likely break."))
+    return text
 
 
 def _dimensions(ctx: _Context) -> _Parts:
@@ -61,10 +97,13 @@ def _dimensions(ctx: _Context) -> _Parts:
     headers = {"dimension": "Dimension", "measures": "Chains and stages", "prior_mean": "Prior mean",
                "posterior_mean": "Posterior mean", "interval": label, "prior_p_above": f"Prior P(> {threshold:g})",
                "p_above": f"P(> {threshold:g})"}
-    notes = ["A dimension is the mean probability that the listed chains reach the listed stages ('sez' alone: the "
-             "whole chain); the overall quantity is the weighted mean of the dimensions. "
+    dimensions = len(table) - 1  # the last row is the overall quantity
+    notes = [("A dimension is the mean probability that the listed chains reach the listed stages (a channel named "
+              "alone: its whole chain); the overall quantity is the weighted mean of the dimensions. " if dimensions else
+              "The framework declares no dimensions: the overall quantity is the mean of θ over the channels. ")
              + _interval_sentence(ctx.ci_kind, ctx.ci_prob)]
-    title = f"New quality productive forces: the five dimensions and the overall quantity (τ = {threshold:g})"
+    title = (f"The overall quantity and its {dimensions} dimension{'s' if dimensions != 1 else ''} (τ = {threshold:g})"
+             if dimensions else f"The overall quantity: mean conversion over the channels (τ = {threshold:g})")
     return _Parts(title, cells, headers, notes, [], {"measures": "4.5cm"}, ())
 
 
@@ -103,7 +142,7 @@ def _constraint_correlations(ctx: _Context) -> _Parts:
     })
     headers = {"constraint_a": "Constraint", "constraint_b": "Constraint", "loop": "Shared feedback loop",
                "prior_correlation": "Prior", "posterior_correlation": "Posterior"}
-    notes = ["Correlation of the two severities across draws. Constraints in a feedback loop (Fig. 4 of the paper) "
+    notes = ["Correlation of the two severities across draws. Constraints in a feedback loop of the framework "
              "share a latent factor, so evidence about one informs the others; context evidence is sparse, so these "
              "correlations are mostly the prior's."]
     return _Parts("Correlation of constraint severities: the feedback loops", cells, headers, notes,
@@ -120,7 +159,8 @@ def _gaps(ctx: _Context) -> _Parts:
                "tier": "Tier", "source": "Source key"}
     notes = ["A data gap records that no public data exist for a monitoring indicator. It is tracked here -- it is "
              "what a monitoring system should publish next -- but it is not evidence for or against conversion "
-             "(the paper: 'plausible but undermeasured'). Each gap's note, quoting the source, is in the CSV export."]
+             "(plausible but undermeasured is not the same as absent). Each gap's note, quoting the source, is in "
+             "the CSV export."]
     return _Parts("Data gaps: monitoring indicators without public data", cells, headers, notes, [], {}, ())
 
 

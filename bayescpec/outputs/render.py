@@ -1,17 +1,16 @@
-"""Renderers: a :class:`~bayescpec.outputs.layout.Layout` as Markdown, LaTeX (booktabs), HTML
-(great_tables) or CSV with its provenance as leading ``#`` lines. They know nothing about which table
-they render.
+"""Renderers: a :class:`~bayescpec.outputs.layout.Layout` as Markdown, LaTeX (booktabs; planned in
+:mod:`bayescpec.outputs.latex`), HTML (great_tables) or CSV with its provenance as leading ``#`` lines.
+They know nothing about which table they render.
 """
 
 from __future__ import annotations
 
 import html
 import re
-import unicodedata
-from collections.abc import Sequence
 
 import pandas as pd
 
+from .latex import latex_escape, render_latex, unbroken_columns
 from .layout import Layout, round_frame
 
 __all__ = ["latex_escape", "render_markdown", "render_latex", "render_html", "render_html_fragment", "render_csv",
@@ -20,45 +19,6 @@ __all__ = ["latex_escape", "render_markdown", "render_latex", "render_html", "re
 #: the style of the failed-fit banner in HTML (the table pages and index.html)
 BANNER_STYLE = ("border:2px solid #b00020;background:#fdecea;color:#7a0015;padding:10px 14px;margin:10px auto;"
                 "max-width:60em;font-family:sans-serif;font-weight:bold")
-
-
-_LATEX_SPECIAL = {
-    "\\": r"$\backslash$", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-    "~": r"$\sim$", "^": r"\^{}", "<": r"$<$", ">": r"$>$", "|": r"$|$",
-    "θ": r"$\theta$", "τ": r"$\tau$", "×": r"$\times$", "≥": r"$\geq$", "≤": r"$\leq$", "−": r"$-$",
-    "±": r"$\pm$", "→": r"$\rightarrow$", "≈": r"$\approx$", "–": "--", "—": "---", "…": r"\ldots{}", "‘": "`", "’": "'", "“": "``", "”": "''",
-    "\u00a0": "~",
-}
-
-
-def latex_escape(text: object) -> str:
-    """Text safe for pdflatex in the default (OT1) font encoding: the ten special characters, < > |,
-    Greek letters and a few math symbols become commands; other characters outside Latin-1 are
-    transliterated (accents dropped) or replaced by '?'."""
-    out = []
-    for ch in str(text):
-        if ch in _LATEX_SPECIAL:
-            out.append(_LATEX_SPECIAL[ch])
-        elif ch == "\n" or ch == "\r" or ch == "\t":
-            out.append(" ")
-        elif ord(ch) < 128:
-            out.append(ch)
-        elif ord(ch) < 256 and ch.isalpha():
-            out.append(ch)  # Latin-1 letters: pdflatex's utf8 input maps them to accent commands
-        else:
-            name = unicodedata.name(ch, "")
-            greek = re.fullmatch(r"GREEK (SMALL|CAPITAL) LETTER (\w+)", name)
-            if greek and greek.group(2).lower() in _GREEK:
-                letter = greek.group(2).lower()
-                out.append(f"$\\{letter.capitalize() if greek.group(1) == 'CAPITAL' else letter}$")
-            else:
-                ascii_ = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
-                out.append(latex_escape(ascii_) if ascii_ else "?")
-    return "".join(out)
-
-
-_GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu",
-          "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega"}
 
 
 def _md_cell(text: str, *, code: bool = False) -> str:
@@ -95,120 +55,38 @@ def render_markdown(layout: Layout) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _latex_colspec(layout: Layout) -> str:
-    spec = []
-    for c in layout.cells.columns:
-        if c in layout.wrap:
-            spec.append(f">{{\\raggedright\\arraybackslash}}p{{{layout.wrap[c]}}}")
-        else:
-            spec.append(layout.align[c])
-    return "".join(spec)
+#: a number with what belongs to it, in running text: "P = 0.33", "[-0.81, 2.31]", "0.03–0.84", "± 0.011"
+_GLUED = re.compile(r"P(?:\([^()]*\))? = [<>]?\d|\[[-+−]?\d+(?:\.\d+)?, [-+−]?\d|[-+−]?\d+(?:\.\d+)? ± \d")
 
 
-def _latex_header(layout: Layout) -> list[str]:
-    cols = list(layout.cells.columns)
-    lines = []
-    if layout.spanners:
-        cells, rules, i = [], [], 0
-        while i < len(cols):
-            span = next(((s, m) for s, m in layout.spanners if m and m[0] == cols[i]), None)
-            if span:
-                width = len(span[1])
-                cells.append(f"\\multicolumn{{{width}}}{{c}}{{{latex_escape(span[0])}}}")
-                rules.append(f"\\cmidrule(lr){{{i + 1}-{i + width}}}")
-                i += width
-            else:
-                cells.append("")
-                i += 1
-        lines.append(" & ".join(cells) + r" \\")
-        lines.append(" ".join(rules))
-    lines.append(" & ".join(latex_escape(layout.headers[c]) for c in cols) + r" \\")
-    return lines
+def glue_numbers(text: str) -> str:
+    """``text`` with the spaces inside a probability statement, an interval or a value ± its error made
+    non-breaking, so that a wrapped cell never splits them."""
+    return _GLUED.sub(lambda m: m.group().replace(" ", "\u00a0"), str(text))
 
 
-def _latex_row(layout: Layout, row: Sequence[str]) -> str:
-    cells = []
-    for c, v in zip(layout.cells.columns, row):
-        text = latex_escape(v)
-        cells.append(f"\\texttt{{{text}}}" if c in layout.code and text else text)
-    return " & ".join(cells) + r" \\"
+#: where a long token of a text column may break in HTML: a private-use character in the cell, made a
+#: ``<wbr>`` in the rendered page (great_tables escapes markup in cells)
+_WBR = "\ue000"
+_BREAK_AFTER = re.compile(r"([_/\[(,|])(?=\S)")
 
 
-#: longer tables become a longtable that breaks across pages
-LONGTABLE_ROWS = 40
-
-
-def render_latex(layout: Layout) -> str:
-    """A booktabs table that compiles on its own (``pdflatex file.tex``) and can also be
-    ``\\input`` into a paper whose preamble loads booktabs, array (and longtable for long tables)."""
-    cols = list(layout.cells.columns)
-    long = len(layout.cells) > LONGTABLE_ROWS
-    landscape = len(cols) > 8 or sum(float(w.removesuffix("cm")) for w in layout.wrap.values()) > 8
-    label = f"tab:bayescpec-{layout.name}"
-    notes = "\n".join(r"\noindent " + latex_escape(n) + r"\par" for n in layout.notes)
-    header = _latex_header(layout)
-    rows = [_latex_row(layout, row) for row in layout.cells.itertuples(index=False)]
-    geometry = "landscape," if landscape else ""
-    out = [
-        f"% bayescpec table '{layout.name}': compile alone with pdflatex, or \\input{{}} it into a document",
-        "% whose preamble has \\usepackage{booktabs,array,graphicx" + (",longtable" if long else "") + "}."
-        + (" A longtable: run pdflatex twice to settle the column widths." if long else ""),
-        r"\makeatletter",
-        r"\ifx\@onlypreamble\@notprerr\def\bcstandalone{0}\else\def\bcstandalone{1}\fi",
-        r"\makeatother",
-        r"\ifnum\bcstandalone=1",
-        r"\documentclass[10pt]{article}",
-        f"\\usepackage[{geometry}margin=1.5cm]{{geometry}}",
-        r"\usepackage{booktabs,array,graphicx,longtable}",
-        r"\pagestyle{empty}",
-        r"\begin{document}",
-        r"\fi",
-    ]
-    banner = (r"\noindent\fbox{\parbox{\dimexpr\linewidth-2\fboxsep-2\fboxrule\relax}{\textbf{"
-              + latex_escape(layout.banner) + r"}}}\par\smallskip") if layout.banner else ""
-    if long:
-        span = len(cols)
-        out += ([banner] if banner else []) + [
-            r"{\footnotesize\setlength{\tabcolsep}{3pt}",
-            f"\\begin{{longtable}}{{{_latex_colspec(layout)}}}",
-            f"\\caption{{{latex_escape(layout.title)}}}\\label{{{label}}}\\\\",
-            r"\toprule", *header, r"\midrule", r"\endfirsthead",
-            f"\\multicolumn{{{span}}}{{l}}{{\\footnotesize (continued)}}\\\\",
-            r"\toprule", *header, r"\midrule", r"\endhead",
-            r"\bottomrule", r"\endfoot",
-            *rows,
-            r"\end{longtable}}",
-            r"\begingroup\footnotesize\noindent",
-            notes,
-            r"\endgroup",
-        ]
-    else:
-        out += [
-            r"\begin{table}[htbp]",
-            r"\centering\small\setlength{\tabcolsep}{4pt}",
-            f"\\caption{{{latex_escape(layout.title)}}}\\label{{{label}}}",
-            *([banner] if banner else []),
-            r"\sbox0{%",  # shrink to the text width only if wider
-            f"\\begin{{tabular}}{{{_latex_colspec(layout)}}}",
-            r"\toprule", *header, r"\midrule", *rows, r"\bottomrule",
-            r"\end{tabular}}%",
-            r"\ifdim\wd0>\linewidth\resizebox{\linewidth}{!}{\usebox0}\else\usebox0\fi",
-            r"\par\smallskip",
-            r"\begin{minipage}{\linewidth}\footnotesize",
-            notes,
-            r"\end{minipage}",
-            r"\end{table}",
-        ]
-    out += [r"\ifnum\bcstandalone=1\def\bcend{\end{document}}\else\def\bcend{}\fi", r"\bcend", ""]
-    return "\n".join(out)
+def _soft_breaks(text: str) -> str:
+    return _BREAK_AFTER.sub(lambda m: m.group(1) + _WBR, text)
 
 
 def _gt(layout: Layout):
     from great_tables import GT
 
     cells = layout.cells.copy()
+    keep = unbroken_columns(layout)
     for c in layout.code:
         cells[c] = cells[c].astype(str)
+    for c in cells.columns:
+        if c not in layout.code:
+            cells[c] = [glue_numbers(v) if isinstance(v, str) else v for v in cells[c]]
+        if c not in keep and layout.align[c] == "l":
+            cells[c] = [_soft_breaks(v) if isinstance(v, str) else v for v in cells[c]]
     gt = GT(cells).tab_header(title=layout.title)
     for span, members in layout.spanners:
         gt = gt.tab_spanner(label=span, columns=members, id=f"span-{span}")
@@ -221,6 +99,15 @@ def _gt(layout: Layout):
         gt = gt.cols_align(align="right", columns=right)
     for note in layout.notes:
         gt = gt.tab_source_note(note)
+    # numbers, dates, ids and intervals never wrap inside themselves ("2024-06-/30", "[-0.81,/2.31]"); a long
+    # token of a text column may break after _ / [ ( , | (soft breaks), and anywhere only if it still overflows
+    from great_tables import loc, style
+
+    if keep:
+        gt = gt.tab_style(style=style.css("white-space: nowrap"), locations=loc.body(columns=keep))
+    loose = [c for c in left if c not in keep]
+    if loose:
+        gt = gt.tab_style(style=style.css("overflow-wrap: break-word"), locations=loc.body(columns=loose))
     return gt.tab_options(table_font_size="13px", source_notes_font_size="11px")
 
 
@@ -233,13 +120,13 @@ def banner_html(text: str) -> str:
 
 def render_html_fragment(layout: Layout) -> str:
     """The table (made by great_tables, its style scoped to the table) and its banner, to embed in a page."""
-    return banner_html(layout.banner) + _gt(layout).as_raw_html(make_page=False)
+    return banner_html(layout.banner) + _gt(layout).as_raw_html(make_page=False).replace(_WBR, "<wbr>")
 
 
 def render_html(layout: Layout) -> str:
     """A complete HTML page with the table made by great_tables (header, spanners, source notes), a
     ``<title>`` and, for a failed fit, a warning banner above the table."""
-    page = _gt(layout).as_raw_html(make_page=True)
+    page = _gt(layout).as_raw_html(make_page=True).replace(_WBR, "<wbr>")
     page = page.replace("<head>", f"<head>\n<title>{html.escape(layout.title)}</title>", 1)
     if layout.banner:
         page = page.replace("<body>", "<body>\n" + banner_html(layout.banner), 1)

@@ -102,7 +102,7 @@ def write_report(
             parts = default_sections(result, tables=layouts, figures=drawn, threshold=threshold, ci_kind=ci_kind,
                                      ci_prob=ci_prob) + list(sections)
             path = staging / PAGE_FILE
-            path.write_text(report_page(result, sections=parts), encoding="utf-8")
+            path.write_text(report_page(result, sections=parts, threshold=threshold), encoding="utf-8")
             written.append(path)
             if on_file is not None:
                 on_file(out / PAGE_FILE)

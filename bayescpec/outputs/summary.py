@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..inputs.query import QUANTITY_DIMS, evaluate_query
+from ..engine.counterfactual import stored_counterfactual
+from ..inputs.query import QUANTITY_DIMS, evaluate_proposition
+from .assumptions import proposition_notes
 
 __all__ = [
     "CI_KIND",
@@ -34,6 +36,7 @@ __all__ = [
     "monte_carlo_error",
     "near_boundary",
     "word_change_is_real",
+    "WITHIN_NOISE",
 ]
 
 CI_KIND = "eti"
@@ -170,6 +173,10 @@ def monte_carlo_error(values: xr.DataArray, result: xr.DataTree) -> xr.DataArray
     return rest.copy(data=mcse_mean(flat).reshape(rest.shape))
 
 
+#: how a change within 2 MCSE of zero (Monte Carlo noise, not a change) is shown
+WITHIN_NOISE = "≈ 0"
+
+
 def near_boundary(probability: float, mcse: float, *, width: float = 2.0) -> bool:
     """True when ``probability`` lies within ``width`` MCSE of a boundary of the IPCC scale: its
     likelihood word could change with more draws."""
@@ -249,28 +256,83 @@ def channel_table(
     return table
 
 
+#: a conditional proposition (B given A) with fewer draws than this in A is flagged as too uncertain
+MIN_CONDITION_DRAWS = 100
+
+
+def _proposition_rows(fw: dict) -> list[dict]:
+    """Every proposition of the framework, each followed by its parts (``P2/main_platform``)."""
+    rows = []
+    for prop in fw["propositions"]:
+        rows.append({"proposition": prop["id"], "part_of": "", "statement": prop["statement"],
+                     "query": prop["query"], "reading": prop.get("reading", "")})
+        for part in prop.get("parts", []):
+            rows.append({"proposition": f"{prop['id']}/{part['id']}", "part_of": prop["id"],
+                         "statement": part["label"], "query": part["query"], "reading": ""})
+    return rows
+
+
+def proposition_holds(result: xr.DataTree, query: str, *, group: str = "posterior", threshold: float = THRESHOLD
+                      ) -> tuple[xr.DataArray, xr.DataArray]:
+    """Per draw of ``group``: whether ``query`` holds (with its condition, for ``B given A``) and whether its
+    condition holds (everywhere, without ``given``); counterfactual values come from the result."""
+    fw = framework_info(result)
+    ds = result[group].to_dataset()
+    return evaluate_proposition(query, _quantities(result, group), tau=threshold,
+                                delta=float(fw.get("materiality", 0.05)), counterfactual=stored_counterfactual(ds),
+                                levels=list(fw.get("levels", {})), constraints=list(fw["constraints"]))
+
+
+def _conditional_mcse(holds: xr.DataArray, condition: xr.DataArray, result: xr.DataTree) -> float:
+    """MCSE of P(B | A) = mean(A and B) / mean(A), by the delta method: the MCSE of the mean of
+    (H - p C) / mean(C)."""
+    share = float(condition.mean())
+    if share == 0:
+        return float("nan")
+    p = float(holds.mean()) / share
+    return float(monte_carlo_error((holds.astype(float) - p * condition.astype(float)) / share, result))
+
+
 def proposition_table(result: xr.DataTree, *, threshold: float = THRESHOLD) -> pd.DataFrame:
-    """Each proposition's prior and posterior probability and the change between them."""
+    """Each proposition's prior and posterior probability, the change between them and its MCSE, with the
+    proposition's parts on the rows after it (``P2/main_platform``, ``part_of`` = ``P2``). The change's Monte
+    Carlo standard error (``change_mcse``: posterior and prior MCSE combined) and whether the change lies
+    within 2 of them (``change_within_noise``: shown as ≈ 0). A conditional proposition (B given A) reports
+    P(B | A), with P(A) and the number of posterior draws in A beside it (``condition_probability``,
+    ``condition_draws``; empty otherwise); one with fewer than ``MIN_CONDITION_DRAWS`` draws in A is flagged
+    ``too_few_draws``."""
     check_options(CI_KIND, CI_PROB, threshold)
     fw = framework_info(result)
     delta = float(fw.get("materiality", 0.05))
     rows = []
-    prior, posterior = _quantities(result, "prior"), _quantities(result, "posterior")
-    for prop in fw["propositions"]:
-        p_prior = float(evaluate_query(prop["query"], prior, tau=threshold, delta=delta).mean())
-        holds = evaluate_query(prop["query"], posterior, tau=threshold, delta=delta)
-        p_post, mcse = float(holds.mean()), float(monte_carlo_error(holds, result))
-        rows.append({"proposition": prop["id"], "statement": prop["statement"], "query": prop["query"],
-                     "reading": prop.get("reading", ""),
-                     "prior_probability": p_prior, "posterior_probability": p_post,
-                     "change": p_post - p_prior, "likelihood": ipcc_likelihood(p_post),
-                     "posterior_probability_mcse": mcse, "likelihood_near_boundary": near_boundary(p_post, mcse)})
-    table = pd.DataFrame(rows, columns=["proposition", "statement", "query", "reading", "prior_probability",
-                                        "posterior_probability", "change", "likelihood",
-                                        "posterior_probability_mcse", "likelihood_near_boundary"])
+    for row in _proposition_rows(fw):
+        prior_h, prior_c = proposition_holds(result, row["query"], group="prior", threshold=threshold)
+        holds, condition = proposition_holds(result, row["query"], threshold=threshold)
+        conditional = not bool(condition.all())
+        p_prior = float(prior_h.mean()) / float(prior_c.mean()) if float(prior_c.mean()) else float("nan")
+        p_post = float(holds.mean()) / float(condition.mean()) if float(condition.mean()) else float("nan")
+        mcse = _conditional_mcse(holds, condition, result)
+        draws = int(condition.sum())
+        # the prior's draws are independent (forward simulation): its MCSE is the binomial one
+        prior_draws = max(int(prior_c.sum()), 1)
+        change_mcse = float(np.hypot(np.nan_to_num(mcse), np.sqrt(p_prior * (1 - p_prior) / prior_draws)))
+        rows.append({**row, "prior_probability": p_prior, "posterior_probability": p_post,
+                     "change": p_post - p_prior, "likelihood": ipcc_likelihood(p_post) if np.isfinite(p_post) else "",
+                     "posterior_probability_mcse": mcse, "likelihood_near_boundary": near_boundary(p_post, mcse),
+                     "change_mcse": change_mcse, "change_within_noise": abs(p_post - p_prior) <= 2 * change_mcse,
+                     "condition_probability": float(condition.mean()) if conditional else np.nan,
+                     "prior_condition_probability": float(prior_c.mean()) if conditional else np.nan,
+                     "condition_draws": draws if conditional else np.nan,
+                     "too_few_draws": bool(conditional and draws < MIN_CONDITION_DRAWS)})
+    columns = ["proposition", "part_of", "statement", "query", "reading", "prior_probability",
+               "posterior_probability", "change", "likelihood", "posterior_probability_mcse",
+               "likelihood_near_boundary", "change_mcse", "change_within_noise", "condition_probability",
+               "prior_condition_probability", "condition_draws", "too_few_draws"]
+    table = pd.DataFrame(rows, columns=columns)
     table.attrs = {"threshold": threshold, "delta": delta,
                    "title": f"Propositions (tau = {threshold:g}, delta = {delta:g})",
-                   "provenance": provenance(result)}
+                   "provenance": provenance(result),
+                   "assumption_notes": proposition_notes(result, fw["propositions"])}
     return table
 
 

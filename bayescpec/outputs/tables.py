@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .assumptions import constraint_effect_notes
 from .chain import dimension_table, stage_table, unit_table
 from .summary import (
     CI_KIND,
@@ -83,7 +84,7 @@ def constraint_effect_table(result: xr.DataTree, *, ci_kind: str = CI_KIND, ci_p
                    "constraint_labels": dict(fw["constraints"]),
                    "title": "Constraint effects: reduction of each linked channel's conversion probability "
                             "θ (θ with the constraint's severity at typical − θ; probability scale)",
-                   "provenance": provenance(result)}
+                   "provenance": provenance(result), "assumption_notes": constraint_effect_notes(result)}
     return table
 
 

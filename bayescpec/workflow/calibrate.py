@@ -6,8 +6,10 @@ prior set and ranks each true value among ``ranks`` thinned posterior draws. Whe
 sampler and the prior agree, every parameter's rank is uniform on 0..ranks across simulations and a
 central q-interval holds the truth in a share q of them (Talts et al. 2018, arXiv:1804.06788).
 
-Ranked: each channel's conversion probability θ, each constraint's severity and each diagnosticity
-(sensitivity and false-positive rate of every tier and test type). The simulations are independent
+Ranked: each channel's conversion probability θ, each constraint's severity, each diagnosticity
+(sensitivity and false-positive rate of every tier and test type) and, for each count indicator the
+log has count rows of, its two rates and its overdispersion (intra-class correlation); a count
+indicator without rows keeps its prior, which says nothing about the fit. The simulations are independent
 tasks with their own seeds, run by :func:`bayescpec.workflow.executor.run_tasks` (local processes by
 default, a Dask cluster when given one) -- the same numbers wherever they run.
 
@@ -36,7 +38,9 @@ __all__ = ["CalibrationRun", "RANKED", "calibrate", "check_calibration_input", "
 
 #: the ranked quantities: (posterior variable, the dimension that labels it)
 RANKED = (("theta", "channel"), ("severity", "constraint"), ("sensitivity_tier", "tier"),
-          ("false_positive_tier", "tier"), ("sensitivity_test", "test"), ("false_positive_test", "test"))
+          ("false_positive_tier", "tier"), ("sensitivity_test", "test"), ("false_positive_test", "test"),
+          ("rate_converting", "count_indicator"), ("rate_not_converting", "count_indicator"),
+          ("count_icc", "count_indicator"))
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ def simulate_and_rank(task: _Task) -> dict:
                      sampler=task.sampler, pointwise=False)
     seconds = time.perf_counter() - started
     posterior = result["posterior"].to_dataset()
+    ev = study.evidence
+    counted = set(ev.loc[ev["kind"] == "count", "indicator"].astype(str)) if len(ev) else set()
     rows = []
     for name, dim in RANKED:
         if name not in posterior or posterior[name].sizes.get(dim, 0) == 0:
@@ -106,6 +112,8 @@ def simulate_and_rank(task: _Task) -> dict:
         rank = below + rng.integers(0, ties + 1)  # ties broken at random
         lo50, hi50, lo90, hi90 = np.quantile(draws, [0.25, 0.75, 0.05, 0.95], axis=0)
         for j, label in enumerate(posterior[name][dim].values):
+            if dim == "count_indicator" and str(label) not in counted:
+                continue
             rows.append({"simulation": task.index, "parameter": f"{name}[{label}]", "variable": name,
                          "rank": int(rank[j]), "truth": float(true[j]),
                          "inside_50": bool(lo50[j] <= true[j] <= hi50[j]),
@@ -177,6 +185,10 @@ def calibrate(
         if on_simulation is not None:
             on_simulation(done[0], simulations)
 
+    from ..engine.simulate import simulation_plan
+
+    plan = simulation_plan(study)
+    left_out = {name: int(plan[name].sum()) for name in ("package_left_out", "reliability_left_out")}
     started = time.perf_counter()
     outcomes = run_tasks(simulate_and_rank, tasks, executor=executor, workers=workers, scheduler=scheduler,
                          on_result=tick)
@@ -191,9 +203,15 @@ def calibrate(
         "chains": chains, "rank_draws": ranks, "seed": seed, "sampler": backend,
         "seconds": round(seconds, 1), "not_converged": int((~per_simulation["converged"]).sum()),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "package_rows_left_out": left_out["package_left_out"],
+        "count_reliability_left_out": left_out["reliability_left_out"],
         "simulation_note": ("evidence simulated with the study's rows, targets, tiers, kinds, test types, "
-                            "explicit diagnosticities, signal reliabilities and count sizes; package "
-                            "tempering and the reliability weight of counts and measures switched off "
-                            "(a power likelihood has no data-generating process)"),
+                            "explicit diagnosticities, reliabilities and count sizes; a package whose rows "
+                            "repeat one fact is simulated as that one fact in every row (its 1/size weights "
+                            "are then exact), a measure's reliability r as noise of sd 1/sqrt(r); left out "
+                            f"(no data-generating process has their tempered likelihood): "
+                            f"{left_out['package_left_out']} row(s) of packages whose rows differ, simulated "
+                            f"and fitted as separate rows, and the reliability weight of "
+                            f"{left_out['reliability_left_out']} count row(s), simulated and fitted at 1"),
     }
     return CalibrationRun(rank_rows, per_simulation, attrs)

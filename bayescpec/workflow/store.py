@@ -1,5 +1,12 @@
 """The result store: saving a fitted result as netCDF (atomically), loading it, and checking that it was
-fitted on the input files of a study."""
+fitted on the input files of a study.
+
+Draws are stored as float32 and every numeric array is compressed (gzip with byte shuffling): a fit of the
+shipped study (4 chains x 1000 draws, prior and posterior of ~230 quantities each, 32 rows' log-likelihood)
+takes 6.6 MB instead of 14.1 MB. float32 keeps 7 significant digits, far below the Monte Carlo error of
+anything reported (2 decimals; an MCSE of ~0.005); the evidence ledger, the data gaps and the sampler's
+statistics keep their own types. A result held in memory keeps float64: only a loaded one has float32 draws.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +27,10 @@ RESULT_FILE = "result.nc"
 READ_ERRORS = (OSError, ValueError, RuntimeError, KeyError)
 #: the groups every saved result has (tables, diffs and analyses read them)
 REQUIRED_GROUPS = ("posterior", "prior", "evidence")
+#: groups whose float64 draws are stored as float32
+FLOAT32_GROUPS = ("posterior", "prior", "log_likelihood")
+#: gzip level: 4 is within 1% of 9's size at two thirds of its time
+COMPRESSION_LEVEL = 4
 
 
 def save_result(result: xr.DataTree, path: str | Path) -> Path:
@@ -29,13 +40,34 @@ def save_result(result: xr.DataTree, path: str | Path) -> Path:
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
-        _netcdf_safe(result).to_netcdf(tmp, engine="h5netcdf")
+        tree = _netcdf_safe(result)
+        tree.to_netcdf(tmp, engine="h5netcdf", encoding=_encoding(tree))
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _encoding(tree: xr.DataTree) -> dict:
+    """Per group and variable: float32 for the draws of :data:`FLOAT32_GROUPS`, gzip + shuffle for every
+    numeric array of more than a few values."""
+    encoding = {}
+    for node in tree.subtree:
+        group = node.path.strip("/")
+        chosen = {}
+        for name, variable in node.dataset.data_vars.items():
+            options = {}
+            if group in FLOAT32_GROUPS and variable.dtype == "float64" and "draw" in variable.dims:
+                options["dtype"] = "float32"
+            if variable.ndim and variable.size > 64 and variable.dtype.kind in "fiub":
+                options.update(compression="gzip", compression_opts=COMPRESSION_LEVEL, shuffle=True)
+            if options:
+                chosen[name] = options
+        if chosen:
+            encoding[node.path] = chosen
+    return encoding
 
 
 def _netcdf_safe(result: xr.DataTree) -> xr.DataTree:
@@ -85,10 +117,12 @@ def load_result(path: str | Path, *, study: Study | None = None) -> xr.DataTree:
 
 
 def check_inputs(result: xr.DataTree, study: Study) -> None:
-    """Raise :class:`ResultMismatchError` if ``study``'s files differ from the result's inputs."""
+    """Raise :class:`ResultMismatchError` if ``study``'s files differ from the result's inputs. The
+    sources file is not compared: it is provenance (every row's source key is in the evidence log),
+    so correcting a reference leaves every fit as it was."""
     saved = json.loads(result.attrs.get("input_sha256", "{}"))
     changed = [f"{role} ({study.files[role]}: saved {saved.get(role, '?')[:12]}, now {digest[:12]})"
-               for role, digest in study.hashes.items() if saved.get(role) != digest]
+               for role, digest in study.hashes.items() if role != "sources" and saved.get(role) != digest]
     if result.attrs.get("prior_set") != study.prior_set:
         changed.append(f"prior set (saved {result.attrs.get('prior_set')!r}, now {study.prior_set!r})")
     if changed:

@@ -3,8 +3,10 @@
 ``update_evidence`` checks the new rows, fits the log as they would leave it (on a scratch copy: the
 PSIS fast path when a previous vintage of the same inputs exists and the Pareto k-hat diagnostic
 allows it, a full refit otherwise), and only then appends them with
-:func:`bayescpec.inputs.append.append_evidence` and saves the result as a new vintage (see
-:mod:`bayescpec.workflow.vintages`): a fit that fails or is interrupted leaves the log untouched.
+:func:`bayescpec.inputs.append.append_evidence`, saves the result as a new vintage (see
+:mod:`bayescpec.workflow.vintages`) and makes it the working result (``results/result.nc`` and its
+quick CSVs, :mod:`bayescpec.workflow.working`): a fit that fails or is interrupted leaves the log
+untouched, and after an update ``report results/`` reports the updated evidence.
 With ``dry_run=True`` it checks the rows, decides between the fast path and a refit on the same
 scratch copy, and writes nothing.
 
@@ -29,11 +31,13 @@ from ..inputs.append import AppendReport, append_evidence, confirm_hypothetical,
 __all__ = ["UpdateOutcome", "update_evidence", "update_result", "plain_summary"]
 
 
-def update_result(previous, study, *, method: str = "auto", khat_threshold: float = 0.7, **fit_kwargs):
+def update_result(previous, study, *, method: str = "auto", khat_threshold: float | None = None, **fit_kwargs):
     """The posterior of ``study`` from ``previous`` (a result on a subset of its rows, or None).
 
     ``method="auto"`` tries the PSIS fast path and falls back to a full refit when it is not
-    applicable or its Pareto k-hat is not below ``khat_threshold``; ``"psis"`` raises
+    applicable or its Pareto k-hat is not below ``khat_threshold`` (default: the documented
+    min(1 - 1/log10 S, 0.7) for the previous result's S draws,
+    :func:`~bayescpec.engine.fastpath.khat_threshold_for`); ``"psis"`` raises
     :class:`~bayescpec.errors.BayescpecError` instead of falling back; ``"refit"`` always refits.
     The result's attrs say which was used (``update_method``), the k-hat and why
     (``update_reason``, technical; ``update_summary``, in plain words).
@@ -61,7 +65,7 @@ def update_result(previous, study, *, method: str = "auto", khat_threshold: floa
     return result
 
 
-def _try_fast_path(previous, study, method: str, khat_threshold: float, seed):
+def _try_fast_path(previous, study, method: str, khat_threshold: float | None, seed):
     """(the PSIS attempt or None, the technical reason)."""
     from ..engine.fastpath import psis_update
 
@@ -125,6 +129,8 @@ class UpdateOutcome:
     summary: str = ""
     rows: tuple[dict, ...] = ()     # the raw fields of the rows appended (or that would be)
     reused: bool = False            # the same fit was already a vintage: nothing new was saved
+    working: Path | None = None     # the folder whose result.nc and quick CSVs now hold ``result``
+    working_note: str = ""          # why the working result was left alone (another update changed the log)
 
 
 def update_evidence(
@@ -134,22 +140,27 @@ def update_evidence(
     framework: str | Path | None = None,
     priors: str | Path = "baseline",
     vintages: str | Path | None = None,
+    out: str | Path | None = None,
     previous: str | Path | None = None,
     method: str = "auto",
-    khat_threshold: float = 0.7,
+    khat_threshold: float | None = None,
     today: dt.date | None = None,
     allow_hypothetical: bool = True,
     dry_run: bool = False,
+    threshold: float = 0.5,
     **fit_kwargs,
 ) -> UpdateOutcome:
     """Append ``new`` to the evidence log, refit (or reweight) and save the result as a new vintage.
 
     ``previous`` is a saved result to start the fast path from; by default the newest vintage in
-    ``vintages`` fitted on exactly the log as it was before this update (same framework, prior
-    set and sources). Nothing is fitted or saved when every new row was already in the log.
+    ``vintages`` fitted on exactly the log as it was before this update (same framework and prior
+    set). Nothing is fitted or saved when every new row was already in the log. The updated result
+    replaces the working result in ``out`` (``result.nc`` and the quick CSVs; default: the folder
+    holding ``vintages``, ``results/``), unless another update changed the log meanwhile.
     ``allow_hypothetical=False`` refuses rows marked hypothetical or synthetic when the log has
     none (:class:`~bayescpec.inputs.append.HypotheticalRowsError`; what the CLI does without
     ``--yes``). ``dry_run=True`` checks everything and decides fast path or refit, writing nothing.
+    ``threshold`` is τ of the working result's quick CSV tables.
     """
     from ..inputs.study import load_study
     from .vintages import DEFAULT_ROOT, find_previous, load_vintage, save_vintage
@@ -159,8 +170,11 @@ def update_evidence(
     check_sampling_options(**{k: v for k, v in fit_kwargs.items() if k in SAMPLING_LIMITS})  # before any append
     root = Path(vintages) if vintages is not None else Path(DEFAULT_ROOT)
     check_output_folder(root, "--vintages")  # found now, not after the fit when the vintage is saved
+    working = Path(out) if out is not None else root.parent
+    check_output_folder(working, "--out")
     if dry_run:
-        return _dry_run(new, evidence=evidence, framework=framework, priors=priors, root=root, previous=previous,
+        return _dry_run(new, evidence=evidence, framework=framework, priors=priors, root=root, working=working,
+                        previous=previous,
                         method=method, khat_threshold=khat_threshold, today=today,
                         allow_hypothetical=allow_hypothetical, seed=fit_kwargs.get("seed"))
     plan = plan_append(new, evidence=evidence, framework=framework, today=today)
@@ -173,7 +187,8 @@ def update_evidence(
     started = time.perf_counter()
 
     def fitted(study, log_sha256_before):
-        previous_path = Path(previous) if previous is not None else find_previous(root, study, log_sha256_before)
+        previous_path = Path(previous) if previous is not None else find_previous(root, study, log_sha256_before,
+                                                                                  working=working)
         previous_result = load_vintage(previous_path) if previous_path is not None else None
         return update_result(previous_result, study, method=method, khat_threshold=khat_threshold,
                              **fit_kwargs), previous_path
@@ -194,10 +209,28 @@ def update_evidence(
 
     reused = find_vintage(result, root=root) is not None
     path = save_vintage(result, root=root)
+    written, note = _make_working(result, working, report.log, threshold=threshold)
     return UpdateOutcome(report, result, path, previous_path, result.attrs["update_method"],
                          float(result.attrs.get("pareto_khat", float("nan"))),
                          str(result.attrs.get("update_reason", "")), seconds,
-                         summary=str(result.attrs.get("update_summary", "")), rows=report.records, reused=reused)
+                         summary=str(result.attrs.get("update_summary", "")), rows=report.records, reused=reused,
+                         working=written, working_note=note)
+
+
+def _make_working(result, working: Path, log: Path, *, threshold: float) -> tuple[Path | None, str]:
+    """Make ``result`` the working result in ``working`` -- unless the log changed since it was fitted
+    (another update appended meanwhile: its own result is the newer one). (folder or None, note)."""
+    import json
+
+    from ..inputs.files import sha256_file
+    from .working import write_working_result
+
+    fitted_on = json.loads(result.attrs.get("input_sha256", "{}")).get("evidence")
+    if log.is_file() and sha256_file(log) != fitted_on:
+        return None, (f"{working}/result.nc was left as it was: another update changed {log} while this one "
+                      "fitted (its result is the newer one)")
+    write_working_result(result, working, threshold=threshold)
+    return working, ""
 
 
 def _scratch_study(plan, *, framework, priors, today):
@@ -218,7 +251,7 @@ def _scratch_study(plan, *, framework, priors, today):
     return dataclasses.replace(study, files={**study.files, "evidence": str(plan.log)})
 
 
-def _dry_run(new, *, evidence, framework, priors, root: Path, previous, method, khat_threshold, today,
+def _dry_run(new, *, evidence, framework, priors, root: Path, working: Path, previous, method, khat_threshold, today,
              allow_hypothetical: bool, seed) -> UpdateOutcome:
     """Check the rows and decide fast path or refit on a temporary copy of the updated log."""
     from .vintages import find_previous, load_vintage
@@ -231,7 +264,8 @@ def _dry_run(new, *, evidence, framework, priors, root: Path, previous, method, 
         return UpdateOutcome(report, reason="no new rows: the log, its fits and its vintages are unchanged",
                              summary="no new rows: nothing would change", dry_run=True)
     study = _scratch_study(plan, framework=framework, priors=priors, today=today)
-    previous_path = Path(previous) if previous is not None else find_previous(root, study, report.sha256_before)
+    previous_path = Path(previous) if previous is not None else find_previous(root, study, report.sha256_before,
+                                                                              working=working)
     previous_result = load_vintage(previous_path) if previous_path is not None else None
     attempt, reason = _try_fast_path(previous_result, study, method, khat_threshold, seed)
     if attempt is not None and attempt.accepted:

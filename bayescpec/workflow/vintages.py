@@ -34,8 +34,9 @@ import xarray as xr
 from ..errors import BayescpecError
 from .store import READ_ERRORS, REQUIRED_GROUPS, RESULT_FILE, load_result, save_result
 
-__all__ = ["DEFAULT_ROOT", "Vintage", "ResultDiff", "fit_key", "vintage_name", "save_vintage", "find_vintage",
-           "list_vintages", "load_vintage", "find_previous", "history", "diff"]
+__all__ = ["DEFAULT_ROOT", "Vintage", "ResultDiff", "fit_key", "planned_fit_keys", "find_planned_fit", "vintage_name",
+           "save_vintage", "find_vintage", "list_vintages", "load_vintage", "find_previous", "newest_on_inputs",
+           "history", "diff"]
 
 DEFAULT_ROOT = Path("results") / "vintages"
 
@@ -48,12 +49,11 @@ def _hashes(result: xr.DataTree) -> dict:
 KEY_ATTRS = ("prior_set", "draws", "tune", "chains", "seed", "sampler", "target_accept", "bayescpec_version")
 
 
-def _rows_digest(result: xr.DataTree) -> str:
-    """SHA-256 of the evidence rows a result used: ids and every ledger field, in order."""
+def _ledger_digest(ledger: xr.Dataset | None) -> str:
+    """SHA-256 of an evidence ledger: ids and every field, in order."""
     digest = hashlib.sha256()
-    if "evidence" not in result.children:
+    if ledger is None:
         return digest.hexdigest()
-    ledger = result["evidence"].to_dataset()
     digest.update(json.dumps([str(i) for i in ledger["evidence"].values]).encode())
     for name in sorted(ledger.data_vars):
         values = ledger[name].values
@@ -65,18 +65,61 @@ def _rows_digest(result: xr.DataTree) -> str:
     return digest.hexdigest()
 
 
-def fit_key(result: xr.DataTree) -> str:
-    """SHA-256 (hex) of what distinguishes this fit: the evidence rows used, the framework and prior
-    files, the prior set, the sampler settings, how it was made and the package version."""
-    attrs = result.attrs
-    hashes = _hashes(result)
-    made = "psis from " + str(attrs.get("psis_base_sha256", "")) if attrs.get("update_method") == "psis" else "fit"
+def _rows_digest(result: xr.DataTree) -> str:
+    """SHA-256 of the evidence rows a result used: ids and every ledger field, in order."""
+    return _ledger_digest(result["evidence"].to_dataset() if "evidence" in result.children else None)
+
+
+def _key(attrs: dict, hashes: dict, made: str, rows: str) -> str:
     parts = {name: str(attrs.get(name, "")) for name in KEY_ATTRS}
-    parts.update(framework=hashes.get("framework", ""), priors=hashes.get("priors", ""), made=made,
-                 rows=_rows_digest(result))
+    parts.update(framework=hashes.get("framework", ""), priors=hashes.get("priors", ""), made=made, rows=rows)
     if json.loads(attrs.get("prior_statements") or "[]"):  # what the statements were solved into (PreliZ's
         parts["prior_statements"] = attrs["prior_statements"]  # optimiser may differ between its versions)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def fit_key(result: xr.DataTree) -> str:
+    """SHA-256 (hex) of what distinguishes this fit: the evidence rows used, the framework and prior
+    files, the prior set, the sampler settings, how it was made and the package version. The sources
+    file is not part of it: sources are provenance (each row's source key is in the rows), not model
+    input, so correcting a reference changes no fit."""
+    attrs = result.attrs
+    made = "psis from " + str(attrs.get("psis_base_sha256", "")) if attrs.get("update_method") == "psis" else "fit"
+    return _key(attrs, _hashes(result), made, _rows_digest(result))
+
+
+def planned_fit_keys(study, *, draws: int, tune: int, chains: int, seed: int, sampler: str = "auto",
+                     target_accept: float = 0.9) -> tuple[str, str]:
+    """The fit keys :func:`bayescpec.fit` of ``study`` with these settings will get, known before
+    sampling: (at ``target_accept``, after the automatic re-run at the higher target_accept that
+    divergences trigger). ``sampler="auto"`` is resolved as ``fit`` resolves it now."""
+    from .. import __version__
+    from ..engine.aggregate import evidence_data
+    from ..engine.assemble import evidence_ledger
+    from ..engine.compiled import choose_backend
+    from ..engine.sampling import RETRY_TARGET_ACCEPT
+
+    rows = _ledger_digest(evidence_ledger(study, evidence_data(study)))
+    attrs = {"prior_set": study.prior_set, "draws": draws, "tune": tune, "chains": chains, "seed": seed,
+             "sampler": choose_backend(sampler), "target_accept": target_accept, "bayescpec_version": __version__,
+             "prior_statements": json.dumps(study.priors.statements())}
+    return (_key(attrs, study.hashes, "fit", rows),
+            _key({**attrs, "target_accept": RETRY_TARGET_ACCEPT}, study.hashes, "fit", rows))
+
+
+def find_planned_fit(study, *, root: str | Path = DEFAULT_ROOT, **settings) -> Path | None:
+    """The saved vintage that already holds the fit ``fit(study, **settings)`` would make (same rows,
+    files and settings; also one re-run after divergences, which the same seed repeats), so that it is
+    reused without sampling. ``settings``: draws, tune, chains, seed, sampler, target_accept."""
+    from ..engine.sampling import RETRY_TARGET_ACCEPT
+
+    key, retried = planned_fit_keys(study, **settings)
+    for vintage in reversed(list_vintages(root)):
+        saved = vintage.attrs.get("fit_key")
+        if saved == key or (saved == retried and vintage.attrs.get("divergence_retry")
+                            and settings.get("target_accept", 0.9) < RETRY_TARGET_ACCEPT):
+            return vintage.path
+    return None
 
 
 def vintage_name(result: xr.DataTree) -> str:
@@ -224,25 +267,31 @@ def load_vintage(ref: str | Path | xr.DataTree, *, root: str | Path = DEFAULT_RO
     return load_result(_resolve(ref, Path(root)))
 
 
-def find_previous(root: str | Path, study, evidence_sha256: str) -> Path | None:
-    """The newest vintage fitted on the log with hash ``evidence_sha256`` and ``study``'s other
-    inputs (framework, prior set, sources), if any. When that vintage is itself a PSIS reweighting,
-    the sampled vintage it was reweighted from is returned instead (reweighting resampled draws
-    again would compound their duplication). ``<root>/../result.nc`` (what ``bayescpec run``
-    writes) is a candidate too."""
+#: the input files whose content a fit depends on (the sources file is provenance: see :func:`fit_key`)
+MODEL_INPUTS = ("evidence", "framework", "priors")
+
+
+def find_previous(root: str | Path, study, evidence_sha256: str, *, working: str | Path | None = None) -> Path | None:
+    """The newest vintage fitted on the log with hash ``evidence_sha256`` and ``study``'s framework
+    and prior set, if any (the sources file may differ: it is provenance, not model input). When
+    that vintage is itself a PSIS reweighting, the sampled vintage it was reweighted from is
+    returned instead (reweighting resampled draws again would compound their duplication).
+    ``<root>/../result.nc`` (what ``bayescpec run`` writes) and ``<working>/result.nc`` are
+    candidates too."""
     root = Path(root)
     candidates = [(v.path, v.attrs) for v in reversed(list_vintages(root))]
-    run_result = root.parent / RESULT_FILE
-    if run_result.is_file():
-        try:
-            candidates.append((run_result, _read_attrs(run_result)))
-        except READ_ERRORS:
-            pass
+    for folder in dict.fromkeys([root.parent] + ([Path(working)] if working is not None else [])):
+        run_result = folder / RESULT_FILE
+        if run_result.is_file():
+            try:
+                candidates.append((run_result, _read_attrs(run_result)))
+            except READ_ERRORS:
+                pass
 
     def same_inputs(attrs: dict) -> bool:
         saved = json.loads(attrs.get("input_sha256", "{}"))
         return (attrs.get("prior_set") == study.prior_set
-                and all(saved.get(role) == study.hashes.get(role) for role in ("framework", "priors", "sources")))
+                and all(saved.get(role) == study.hashes.get(role) for role in ("framework", "priors")))
 
     for path, attrs in candidates:
         saved = json.loads(attrs.get("input_sha256", "{}"))
@@ -256,6 +305,18 @@ def find_previous(root: str | Path, study, evidence_sha256: str) -> Path | None:
                     return other
             continue
         return path
+    return None
+
+
+def newest_on_inputs(root: str | Path, hashes: dict, prior_set: str) -> Vintage | None:
+    """The newest readable vintage under ``root`` fitted on input files with these SHA-256
+    ``hashes`` (evidence, framework, priors) and this prior set: what a result whose inputs changed
+    since should be replaced by."""
+    for vintage in reversed(list_vintages(root)):
+        saved = json.loads(vintage.attrs.get("input_sha256", "{}"))
+        if vintage.attrs.get("prior_set") == prior_set and all(
+                saved.get(role) == hashes.get(role) for role in MODEL_INPUTS if hashes.get(role)):
+            return vintage
     return None
 
 
