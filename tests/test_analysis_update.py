@@ -64,7 +64,10 @@ def test_explain_on_an_updated_result_leaves_the_new_row_out_to_the_base_fit(bas
     ess = float(result.attrs["min_ess_bulk"])
     p_new = (theta_new > TAU).mean()
     assert abs(row["p_with"] - p_new) <= 4 * np.sqrt(2 * p_new * (1 - p_new) / ess)
-    assert row["shift_p"] < -0.1  # a count of 1 or 2 of 10 is evidence against: a real shift, not noise
+    # a count of 1 or 2 of 10 is evidence against: a real shift, not noise. As a beta-binomial (the row's
+    # units share an overdispersion) it moves P(theta > tau) by about 0.09 here; the Monte Carlo error of
+    # a shift computed on the same draws is under 0.01
+    assert row["shift_p"] < -0.04
 
 
 def test_an_updated_result_keeps_its_base_draws_small_and_exact(base, tmp_path):
