@@ -30,7 +30,7 @@ from bayescpec.engine.assemble import LIKELIHOOD_VARIABLES, evidence_ledger, log
 from bayescpec.engine.likelihood import pointwise_log_likelihood
 from bayescpec.engine.replicate import row_predictive
 from bayescpec.engine.structure import structure_of
-from conftest import EVIDENCE, FRAMEWORK, SOURCES, BASELINE
+from conftest import EVIDENCE, FRAMEWORK, MINI_COUNTS, SOURCES, BASELINE
 
 ROOT = Path(__file__).resolve().parent.parent
 MEAN, CONCENTRATION, LOADING = 0.4, 3.0, 0.6
@@ -79,10 +79,29 @@ def beta_expectation(f) -> float:
     return integrate.quad(lambda t: f(t) * stats.beta.pdf(t, a, b), 0, 1, limit=200)[0]
 
 
+def count_mid_p_by_scipy(k: int, n: int, *, size: int, seed: int = 2) -> tuple[float, float]:
+    """The prior predictive mid-p P(K > k) + P(K = k)/2 of a count row of the mini study, and its sd over
+    draws, by scipy alone: θ from the Beta prior, the indicator's rates and rho from MINI_COUNTS."""
+    rng = np.random.default_rng(seed)
+    kappa = MINI_COUNTS["rate_concentration"]
+    theta = stats.beta.rvs(MEAN * CONCENTRATION, (1 - MEAN) * CONCENTRATION, size=size, random_state=rng)
+    f = stats.beta.rvs(0.2 * kappa, 0.8 * kappa, size=size, random_state=rng)
+    gap = 0.5 / 0.8
+    g = stats.beta.rvs(gap * kappa, (1 - gap) * kappa, size=size, random_state=rng)
+    c = MINI_COUNTS["icc_concentration"]
+    rho = stats.beta.rvs(MINI_COUNTS["icc_mean"] * c, (1 - MINI_COUNTS["icc_mean"]) * c, size=size, random_state=rng)
+    p = f + theta * (f + (1 - f) * g - f)
+    phi = 1 / rho - 1
+    law = stats.betabinom(n, p * phi, (1 - p) * phi)
+    mid = law.sf(k) + 0.5 * law.pmf(k)
+    return float(mid.mean()), float(mid.std())
+
+
 def test_prior_predictive_p_values_match_their_closed_forms(mini):
     """A signal: P(positive) = r (f + E[π] (s − f)) + (1 − r)/2 (explicit rates) and with the tier's rates
     E f + E π (E s − E f) by independence; the mid-p of 1 is P(1)/2, of 0 it is P(1) + P(0)/2. A count and a
-    measure: quadrature of the binomial / normal tail over the Beta prior of θ."""
+    measure: quadrature of the normal tail over the Beta prior of θ; a count: scipy's beta-binomial tail averaged
+    over independent draws of θ, the indicator's rates and its overdispersion."""
     study, result = mini
     found = check(result, study)
     rows = found.rows.set_index("evidence")
@@ -96,11 +115,11 @@ def test_prior_predictive_p_values_match_their_closed_forms(mini):
             assert abs(rows.loc[rid, f"p_{prefix}"] - p) < 4 * mcse + 1e-9, (rid, prefix)
     tier_positive = 0.3 + MEAN * (0.7 - 0.3)
     assert abs(rows.loc["s3", "p_prior"] - tier_positive / 2) < 0.01
-    # the count: k = 7 of 20 at rate 0.2 + 0.5 θ (today's binomial count model)
-    count_p = beta_expectation(lambda t: stats.binom.sf(7, 20, 0.2 + 0.5 * t) + 0.5 * stats.binom.pmf(7, 20, 0.2 + 0.5 * t))
-    count_sd = np.sqrt(beta_expectation(lambda t: (stats.binom.sf(7, 20, 0.2 + 0.5 * t)
-                                                  + 0.5 * stats.binom.pmf(7, 20, 0.2 + 0.5 * t)) ** 2) - count_p**2)
-    assert abs(rows.loc["c1", "p_prior"] - count_p) < 4 * count_sd / np.sqrt(draws)
+    # the count: k = 7 of 20, BetaBinomial(20, p phi, (1 - p) phi), p = f + θ (s - f), phi = 1/rho - 1, with the
+    # indicator's rates and rho drawn from their priors (MINI_COUNTS: f ~ Beta(mean 0.2, 20), s = f + (1 - f) g,
+    # g ~ Beta(mean 0.5 / 0.8, 20), rho ~ Beta(3, 17)): an independent Monte Carlo of 200 000 draws with scipy
+    count_p, count_sd = count_mid_p_by_scipy(7, 20, size=200_000)
+    assert abs(rows.loc["c1", "p_prior"] - count_p) < 4 * count_sd * np.sqrt(1 / draws + 1 / 200_000)
     # the measure: z = 1.5 against N(λ logit θ, 1)
     measure_p = beta_expectation(lambda t: stats.norm.sf(1.5 - LOADING * logit(t)))
     measure_sd = np.sqrt(beta_expectation(lambda t: stats.norm.sf(1.5 - LOADING * logit(t)) ** 2) - measure_p**2)
@@ -132,18 +151,21 @@ def test_tier_statistic_p_value_matches_quadrature(tmp_path):
 
 def test_replicates_follow_the_likelihood(mini):
     """Every row's enumerated distribution is the likelihood normalised over the row's values; the count's is
-    today's binomial (scipy), the measure's Normal(λ logit θ, 1); replicates have the predicted means."""
+    scipy's beta-binomial at the draw's rates and overdispersion, the measure's Normal(λ logit θ, 1); replicates have the predicted means."""
     study, result = mini
     data = evidence_data(study)
     draws = posterior_draws(result, LIKELIHOOD_VARIABLES, "prior")
     pred = row_predictive(data.rows, draws, np.random.default_rng(3))
     theta = draws["reach"][:, 0, 0]
     count = 3
-    p_count = 0.2 + 0.5 * theta
-    np.testing.assert_allclose(pred.at[:, count], stats.binom.pmf(7, 20, p_count), rtol=1e-9)
-    np.testing.assert_allclose(pred.above[:, count], stats.binom.sf(7, 20, p_count), rtol=1e-7, atol=1e-12)
+    f, s_rate, rho = (draws[name][:, 0] for name in ("rate_not_converting", "rate_converting", "count_icc"))
+    p_count = f + theta * (s_rate - f)
+    phi = 1 / rho - 1
+    law = stats.betabinom(20, p_count * phi, (1 - p_count) * phi)
+    np.testing.assert_allclose(pred.at[:, count], law.pmf(7), rtol=1e-9)
+    np.testing.assert_allclose(pred.above[:, count], law.sf(7), rtol=1e-7, atol=1e-12)
     np.testing.assert_allclose(pred.mean[:, count], 20 * p_count, rtol=1e-9)
-    np.testing.assert_allclose(pred.var[:, count], 20 * p_count * (1 - p_count), rtol=1e-7)
+    np.testing.assert_allclose(pred.var[:, count], law.var(), rtol=1e-7)
     signal = 0.8 * (0.1 + theta * 0.8) + 0.1
     np.testing.assert_allclose(pred.mean[:, 0], signal, rtol=1e-12)
     np.testing.assert_allclose(pred.at[:, 0], signal, rtol=1e-12)

@@ -185,3 +185,25 @@ def test_run_json_quiet_and_vintage_reuse(tmp_path):
     assert "already saved" not in other.output and "reused" not in other.output
     assert len(bc.list_vintages(out / "vintages")) == 2
     assert "CONVERGENCE CHECKS FAILED" in other.output  # the banner, not only a footnote
+
+
+def test_run_names_a_weakest_stage_only_where_it_stands_out(monkeypatch):
+    """A synthetic stage table (no sampling): the stage with the largest break probability is named
+    where it stands out and reported as 'none stands out (most likely ...)' where it does not."""
+    from bayescpec.cli import options
+    from bayescpec.cli.run import print_weakest_stages
+
+    rows = []
+    for channel, stands in (("sez", True), ("green", False)):
+        for i, stage in enumerate(("firms", "linkages")):
+            rows.append({"channel": channel, "stage": stage, "stage_label": stage.title(), "reach_mean": 0.5,
+                         "break_first": 0.3 + 0.1 * i, "weakest": i == 1, "p_weakest": 0.8 if stands else 0.5,
+                         "stands_out": stands and i == 1})
+    stages = pd.DataFrame(rows)
+    stages.attrs["completes"] = {"sez": 0.2, "green": 0.2}
+    monkeypatch.setattr(options.out_console, "width", 200)
+    with options.out_console.capture() as captured:
+        print_weakest_stages(stages)
+    shown = {line.split("│")[1].strip(): line for line in captured.get().splitlines() if line.count("│") > 3}
+    assert "linkages (Linkages)" in shown["sez"] and "80%" in shown["sez"]
+    assert "none stands out (most likely linkages)" in shown["green"]

@@ -137,19 +137,26 @@ def convergence_json(attrs) -> dict:
 
 
 def print_weakest_stages(stages) -> None:
-    """Per channel: where the chain most likely breaks first, and P(completes)."""
+    """Per channel: where the chain most likely breaks first (named only when that stage stands out,
+    :func:`bayescpec.outputs.chain.weakest_stage`), and P(completes)."""
     if stages["stage"].nunique() < 2:
         return
     table = Table(title="Where each channel's conversion chain most likely breaks (posterior)")
-    for col in ("channel", "weakest stage", "P(breaks first there)", "reach of the stage before", "P(completes)"):
-        table.add_column(col, justify="left" if col in ("channel", "weakest stage") else "right")
+    for col in ("channel", "weakest stage", "share of draws", "P(breaks first there)", "reach of the stage before",
+                "P(completes)"):
+        table.add_column(col, justify="left" if col in ("channel", "weakest stage") else "right",
+                         no_wrap=col == "channel")
     completes = stages.attrs.get("completes", {})
     for channel, rows in stages.groupby("channel", sort=False):
         rows = rows.reset_index(drop=True)
         i = int(rows.index[rows["weakest"]][0])
         before = rows["reach_mean"].iloc[i - 1] if i > 0 else 1.0
-        table.add_row(channel, f"{rows['stage'].iloc[i]} ({rows['stage_label'].iloc[i]})",
-                      prob(rows["break_first"].iloc[i]), prob(before), prob(completes.get(channel, float("nan"))))
+        if bool(rows["stands_out"].iloc[i]):
+            name = f"{rows['stage'].iloc[i]} ({rows['stage_label'].iloc[i]})"
+        else:  # the largest mean break probability, but not in enough draws to name it
+            name = f"none stands out (most likely {rows['stage'].iloc[i]})"
+        table.add_row(channel, name, f"{rows['p_weakest'].iloc[i]:.0%}", prob(rows["break_first"].iloc[i]),
+                      prob(before), prob(completes.get(channel, float("nan"))))
     out_console.print(table)
 
 

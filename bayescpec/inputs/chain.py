@@ -134,3 +134,45 @@ def _bad_chain(framework, channel_id: str) -> bool:
     stage_ids = [s.id for s in framework.stages]
     return channel.stages is not None and (not stage_ids or not channel.stages
                                            or any(s not in stage_ids for s in channel.stages))
+
+
+def catalogue_problems(framework, located) -> list:
+    """The indicator catalogue: every indicator's target and tiers exist and agree (a tier about
+    constraints for a constraint), a measure has its baseline and scale, a count its two rates
+    (converting above not converting). ``located(loc, message)`` makes a located problem."""
+    problems: list = []
+    channels, constraints = framework.channel_ids, framework.constraint_ids
+    tiers = {t.id: t for t in framework.tiers}
+    if not any(t.targets == "channel" for t in framework.tiers):
+        problems.append(located(("tiers",), "no tier targets channels"))
+    targets = channels + constraints + [ANY_CHANNEL]
+    for index, indicator in enumerate(framework.indicators):
+        loc = ("indicators", index)
+        if indicator.target not in targets:
+            problems.append(located(loc + ("target",), _unknown(indicator.target, "target", targets)))
+        target_type = "constraint" if indicator.target in constraints else "channel"
+        for tier in indicator.tiers:
+            if indicator.target not in targets or (indicator.target in channels and indicator.target in constraints):
+                break  # an unknown target or one both a channel and a constraint (reported above): no tier judged
+            if tier not in tiers:
+                problems.append(located(loc + ("tiers",), _unknown(tier, "tier", list(tiers))))
+            elif tiers[tier].targets != target_type:
+                problems.append(located(loc + ("tiers",),
+                                         f"tier {tier!r} is about a {tiers[tier].targets}, "
+                                         f"but target {indicator.target!r} is a {target_type}"))
+        if "measure" in indicator.kinds and (indicator.baseline is None or indicator.scale is None):
+            problems.append(located(loc + ("kinds",),
+                                     "kind 'measure' needs both 'baseline' and 'scale' to standardise values"))
+        rates = (indicator.rate_converting, indicator.rate_not_converting)
+        if "count" in indicator.kinds and rates[0] is None and rates[1] is None:
+            problems.append(located(loc + ("kinds",),
+                                     "kind 'count' needs rate_converting and rate_not_converting: the share of "
+                                     "units (firms, plots, workers, ...) showing the indicator when the chain "
+                                     "reaches its stage and when it does not -- modelling assumptions, stated "
+                                     "in reference_note (or drop 'count' from kinds)"))
+        elif (rates[0] is None) != (rates[1] is None):
+            problems.append(located(loc, "give both rate_converting and rate_not_converting, or neither"))
+        elif rates[0] is not None and rates[0] <= rates[1]:
+            problems.append(located(loc + ("rate_converting",),
+                                     f"rate_converting ({rates[0]}) must exceed rate_not_converting ({rates[1]})"))
+    return problems

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import Problem, SpecError, allowed_list, did_you_mean
 from .files import line_of
 from .specread import Identifier, read_spec
-from .chain import ANY_CHANNEL, chain_problems
+from .chain import ANY_CHANNEL, catalogue_problems, chain_problems
 from .propositions import Level, Proposition, Route, level_problems, proposition_problems, route_problems
 from .scenarios import SEVERITY_LIMIT, Scenario, scenario_problems
 from .statements import BETA, HALF_NORMAL, NORMAL, Family, StatedPrior, statement_records
@@ -394,7 +394,7 @@ def load_framework(path: str | Path) -> Framework:
 
     for section in ("channels", "constraints", "tiers", "test_types", "propositions", "indicators", "scenarios"):
         duplicates(section, [item.id for item in getattr(framework, section)])
-    channels, constraints = framework.channel_ids, framework.constraint_ids
+    channels = framework.channel_ids
     for section in ("channels", "constraints"):
         for index, item in enumerate(getattr(framework, section)):
             if item.id == ANY_CHANNEL:
@@ -408,43 +408,9 @@ def load_framework(path: str | Path) -> Framework:
             if channel not in channels:
                 problems.append(_problem(path, lines, ("constraints", index, "binds"),
                                          _unknown(channel, "channel", channels)))
-    problems += _rank_problems(framework, path, lines)
-    tiers = {t.id: t for t in framework.tiers}
-    if not any(t.targets == "channel" for t in framework.tiers):
-        problems.append(_problem(path, lines, ("tiers",), "no tier targets channels"))
-    targets = channels + constraints + [ANY_CHANNEL]
-    for index, indicator in enumerate(framework.indicators):
-        loc = ("indicators", index)
-        if indicator.target not in targets:
-            problems.append(_problem(path, lines, loc + ("target",), _unknown(indicator.target, "target", targets)))
-        target_type = "constraint" if indicator.target in constraints else "channel"
-        for tier in indicator.tiers:
-            if indicator.target not in targets or (indicator.target in channels and indicator.target in constraints):
-                break  # an unknown target or one both a channel and a constraint (reported above): no tier judged
-            if tier not in tiers:
-                problems.append(_problem(path, lines, loc + ("tiers",), _unknown(tier, "tier", list(tiers))))
-            elif tiers[tier].targets != target_type:
-                problems.append(_problem(path, lines, loc + ("tiers",),
-                                         f"tier {tier!r} is about a {tiers[tier].targets}, "
-                                         f"but target {indicator.target!r} is a {target_type}"))
-        if "measure" in indicator.kinds and (indicator.baseline is None or indicator.scale is None):
-            problems.append(_problem(path, lines, loc + ("kinds",),
-                                     "kind 'measure' needs both 'baseline' and 'scale' to standardise values"))
-        rates = (indicator.rate_converting, indicator.rate_not_converting)
-        if "count" in indicator.kinds and rates[0] is None and rates[1] is None:
-            problems.append(_problem(path, lines, loc + ("kinds",),
-                                     "kind 'count' needs rate_converting and rate_not_converting: the share of "
-                                     "units (firms, plots, workers, ...) showing the indicator when the chain "
-                                     "reaches its stage and when it does not -- modelling assumptions, stated "
-                                     "in reference_note (or drop 'count' from kinds)"))
-        elif (rates[0] is None) != (rates[1] is None):
-            problems.append(_problem(path, lines, loc, "give both rate_converting and rate_not_converting, or neither"))
-        elif rates[0] is not None and rates[0] <= rates[1]:
-            problems.append(_problem(path, lines, loc + ("rate_converting",),
-                                     f"rate_converting ({rates[0]}) must exceed rate_not_converting ({rates[1]})"))
-    problems += chain_problems(framework, lambda loc, message: _problem(path, lines, loc, message))
-    problems += scenario_problems(framework, lambda loc, message: _problem(path, lines, loc, message))
     located = lambda loc, message: _problem(path, lines, loc, message)  # noqa: E731
+    problems += _rank_problems(framework, path, lines) + catalogue_problems(framework, located)
+    problems += chain_problems(framework, located) + scenario_problems(framework, located)
     problems += level_problems(framework, located) + route_problems(framework, located)
     if any(p.field and p.field.split(".")[0] in ("stages", "channels", "constraints", "dimensions", "levels")
            for p in problems):
