@@ -56,7 +56,7 @@ def file_priors(path) -> dict[str, dict]:
                 walk(item, key + (name,))
 
     data = tomllib.loads(path.read_text())
-    for section in ("channels", "constraints", "loadings", "loop_loadings", "units", "diagnosticity", "routes"):
+    for section in ("channels", "constraints", "loadings", "loop_loadings", "units", "diagnosticity", "routes", "counts"):
         if section in data:
             walk(data[section], (section,))
     return found
@@ -123,7 +123,8 @@ def test_the_figure_has_a_panel_per_section_and_every_text_inside_the_canvas(shi
     priors = load_priors(shipped_copy["priors"], load_framework(FRAMEWORK))
     fig = plot_priors(priors, caption="Source: prior set baseline; bayescpec test")
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
-    assert [t.split(" (")[0] for t in titles] == ["channels", "constraints", "loadings, units", "loop_loadings, routes",
+    assert [t.split(" (")[0] for t in titles] == ["channels", "constraints", "loadings, units",
+                                                  "loop_loadings, counts.overdispersion, routes",
                                                   "diagnosticity.tiers", "diagnosticity.tests"]
     channels = fig.axes[0]
     assert [t.get_text() for t in channels.get_legend().get_texts()] == \
