@@ -377,11 +377,12 @@ def test_an_empty_log_checks_nothing(tmp_path):
         bc.render_table(table, name=name, format="html")
 
 
-OVERDISPERSED = ["c1,2026-01-01,a,units,mechanism,count,,2,50,,,,1,,test,HYPOTHETICAL overdispersed",
-                 "c2,2026-01-02,a,units,mechanism,count,,45,50,,,,1,,test,HYPOTHETICAL overdispersed",
-                 "c3,2026-01-03,a,units,mechanism,count,,5,50,,,,1,,test,HYPOTHETICAL overdispersed",
-                 "c4,2026-01-04,a,units,mechanism,count,,48,50,,,,1,,test,HYPOTHETICAL overdispersed",
-                 "s1,2026-01-05,a,clue,mechanism,signal,1,,,,,,1,,test,a clue"]
+#: eight counts of one indicator far more variable than a binomial -- or the shipped overdispersion prior
+#: (rho ~ Beta(3, 17)) -- allows: the posterior predictive p of the dispersion index is about 0.002 (MCSE
+#: 0.001 at 2 000 draws), well inside the flag level 0.01 (four counts gave about 0.009: a coin toss)
+OVERDISPERSED = [f"c{i},2026-01-0{i},a,units,mechanism,count,,{k},50,,,,1,,test,HYPOTHETICAL overdispersed"
+                 for i, k in zip(range(1, 9), (2, 45, 5, 48, 1, 47, 3, 46))] + [
+                 "s1,2026-01-09,a,clue,mechanism,signal,1,,,,,,1,,test,a clue"]
 BINOMIAL = ["c1,2026-01-01,a,units,mechanism,count,,22,50,,,,1,,test,HYPOTHETICAL binomial",
             "c2,2026-01-02,a,units,mechanism,count,,26,50,,,,1,,test,HYPOTHETICAL binomial",
             "c3,2026-01-03,a,units,mechanism,count,,19,50,,,,1,,test,HYPOTHETICAL binomial",
@@ -392,7 +393,7 @@ BINOMIAL = ["c1,2026-01-01,a,units,mechanism,count,,22,50,,,,1,,test,HYPOTHETICA
 @pytest.mark.slow
 def test_overdispersed_counts_are_flagged_and_binomial_counts_are_not(tmp_path):
     """Fitted logs: counts of one indicator far more variable than a binomial allows (2/50, 45/50, 5/50,
-    48/50) are flagged by the dispersion check; binomial counts (22/50, 26/50, 19/50, 24/50) are not, with
+    48/50, 1/50, 47/50, 3/50, 46/50) are flagged by the dispersion check; binomial counts (22/50, 26/50, 19/50, 24/50) are not, with
     their p-value above the flag level by more than 4 MCSE."""
     over = mini_study(tmp_path / "over", OVERDISPERSED)
     found = check(quiet_fit(over), over)
