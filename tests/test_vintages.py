@@ -68,7 +68,7 @@ def test_save_vintage_names_by_date_and_fit_key_and_never_overwrites(pair, tmp_p
     assert bc.load_vintage(first, root=root).attrs["vintage"] == first.name      # by path
 
 
-@pytest.mark.parametrize("attr, value", [("draws", 999), ("chains", 7), ("tune", 5), ("seed", 1), ("sampler", "nutpie"),
+@pytest.mark.parametrize("attr, value", [("draws", 999), ("chains", 7), ("tune", 5), ("seed", 1), ("sampler", "pymc"),
                                          ("target_accept", 0.99), ("prior_set", "skeptical")])
 def test_a_fit_with_other_settings_never_shares_a_vintage(pair, tmp_path, attr, value):
     a, _ = pair
