@@ -167,7 +167,11 @@ def test_every_analysis_of_an_updated_result_agrees_with_the_same_analysis_of_a_
                 0.5 / np.sqrt(ess_b[theta]))
     assert ok.all()
     new = ("t-g1", "theta[green]")
-    assert abs(a.loc[new, "shift_p"]) > 4 * 2 * np.sqrt(0.25 / (a.loc[new, "ess"] * efficiency["fast"]))
+    # not vacuous: the new row's shift exceeds 4 MCSE of a difference of two such estimates (sd of an indicator
+    # at the probability with the row, not the bound 0.5: the count moves P from about 0.3 to 0.2)
+    p_with = float(b.loc[new, "p_with"])
+    noise = np.sqrt(p_with * (1 - p_with) / (a.loc[new, "ess"] * efficiency["fast"]))
+    assert abs(a.loc[new, "shift_p"]) > 4 * 2 * noise
 
     # next: expected sd reduction, E|dP| and P(word changes), with their batch-means MCSE
     chosen = ["electricity_reliability", "renewable_integration", "energy_supply_added"]

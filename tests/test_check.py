@@ -450,7 +450,7 @@ def test_the_overdispersed_teaching_log_is_flagged_on_the_shipped_study(tmp_path
                           evidence=folder / "evidence.csv", sources=folder / SOURCES.name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = bc.fit(study, draws=500, tune=500, chains=2, seed=4)
+        result = bc.fit(study, draws=1000, tune=1000, chains=2, seed=4)
     found = check(result, study)
     line = found.dispersion.iloc[0]
     assert line["indicator"] == "sez_production_startups" and line["posterior_flag"], found.dispersion

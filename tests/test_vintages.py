@@ -319,7 +319,7 @@ def test_a_damaged_vintage_is_listed_as_unreadable_and_named_when_asked_for(pair
     shown = CliRunner().invoke(app, ["history", "--vintages", str(root)], env={"COLUMNS": "200"})
     assert shown.exit_code == 0 and "UNREADABLE" in shown.output and "Traceback" not in shown.output
     assert f"{first.name} cannot be read" in " ".join(shown.output.split())
-    for args in (["diff", first.name, "latest"], ["diff", first.name[:12], second.name]):
+    for args in (["diff", first.name, "latest"], ["diff", first.name[:-3], second.name]):  # a unique prefix
         out = CliRunner().invoke(app, [*args, "--vintages", str(root)])
         assert out.exit_code == 2 and "Traceback" not in out.output, out.output
         text = " ".join(out.output.split())
@@ -350,3 +350,23 @@ def test_an_exact_readable_name_wins_over_a_damaged_vintage_it_prefixes(pair, tm
         load_vintage(first.name[:12], root=root)
     with pytest.raises(bc.BayescpecError, match=f"vintage {second.name} under .* cannot be read"):
         load_vintage(second.name, root=root)
+
+
+def test_a_run_serialises_its_result_once_and_the_working_copy_is_the_vintages_bytes(tmp_path):
+    """`run` writes the fit into its vintage and copies those bytes to results/result.nc (issue 21: the
+    result written once): the two files are identical and the working copy names its vintage."""
+    from typer.testing import CliRunner
+
+    from bayescpec.cli import app
+    from conftest import write_mini_study
+
+    paths = write_mini_study(tmp_path / "in", ["s1,2026-01-01,a,clue,mechanism,signal,1,,,,,,1,,test,x"])
+    out = tmp_path / "out"
+    outcome = CliRunner().invoke(app, ["run", "--framework", str(paths["framework"]), "--priors",
+                                       str(paths["priors"]), "--evidence", str(paths["evidence"]), "--sources",
+                                       str(paths["sources"]), "--draws", "100", "--tune", "100", "--chains", "2",
+                                       "--out", str(out), "-q"])
+    assert outcome.exit_code == 0, outcome.output
+    (vintage,) = [p for p in (out / "vintages").iterdir()]
+    assert (vintage / "result.nc").read_bytes() == (out / "result.nc").read_bytes()
+    assert bc.load_result(out).attrs["vintage"] == vintage.name

@@ -6,8 +6,10 @@ and what was allowed), exit code 2, no traceback, and nothing written.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -248,8 +250,20 @@ def run(
         if not issubclass(warning.category, ConvergenceWarning):
             warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     with ui.step(f"Writing {out}/"):
-        write_working_result(result, out, tables=tables)  # first: a failure here leaves nothing behind
-        vintage = existing if existing is not None else save_vintage(result, root=vintages)
+        if existing is not None:  # the reused draws with this run's attrs: serialised once, here
+            write_working_result(result, out, tables=tables)
+            vintage = existing
+        else:  # serialised once, into the vintage (which also names itself in the attrs); its bytes copied
+            made = [folder for folder in (out, vintages) if not folder.exists()]
+            vintage = save_vintage(result, root=vintages)
+            try:
+                write_working_result(result, out, tables=tables, saved=vintage / RESULT_FILE)
+            except BaseException:  # nothing of this run is left behind: its vintage, and folders it made
+                shutil.rmtree(vintage, ignore_errors=True)
+                for folder in reversed(made):
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()  # only if empty
+                raise
     from ..analysis.criticism import quick_check
     from ..analysis.criticism_report import flag_line
 

@@ -205,11 +205,13 @@ def update_evidence(
     result.attrs["previous_result"] = str(previous_path) if previous_path is not None else ""
     seconds = time.perf_counter() - started
     result.attrs["update_seconds"] = round(seconds, 3)
+    from .store import RESULT_FILE
     from .vintages import find_vintage
 
     reused = find_vintage(result, root=root) is not None
     path = save_vintage(result, root=root)
-    written, note = _make_working(result, working, report.log, threshold=threshold)
+    written, note = _make_working(result, working, report.log, threshold=threshold,
+                                  saved=None if reused else path / RESULT_FILE)
     return UpdateOutcome(report, result, path, previous_path, result.attrs["update_method"],
                          float(result.attrs.get("pareto_khat", float("nan"))),
                          str(result.attrs.get("update_reason", "")), seconds,
@@ -217,9 +219,11 @@ def update_evidence(
                          working=written, working_note=note)
 
 
-def _make_working(result, working: Path, log: Path, *, threshold: float) -> tuple[Path | None, str]:
+def _make_working(result, working: Path, log: Path, *, threshold: float,
+                  saved: Path | None = None) -> tuple[Path | None, str]:
     """Make ``result`` the working result in ``working`` -- unless the log changed since it was fitted
-    (another update appended meanwhile: its own result is the newer one). (folder or None, note)."""
+    (another update appended meanwhile: its own result is the newer one). (folder or None, note).
+    ``saved``: the vintage file just written from ``result``, copied rather than serialised again."""
     import json
 
     from ..inputs.files import sha256_file
@@ -229,7 +233,7 @@ def _make_working(result, working: Path, log: Path, *, threshold: float) -> tupl
     if log.is_file() and sha256_file(log) != fitted_on:
         return None, (f"{working}/result.nc was left as it was: another update changed {log} while this one "
                       "fitted (its result is the newer one)")
-    write_working_result(result, working, threshold=threshold)
+    write_working_result(result, working, threshold=threshold, saved=saved)
     return working, ""
 
 

@@ -39,11 +39,14 @@ def quick_tables(result: xr.DataTree, *, threshold: float = 0.5, ci_kind: str = 
 
 
 def write_working_result(result: xr.DataTree, out: str | Path, *, tables: dict | None = None, threshold: float = 0.5,
-                         ci_kind: str = "eti", ci_prob: float = 0.90) -> list[Path]:
+                         ci_kind: str = "eti", ci_prob: float = 0.90, saved: str | Path | None = None) -> list[Path]:
     """Write ``result`` as ``out/result.nc`` with its quick CSV tables (``tables``, else computed with
     these options), replacing what was there: everything is written into a staging folder first and
     moved in file by file (each by rename), so a failure leaves the previous files whole. Other
-    files in ``out`` (vintages/, report/) are left alone. Returns the files written."""
+    files in ``out`` (vintages/, report/) are left alone. Returns the files written.
+
+    ``saved``: a file holding ``result`` already serialised (its vintage's ``result.nc``, written from
+    this very object): its bytes are copied instead of serialising the result a second time."""
     from ..outputs.export import write_table
 
     out = Path(out)
@@ -51,7 +54,10 @@ def write_working_result(result: xr.DataTree, out: str | Path, *, tables: dict |
                                                             ci_prob=ci_prob)
     staging = staged_folder(out)
     try:
-        save_result(result, staging / RESULT_FILE)
+        if saved is not None:
+            shutil.copyfile(saved, staging / RESULT_FILE)
+        else:
+            save_result(result, staging / RESULT_FILE)
         for name, table in tables.items():
             write_table(table, staging / f"{name}.csv")
     except BaseException:
