@@ -145,6 +145,8 @@ def test_propositions_without_the_loops_agree_with_a_fit_without_them(tmp_path):
     gap = np.abs(found["p_without_loops"] - theirs["posterior_probability"])
     tolerance = 4 * np.hypot(found["mcse_without"], theirs["posterior_probability_mcse"])
     assert (gap <= tolerance).all(), (found["p_without_loops"].to_dict(), theirs["posterior_probability"].to_dict())
-    # the loops matter for some proposition by more than the agreement's tolerance (P4 on the shipped data)
-    moved = np.abs(found["change"]) > 4 * np.hypot(found["mcse_with"], found["mcse_without"])
-    assert moved.any(), found["change"].to_dict()
+    # not vacuous: the reweighting is not the identity (the effective draws fall well below the 4 000), so the
+    # agreement compares two different computations of a changed posterior. (Since the propositions became
+    # counterfactual estimands the loops move none of them by more than about 0.01 on the shipped data --
+    # both levels of a comparison move together -- so the size of the change is not the test.)
+    assert (found["ess"] < 0.9 * 4000).all(), found["ess"].to_dict()
