@@ -126,7 +126,8 @@ def test_infinite_numbers_are_refused(shipped_copy, tmp_path, case, modify, colu
 
 @pytest.mark.parametrize("role,old,new,fragment", [
     ("priors", "concentration = 4 ", "concentration = inf ", "channels.sez.concentration: Input should be a finite number"),
-    ("priors", "sd = 1.0 ", "sd = nan ", "constraints.security.sd: Input should be a finite number"),
+    ("priors", "[constraints.security]\nmean = 0.0\nsd = 1.0", "[constraints.security]\nmean = 0.0\nsd = nan",
+     "constraints.security.sd: Input should be a finite number"),
     ("framework", "scale = 0.15", "scale = inf", "indicators.5.scale: Input should be a finite number"),
     ("framework", "baseline = 0.2", "baseline = -inf", "indicators.5.baseline: Input should be a finite number"),
 ])

@@ -110,8 +110,7 @@ def test_a_half_normal_statement_from_zero_has_the_closed_form_scale():
 
 def test_statements_in_a_prior_set_file_wherever_a_prior_is_given(shipped_copy):
     path = stated(shipped_copy, "between = [0.2, 0.6]\nmass = 0.9")
-    replace_in(path, "[constraints.security]\nmean = 0.5           # VII: 'the most visible constraint'\n"
-                     "sd = 1.0             # one unit either way is plausible",
+    replace_in(path, "[constraints.security]\nmean = 0.0\nsd = 1.0",
                "[constraints.security]\nbetween = [-1, 2]   # 90% sure: from a little easier than typical to severe\n"
                "mass = 0.9")
     replace_in(path, "sensitivity = { mean = 0.9, concentration = 20 }",

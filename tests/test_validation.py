@@ -73,9 +73,10 @@ CASES = [
      ["baseline.toml", "concentration", "greater than 0", "found 0"]),
     # absurd but finite, or not a number at all: refused before a fit overflows (a tester's sd = 1e300 gave
     # R-hat 1e16 and 200-digit severities; `true` and "3" were coerced to numbers)
-    ("severity-sd-huge", _text("priors", "sd = 1.0             # one unit", "sd = 1e300             # one unit"),
+    ("severity-sd-huge", _text("priors", "[constraints.security]\nmean = 0.0\nsd = 1.0",
+                               "[constraints.security]\nmean = 0.0\nsd = 1e300"),
      "priors", ["baseline.toml", "line", "constraints.security.sd", "less than or equal to 10", "1e+300"]),
-    ("severity-mean-huge", _text("priors", "mean = 0.5           # VII: 'the most visible", "mean = -1e300  # x"),
+    ("severity-mean-huge", _text("priors", "[constraints.security]\nmean = 0.0", "[constraints.security]\nmean = -1e300"),
      "priors", ["baseline.toml", "constraints.security.mean", "greater than or equal to -10"]),
     ("concentration-huge", _text("priors", "concentration = 4    # ~4", "concentration = 1e300 # ~4"),
      "priors", ["baseline.toml", "channels.sez.concentration", "less than or equal to 10000"]),
