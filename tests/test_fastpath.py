@@ -29,11 +29,11 @@ FEW = [
     "t-2,2026-11-16,sez,sez_skilled_employment,outcome,signal,1,,,,,,0.9,,hypothetical,HYPOTHETICAL",
     "t-3,2026-11-17,digital,digital_service_exports,outcome,signal,1,,,,,,0.8,,hypothetical,HYPOTHETICAL",
 ]
-#: twelve strong outcome clues (bounded likelihood ratios of 19 each): a light-tailed k-hat, yet a
-#: reweighting that keeps only a fraction of the draws (about 250 effective of the base's ~2 000; six
-#: clues left ~500, too close to the 400 the rule asks for)
-STRONG = [f"t-s{i},2026-11-{10 + i},sez,sez_zone_exports,outcome,signal,1,,,,0.95,0.05,1,,hypothetical,HYPOTHETICAL"
-          for i in range(12)]
+#: twenty-four strong outcome clues (bounded likelihood ratios of 19 each): a light-tailed k-hat, yet a
+#: reweighting that keeps only a fraction of the draws (twenty left an effective bulk ESS of about 255 of
+#: the base's ~2 300; twelve left ~560 since the re-audited baseline, too close to the 400 the rule asks for)
+STRONG = [f"t-s{i},2026-11-{1 + i:02d},sez,sez_zone_exports,outcome,signal,1,,,,0.95,0.05,1,,hypothetical,HYPOTHETICAL"
+          for i in range(24)]
 #: a sharp row: an outcome measure 5.7 scales above its baseline pins reach[sez][productivity] (a count,
 #: however large, is bounded evidence now: 5 of 1 200 skilled workers is reweighted with k-hat near 0)
 SHARP = ["t-9,2026-11-15,sez,sez_local_value_added,outcome,measure,1.15,,,,,,1,,hypothetical,HYPOTHETICAL"]

@@ -161,6 +161,8 @@ def unbroken_columns(layout: Layout) -> list[str]:
 _PORTRAIT, _LANDSCAPE = (528.9, 709.6), (709.6, 528.9)
 #: the table's font (\small in a 10 pt document) and its column separation (\tabcolsep), in pt
 _FONT_PT, _SEP_PT = 9.0, 4.0
+#: the column separation of a landscape table that cannot hold its columns' words at _SEP_PT
+_TIGHT_SEP_PT = 2.0
 #: natural widths are estimates: allow this much more
 _MARGIN = 1.08
 #: tokens no wider than this (em: an id, a date) are the last to break when a table cannot fit otherwise
@@ -186,6 +188,7 @@ class ColumnPlan:
     landscape: bool
     long: bool
     height: float  # the estimated height (em) of the table and its notes
+    sep_pt: float = 4.0  # \tabcolsep: 2 pt when even the landscape page cannot hold every column at 4 pt
 
 
 def _column_widths(layout: Layout, keep: Sequence[str]) -> tuple[dict[str, float], dict[str, float]]:
@@ -253,9 +256,9 @@ def plan_columns(layout: Layout) -> ColumnPlan:
     """The widths and page of ``layout`` (see the module docstring): portrait when the table fits it
     without squeezing its text columns, landscape otherwise; a float when it is short enough, a
     longtable otherwise."""
-    sep_em = _SEP_PT / _FONT_PT
     plans = []
-    for page in (_PORTRAIT, _LANDSCAPE):
+    for page, sep_pt in ((_PORTRAIT, _SEP_PT), (_LANDSCAPE, _SEP_PT), (_LANDSCAPE, _TIGHT_SEP_PT)):
+        sep_em = sep_pt / _FONT_PT
         line_em, height_em = page[0] / _FONT_PT, page[1] / _FONT_PT
         keep = unbroken_columns(layout)
         short = [c for c in keep if max([text_width(str(v)) for v in layout.cells[c]], default=0) <= _SHORT_TOKEN]
@@ -263,14 +266,18 @@ def plan_columns(layout: Layout) -> ColumnPlan:
             wrap, fixed, fits = _plan_at(layout, line_em, sep_em, kept)
             if fits:
                 break
-        plans.append((page, wrap, fixed, fits, line_em, height_em))
-    portrait = plans[0]
+        plans.append((page, wrap, fixed, fits, line_em, height_em, sep_pt))
+    portrait, landscape, tight = plans
     squeezed = any(w < _SQUEEZED for w in portrait[1].values())
     many = len(layout.cells.columns) > 8
-    page, wrap, fixed, fits, line_em, height_em = plans[1] if (not portrait[3] or squeezed or many) else portrait
+    chosen = portrait
+    if not portrait[3] or squeezed or many:  # landscape; with narrower gaps if its columns cannot hold their words
+        chosen = tight if not landscape[3] and tight[3] else landscape
+    page, wrap, fixed, fits, line_em, height_em, sep_pt = chosen
     height = _height(layout, wrap, line_em)
     long = len(layout.cells) > LONGTABLE_ROWS or height > _FLOAT_SHARE * height_em
-    return ColumnPlan(wrap=wrap, fixed=fixed, fits=fits, landscape=page is _LANDSCAPE, long=long, height=height)
+    return ColumnPlan(wrap=wrap, fixed=fixed, fits=fits, landscape=page is _LANDSCAPE, long=long, height=height,
+                      sep_pt=sep_pt)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -351,7 +358,7 @@ def render_latex(layout: Layout) -> str:
               + cell_text(layout.banner) + r"}}}\par\smallskip") if layout.banner else ""
     if plan.long:
         out += ([banner] if banner else []) + [
-            r"{\small\setlength{\tabcolsep}{4pt}\setlength{\LTcapwidth}{\linewidth}",
+            f"{{\\small\\setlength{{\\tabcolsep}}{{{plan.sep_pt:g}pt}}\\setlength{{\\LTcapwidth}}{{\\linewidth}}",
             f"\\begin{{longtable}}{{{colspec}}}",
             f"\\caption{{{latex_escape(layout.title)}}}\\label{{{label}}}\\\\",
             r"\toprule", *header, r"\midrule", r"\endfirsthead",
@@ -367,7 +374,7 @@ def render_latex(layout: Layout) -> str:
     else:
         out += [
             r"\begin{table}[htbp]",
-            r"\centering\small\setlength{\tabcolsep}{4pt}",
+            f"\\centering\\small\\setlength{{\\tabcolsep}}{{{plan.sep_pt:g}pt}}",
             f"\\caption{{{latex_escape(layout.title)}}}\\label{{{label}}}",
             *([banner] if banner else []),
             f"\\begin{{tabular}}{{{colspec}}}",
