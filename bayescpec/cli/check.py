@@ -20,17 +20,13 @@ from ..errors import BayescpecError, InputError
 from .display import print_fitting
 from .help import default
 from .options import DigitsOpt, FormatOpt, JsonOpt, QuietOpt, check_range, fail, out_console, print_json
+from .analysis import InEvidence, InFramework, InPriors, InSources, ResultArg
 from .progress import Reporter
 
 __all__ = ["check_command"]
 
-ResultArg = Annotated[Path, typer.Argument(help="A saved result: the folder `bayescpec run` wrote, or its result.nc.")]
 CheckOutOpt = Annotated[Optional[Path], typer.Option(help="Output folder for the tables and figure." + default("RESULT/check"))]
 FiguresOpt = Annotated[bool, typer.Option("--figures/--no-figures", help="Also draw the figure (PNG and PDF).")]
-InFramework = Annotated[Optional[Path], typer.Option(help="Framework TOML." + default("the result's own input file"))]
-InPriors = Annotated[Optional[str], typer.Option(metavar="NAME|PATH", help="Prior set." + default("the result's own input file"))]
-InEvidence = Annotated[Optional[Path], typer.Option(help="Evidence log (CSV)." + default("the result's own input file"))]
-InSources = Annotated[Optional[Path], typer.Option(help="Sources CSV." + default("the result's own input file"))]
 
 
 def _p(value: float) -> str:
