@@ -147,15 +147,17 @@ def logit_odds(p: np.ndarray, draws: int) -> np.ndarray:
 
 def mcse_mean(values: np.ndarray, chains: int) -> np.ndarray:
     """Monte Carlo standard error of the mean of ``values`` (S, ...) drawn as ``chains`` chains
-    (ArviZ's ``mcse``, method "mean", over chain and draw)."""
-    from arviz_stats.base import array_stats
+    (ArviZ's ``mcse``, method "mean", over chain and draw, as :mod:`bayescpec.engine.mcmcstats` computes it
+    for every element at once, without importing ArviZ's statistics: tests/test_mcmcstats.py compares them)."""
+    from ..engine.mcmcstats import mcse_mean as _mcse_of_rows
 
     values = np.asarray(values, dtype=float)
     shaped = values.reshape((chains, -1) + values.shape[1:])
-    moved = np.moveaxis(shaped, (0, 1), (-2, -1))
-    constant = np.ptp(moved.reshape(moved.shape[:-2] + (-1,)), axis=-1) == 0
-    out = np.asarray(array_stats.mcse(moved, chain_axis=-2, draw_axis=-1, method="mean"), dtype=float)
-    return np.where(constant, 0.0, out)
+    moved = np.moveaxis(shaped, (0, 1), (-2, -1))                 # (..., chain, draw)
+    rows = moved.reshape((-1,) + moved.shape[-2:])
+    constant = np.ptp(rows.reshape(rows.shape[0], -1), axis=-1) == 0
+    out = np.where(constant, 0.0, _mcse_of_rows(rows))
+    return out.reshape(moved.shape[:-2])
 
 
 def analysis_attrs(result: xr.DataTree, title: str, **extra) -> dict:

@@ -39,7 +39,7 @@ def counterfactual_quantities(structure: Structure, params: Mapping[str, np.ndar
     current = severities(s, params, n)
     index = {k: i for i, k in enumerate(s.constraints)}
     held = {k: float(s.levels[level][index[k]]) for k, level in setting}
-    derived = derive_scenario(s, params, scenario_severity(s, current, set=held))
+    derived = derive_scenario(s, params, scenario_severity(s, current, set=held), names)
     return {name: value for name, value in derived.items() if names is None or name in names}
 
 

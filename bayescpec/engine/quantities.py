@@ -31,6 +31,8 @@ this is the plain chain.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 from scipy.special import expit
 
@@ -145,9 +147,16 @@ def _theta(structure: Structure, stage_logit: np.ndarray, route_probability: np.
     return reach[..., -1]
 
 
-def derive(structure: Structure, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every derived quantity from the sampled parameters (arrays with one leading sample axis)."""
+def derive(structure: Structure, params: dict[str, np.ndarray], names: Collection[str] | None = None
+           ) -> dict[str, np.ndarray]:
+    """Every derived quantity from the sampled parameters (arrays with one leading sample axis); with
+    ``names``, at least those (the chain's reach, theta and the route's quantities always; the rest only
+    when named: the propositions' counterfactual settings need three of the sixteen)."""
     s = structure
+
+    def wanted(*keys: str) -> bool:
+        return names is None or any(key in names for key in keys)
+
     eta = np.asarray(params["stage_logit"], dtype=float)
     n = eta.shape[0]
     out: dict[str, np.ndarray] = {}
@@ -159,22 +168,43 @@ def derive(structure: Structure, params: dict[str, np.ndarray]) -> dict[str, np.
     out["stage_probability"], out["reach"] = q, reach
     theta = reach[..., -1]
     out["theta"] = theta
-    out["break_first"] = _break_first(s, q, reach, eps)
+    if wanted("break_first"):
+        out["break_first"] = _break_first(s, q, reach, eps)
     out["route_reach"] = route_reach
     end = reach[..., s.route_reaches] if s.has_route else np.ones_like(route_reach)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["route_share"] = np.where(end > 0, route_reach / np.where(end > 0, end, 1.0), 0.0)
+    if wanted("link_reduction", "interruption", "base_theta", "constraint_effect"):
+        _constraint_quantities(s, out, eta, severity, eps, params)
+    if wanted("unit_offset", "unit_reach", "unit_theta"):
+        _unit_quantities(s, out, eta, eps, params)
+    if wanted("nqpf_dimension", "nqpf"):
+        if len(s.dimensions):
+            out["nqpf_dimension"] = np.einsum("dcj,scj->sd", s.dimension_weights, reach)
+            out["nqpf"] = out["nqpf_dimension"] @ s.dimension_share
+        else:
+            out["nqpf_dimension"] = np.zeros((n, 0))
+            out["nqpf"] = theta.mean(axis=-1)
+    return out
+
+
+def _constraint_quantities(s: Structure, out: dict, eta: np.ndarray, severity: np.ndarray, eps: np.ndarray,
+                           params) -> None:
+    """What the constraints do to theta: each link's reduction, each constraint's interruption (its largest
+    link), theta with every constraint at zero (``base_theta``) and the difference (``constraint_effect``)."""
+    n, theta, q = eta.shape[0], out["theta"], out["stage_probability"]
     effect = np.zeros_like(eta)
     if len(s.links):
         pull = params["loading"] * severity[:, s.link_constraint]       # (S, L): logit pull of each link
         np.add.at(effect.T, s.link_cell, pull.T)
-        reduction = np.empty_like(pull)
-        for link in range(len(s.links)):                                 # theta with this link's pull removed
-            freed = eta.copy()
-            freed[:, s.link_cell[link]] += pull[:, link]
-            channel = s.link_channel[link]
-            reduction[:, link] = _theta(s, freed, eps)[:, channel] - theta[:, channel]
-        out["link_reduction"] = reduction
+        # theta of each link's channel with that link's pull removed, every link at once: its channel's pass
+        # probabilities (S, L, J) with the link's cell freed (the same numbers as freeing one link at a time)
+        links, channel = np.arange(len(s.links)), s.link_channel
+        freed = q[:, channel, :]
+        freed[:, links, s.cell_stage[s.link_cell]] = expit(eta[:, s.link_cell] + pull)
+        applies = s.route_channel[channel] if s.has_route else np.zeros(len(s.links), bool)
+        freed_reach, _ = routed_reach(freed, eps[:, channel], applies, s.route_after, s.route_reaches)
+        out["link_reduction"] = freed_reach[..., -1] - theta[:, channel]
         interruption = np.zeros((n, len(s.constraints)))
         for k in range(len(s.constraints)):
             mine = s.link_constraint == k
@@ -186,6 +216,11 @@ def derive(structure: Structure, params: dict[str, np.ndarray]) -> dict[str, np.
         out["interruption"] = np.zeros((n, len(s.constraints)))
     out["base_theta"] = _theta(s, eta + effect, eps)
     out["constraint_effect"] = out["base_theta"] - theta
+
+
+def _unit_quantities(s: Structure, out: dict, eta: np.ndarray, eps: np.ndarray, params) -> None:
+    """Each unit's offset, reach and theta (its channel's chain with the unit's own offset)."""
+    n = eta.shape[0]
     if len(s.units):
         offset = params["unit_sd"][:, s.unit_channel] * params["unit_z"]  # (S, U)
         unit_q = np.ones((n, len(s.units), len(s.stages)))
@@ -199,13 +234,6 @@ def derive(structure: Structure, params: dict[str, np.ndarray]) -> dict[str, np.
         out["unit_offset"] = np.zeros((n, 0))
         out["unit_reach"] = np.zeros((n, 0, len(s.stages)))
         out["unit_theta"] = np.zeros((n, 0))
-    if len(s.dimensions):
-        out["nqpf_dimension"] = np.einsum("dcj,scj->sd", s.dimension_weights, reach)
-        out["nqpf"] = out["nqpf_dimension"] @ s.dimension_share
-    else:
-        out["nqpf_dimension"] = np.zeros((n, 0))
-        out["nqpf"] = theta.mean(axis=-1)
-    return out
 
 
 def _unit_reach(structure: Structure, unit_q: np.ndarray, eps: np.ndarray) -> np.ndarray:

@@ -64,6 +64,8 @@ def scenario_parameters(structure: Structure, params: Mapping[str, np.ndarray], 
     return out
 
 
-def derive_scenario(structure: Structure, params: Mapping[str, np.ndarray], new_severity: np.ndarray) -> dict:
-    """Every derived quantity (as :func:`~bayescpec.engine.quantities.derive`) under ``new_severity``."""
-    return derive(structure, scenario_parameters(structure, params, new_severity))
+def derive_scenario(structure: Structure, params: Mapping[str, np.ndarray], new_severity: np.ndarray,
+                    names=None) -> dict:
+    """Every derived quantity (as :func:`~bayescpec.engine.quantities.derive`, or at least ``names``) under
+    ``new_severity``."""
+    return derive(structure, scenario_parameters(structure, params, new_severity), names)
