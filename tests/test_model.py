@@ -109,3 +109,38 @@ def test_empty_evidence_gives_the_prior(combined_study):
     point = model.initial_point()
     evidence = [p for p in model.potentials if p.name.endswith("_evidence")]
     assert len(evidence) == 3 and model.compile_logp(vars=evidence, sum=True)(point) == 0.0
+
+
+def test_derived_quantities_by_name_and_each_links_reduction_one_at_a_time():
+    """derive(names=...) gives the named quantities exactly as the full derive does, and each link's reduction
+    (computed for every link at once) is theta with that one link's pull removed, minus theta: here by
+    removing the pull from the stage logits link by link and deriving theta again."""
+    from bayescpec.engine.prior import draw_prior
+    from bayescpec.engine.quantities import derive
+    from bayescpec.engine.structure import model_structure, units_from_rows
+    from scipy.special import expit
+
+    study = bc.load_study()
+    s = model_structure(study.framework, study.priors, units_from_rows(study.evidence, study.framework))
+    params = draw_prior(s, study.priors, 500, seed=3)
+    full = derive(s, params)
+    for names in (["theta", "reach", "route_share"], ["interruption"], ["unit_theta"], ["nqpf"], ["break_first"]):
+        some = derive(s, params, names)
+        for name in names:
+            assert np.array_equal(some[name], full[name]), name
+    assert len(s.links) > 1
+    eta, theta = params["stage_logit"], full["theta"]
+    pull = params["loading"] * full["severity"][:, s.link_constraint]
+    for link in range(len(s.links)):
+        freed = eta.copy()
+        freed[:, s.link_cell[link]] += pull[:, link]
+        channel = s.link_channel[link]
+        q = np.ones((len(eta), len(s.stages)))   # the channel's chain, stage by stage (1 outside it)
+        cells = np.flatnonzero(s.cell_channel == channel)
+        q[:, s.cell_stage[cells]] = expit(freed[:, cells])
+        expected = q.prod(axis=1)
+        if s.has_route and s.route_channel[channel]:  # reach_b = reach_a (E + (1 - E) epsilon), then on
+            a, b, eps = s.route_after, s.route_reaches, params["route_probability"][:, channel]
+            embedded = q[:, a + 1:b + 1].prod(axis=1)
+            expected = q[:, :a + 1].prod(axis=1) * (embedded + (1 - embedded) * eps) * q[:, b + 1:].prod(axis=1)
+        np.testing.assert_allclose(full["link_reduction"][:, link], expected - theta[:, channel], rtol=0, atol=1e-12)
