@@ -206,7 +206,7 @@ def build_model(study: Study, *, evidence: EvidenceData | None = None,
                 cells = np.flatnonzero(s.cell_channel == channel)
                 unit_log_q = pt.set_subtensor(unit_log_q[u, s.cell_stage[cells]],
                                               _log_sigmoid(eta[cells] + offset[u]))
-            unit_applies = s.route_channel[s.unit_channel] if s.has_route else np.zeros(len(s.units), bool)
+            unit_applies = s.route_applies[s.unit_channel]
             parts.append(_logit_from_log(_routed_log_reach(s, unit_log_q, log_eps[s.unit_channel],
                                                            unit_applies).reshape((-1,))))
         if s.has_route:  # logit of each channel's reach of the route's end stage through the route

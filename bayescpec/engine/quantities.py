@@ -120,8 +120,7 @@ def chain_reach(structure: Structure, q: np.ndarray, route_probability: np.ndarr
     """Reach of every stage (..., C, J) from the pass probabilities q (..., C, J; 1 outside a chain) and
     the channels' route probabilities (..., C), and the route's end stage reached through the route (..., C)."""
     s = structure
-    return routed_reach(q, route_probability, s.route_channel if s.has_route else np.zeros(len(s.channels), bool),
-                        s.route_after, s.route_reaches)
+    return routed_reach(q, route_probability, s.route_applies, s.route_after, s.route_reaches)
 
 
 def _break_first(structure: Structure, q: np.ndarray, reach: np.ndarray, route_probability: np.ndarray) -> np.ndarray:
@@ -202,8 +201,7 @@ def _constraint_quantities(s: Structure, out: dict, eta: np.ndarray, severity: n
         links, channel = np.arange(len(s.links)), s.link_channel
         freed = q[:, channel, :]
         freed[:, links, s.cell_stage[s.link_cell]] = expit(eta[:, s.link_cell] + pull)
-        applies = s.route_channel[channel] if s.has_route else np.zeros(len(s.links), bool)
-        freed_reach, _ = routed_reach(freed, eps[:, channel], applies, s.route_after, s.route_reaches)
+        freed_reach, _ = routed_reach(freed, eps[:, channel], s.route_applies[channel], s.route_after, s.route_reaches)
         out["link_reduction"] = freed_reach[..., -1] - theta[:, channel]
         interruption = np.zeros((n, len(s.constraints)))
         for k in range(len(s.constraints)):
@@ -239,5 +237,5 @@ def _unit_quantities(s: Structure, out: dict, eta: np.ndarray, eps: np.ndarray, 
 def _unit_reach(structure: Structure, unit_q: np.ndarray, eps: np.ndarray) -> np.ndarray:
     """Reach of every (unit, stage): each unit is a chain of its own with its channel's route probability."""
     s = structure
-    applies = s.route_channel[s.unit_channel] if s.has_route else np.zeros(len(s.units), bool)
-    return routed_reach(unit_q, eps[:, s.unit_channel], applies, s.route_after, s.route_reaches)[0]
+    return routed_reach(unit_q, eps[:, s.unit_channel], s.route_applies[s.unit_channel], s.route_after,
+                        s.route_reaches)[0]

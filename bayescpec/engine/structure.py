@@ -98,6 +98,11 @@ class Structure:
         return bool(self.route) and bool(self.route_channel.any())
 
     @property
+    def route_applies(self) -> np.ndarray:
+        """(channels,) whether the route applies to each channel: ``route_channel``, all False without a route."""
+        return self.route_channel if self.has_route else np.zeros(len(self.channels), bool)
+
+    @property
     def link_names(self) -> list[str]:
         return [f"{c}|{k}" for c, k, _ in self.links]
 
