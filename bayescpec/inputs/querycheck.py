@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ast
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -31,8 +31,33 @@ _LIMITS = {"probability": (0.0, 1.0), "difference": (-1.0, 1.0), "logit": (-5.0,
 PROBE_DRAWS = 1024
 
 
+class _Probes(Mapping):
+    """The test points of every quantity, each made into a DataArray only when the query reads it (a
+    query reads one or two of the eleven quantities; the values are drawn for all of them, in one order,
+    so the points do not depend on which are read)."""
+
+    def __init__(self, values: dict[str, np.ndarray], dims: dict[str, list[str]]):
+        self._values, self._dims, self._arrays = values, dims, {}
+
+    def __getitem__(self, name: str) -> xr.DataArray:
+        if name not in self._arrays:
+            qdims = QUANTITY_DIMS[name]
+            self._arrays[name] = xr.DataArray(self._values[name], dims=("chain", "draw", *qdims),
+                                              coords={d: self._dims[d] for d in qdims})
+        return self._arrays[name]
+
+    def __contains__(self, name) -> bool:
+        return name in self._values
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
 def _probe_quantities(tree: ast.AST, constants: dict, dims: dict[str, list[str]], seed: int = 20260527
-                      ) -> dict[str, xr.DataArray]:
+                      ) -> Mapping[str, xr.DataArray]:
     """Test points for :func:`check_query`: every quantity at ``PROBE_DRAWS`` draws, the first ones
     with every label at one probe value (the same for every quantity, then drawn for each), the rest a
     fixed random mix of probe values (and uniform
@@ -58,8 +83,8 @@ def _probe_quantities(tree: ast.AST, constants: dict, dims: dict[str, list[str]]
         uniform = rng.uniform(low, high, size=(PROBE_DRAWS - len(corners) - len(levels) - len(mixed), width))
         values = np.concatenate([corners, levels, mixed, uniform]).reshape(
             (1, PROBE_DRAWS, *(len(dims[d]) for d in qdims)))
-        out[name] = xr.DataArray(values, dims=("chain", "draw", *qdims), coords={d: dims[d] for d in qdims})
-    return out
+        out[name] = values
+    return _Probes(out, dims)
 
 
 def check_query(query: str, *, channels: list[str], constraints: list[str], stages: list[str] | None = None,
@@ -78,7 +103,7 @@ def check_query(query: str, *, channels: list[str], constraints: list[str], stag
         tree = _parse(part)
         base = _probe_quantities(tree, constants, dims)
 
-        def counterfactual(setting: Setting, tree=tree) -> dict[str, xr.DataArray]:
+        def counterfactual(setting: Setting, tree=tree) -> Mapping[str, xr.DataArray]:
             # each setting its own independent test points: a counterfactual can differ from the estimate
             return _probe_quantities(tree, constants, dims, seed=zlib.crc32(setting_key(setting).encode()))
 
