@@ -146,6 +146,39 @@ def test_stored_counterfactual_theta_matches_an_independent_loop():
             np.testing.assert_allclose(stored[i], _theta_by_hand(study, params, i, severity), rtol=1e-9, atol=1e-12)
 
 
+def test_a_counterfactual_quantity_is_stored_only_under_the_settings_that_read_it():
+    """Values where a proposition reads the quantity, NaN elsewhere; the lookup offers a quantity only under
+    the settings it was stored for, so a query reading it elsewhere gets a clear error instead of NaN."""
+    import json
+
+    from bayescpec.engine.counterfactual import stored_counterfactual
+    from bayescpec.inputs.query import QueryError
+
+    study = bc.load_study()
+    prior = prior_group(structure_of(study), study, 30, seed=4)
+    settings = proposition_settings(study.framework)
+    sparse = 0
+    for name in ("theta", "reach", "route_share"):
+        variable = prior[f"counterfactual_{name}"]
+        stored = json.loads(variable.attrs["stored_settings"])
+        assert stored == [setting_key(s) for s, names in settings.items() if name in names]
+        for key in [str(k) for k in variable["setting"].values]:
+            values = variable.sel(setting=key).values
+            assert (np.isfinite(values).all() if key in stored else np.isnan(values).all()), (name, key)
+        sparse += len(stored) < variable.sizes["setting"]
+    assert sparse, "the shipped framework reads some quantity under only some of its settings"
+    lookup = stored_counterfactual(prior)
+    quantities = {name: prior[name] for name in QUANTITY_DIMS if name in prior}
+    missing = next((s, n) for s, names in settings.items() for n in ("reach", "route_share") if n not in names)
+    setting, name = missing
+    held = ", ".join(f"{k}={level}" for k, level in setting)
+    read = "route_share" if name == "route_share" else "reach[:][learning]"
+    query = f"mean(under({read}, {held})) > 0.5"
+    with pytest.raises(QueryError, match=f"'{name}' is not available"):
+        evaluate_proposition(query, quantities, tau=0.5, counterfactual=lookup,
+                             levels=[lv.id for lv in study.framework.levels])
+
+
 def test_levels_are_declared_with_their_meaning_and_swing_reads_them():
     fw = bc.load_study().framework
     levels = {level.id: level for level in fw.levels}

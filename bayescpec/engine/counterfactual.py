@@ -13,6 +13,7 @@ threshold.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 import numpy as np
@@ -28,6 +29,8 @@ __all__ = ["counterfactual_quantities", "proposition_settings", "counterfactual_
 
 #: the prefix of the stored counterfactual variables: ``counterfactual_theta`` etc.
 PREFIX = "counterfactual_"
+#: the attr of a stored counterfactual variable listing the settings it holds values under (JSON)
+STORED_SETTINGS = "stored_settings"
 
 
 def counterfactual_quantities(structure: Structure, params: Mapping[str, np.ndarray], setting: Setting,
@@ -56,28 +59,41 @@ def proposition_settings(framework) -> dict[Setting, set[str]]:
 
 def counterfactual_variables(structure: Structure, framework, params: Mapping[str, np.ndarray], chains: int,
                              draws: int) -> dict[str, xr.DataArray]:
-    """The stored counterfactual variables of a group of ``chains`` x ``draws`` draws (flattened ``params``)."""
+    """The stored counterfactual variables of a group of ``chains`` x ``draws`` draws (flattened ``params``).
+
+    A quantity holds values only under the settings that read it (NaN under the others, which compress to
+    almost nothing); its ``stored_settings`` attr (JSON) lists them, and :func:`stored_counterfactual` offers
+    it under those alone."""
     settings = proposition_settings(framework)
     if not settings:
         return {}
     keys = [setting_key(s) for s in settings]
     names = sorted(set().union(*settings.values()))
-    values: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    for setting in settings:
-        derived = counterfactual_quantities(structure, params, setting, names)
-        for name in names:
-            values[name].append(np.asarray(derived[name], dtype=float))
     coords = structure.coords()
+    shapes = {name: tuple(len(coords[d]) for d in QUANTITY_DIMS[name]) for name in names}
+    values = {name: np.full((chains * draws, len(keys), *shapes[name]), np.nan) for name in names}
+    for i, (setting, needed) in enumerate(settings.items()):
+        derived = counterfactual_quantities(structure, params, setting, sorted(needed))
+        for name in needed:
+            values[name][:, i] = np.asarray(derived[name], dtype=float).reshape(-1, *shapes[name])
     out = {}
     for name in names:
         dims = QUANTITY_DIMS[name]
-        stacked = np.stack(values[name], axis=1)                       # (S, setting, ...)
-        stacked = stacked.reshape((chains, draws) + stacked.shape[1:])
+        stacked = values[name].reshape((chains, draws) + values[name].shape[1:])
+        stored = [key for key, setting in zip(keys, settings) if name in settings[setting]]
         out[PREFIX + name] = xr.DataArray(
             stacked, dims=("chain", "draw", "setting", *dims),
             coords={"chain": np.arange(chains), "draw": np.arange(draws), "setting": keys,
-                    **{d: coords[d] for d in dims}})
+                    **{d: coords[d] for d in dims}},
+            attrs={STORED_SETTINGS: json.dumps(stored)})
     return out
+
+
+def _stored_under(variable: xr.DataArray, key: str) -> bool:
+    """Whether a stored counterfactual variable holds values under the setting ``key`` (a result made before
+    the ``stored_settings`` attr holds every quantity under every setting)."""
+    stored = variable.attrs.get(STORED_SETTINGS)
+    return stored is None or key in json.loads(stored)
 
 
 def stored_counterfactual(dataset: xr.Dataset):
@@ -92,6 +108,6 @@ def stored_counterfactual(dataset: xr.Dataset):
                              f"propositions name: {', '.join(available) or 'none'}); refit with the proposition in "
                              "the framework file")
         return {name[len(PREFIX):]: dataset[name].sel(setting=key, drop=True)
-                for name in dataset.data_vars if name.startswith(PREFIX)}
+                for name in dataset.data_vars if name.startswith(PREFIX) and _stored_under(dataset[name], key)}
 
     return lookup
