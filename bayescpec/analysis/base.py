@@ -21,6 +21,8 @@ import numpy as np
 import xarray as xr
 
 from ..engine.fastpath import khat_threshold_for
+from ..engine.mcmcstats import ess_mean
+from ..engine.psis import psis_one
 from ..errors import BayescpecError
 from ..inputs.study import Study, load_study
 from ..outputs.summary import ipcc_likelihood, provenance
@@ -88,8 +90,6 @@ class Reweighting:
 
 def reweight(log_ratio: np.ndarray, chains: int = 1, *, smooth: bool = True) -> Reweighting:
     """PSIS weights for log importance ratios (S,) of draws flattened chain-major over ``chains``."""
-    from arviz_stats.base import array_stats
-
     log_ratio = np.asarray(log_ratio, dtype=float)
     size = log_ratio.size
     threshold = khat_threshold_for(size)
@@ -105,9 +105,8 @@ def reweight(log_ratio: np.ndarray, chains: int = 1, *, smooth: bool = True) -> 
         r_eff = 1.0
         if chains > 1 and size % chains == 0:
             ratios = np.exp(shifted).reshape(chains, -1)
-            r_eff = float(np.clip(array_stats.ess(ratios, method="mean") / size, 0.05, 1.0))
-        log_weights, khat = array_stats.psislw(-shifted, r_eff=r_eff)
-        khat = float(khat)
+            r_eff = float(np.clip(ess_mean(ratios[None])[0] / size, 0.05, 1.0))
+        log_weights, khat = psis_one(shifted, r_eff)
     else:
         log_weights, khat = log_ratio, float("nan")
     weights = np.exp(log_weights - np.max(log_weights))

@@ -35,8 +35,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy.special import betainc, logsumexp
 
 from ..engine.aggregate import evidence_data, observation_rows
+from ..engine.mcmcstats import ess_mean
+from ..engine.psis import psis_rows
 from ..engine.assemble import LIKELIHOOD_VARIABLES, posterior_draws
 from ..engine.replicate import RowPredictive, observed_values, row_predictive
 from ..errors import InputError, ResultMismatchError
@@ -190,41 +193,49 @@ def _dispersion_table(labels: pd.DataFrame, observed: np.ndarray, n_units: np.nd
 
 
 def _loo(result: xr.DataTree, pred: RowPredictive, step: int, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """ArviZ PSIS-LOO on the fit's (weighted) per-row log-likelihood: LOO-PIT and Pareto k-hat per row, and
-    the draws S they were computed from."""
-    import arviz_stats as azs
-
+    """PSIS-LOO on the fit's (weighted) per-row log-likelihood, as ArviZ's ``loo`` and ``loo_pit`` compute it
+    (r_eff from the ESS of the posterior's theta and severity; ties in a discrete row's replicates broken by
+    one uniform per row): LOO-PIT and Pareto k-hat per row, and the draws S they were computed from.
+    ``tests/test_psis.py`` compares the two."""
     from .base import require_pointwise
 
     loglik = require_pointwise(result, "check").isel(draw=slice(None, None, step))
     if [str(i) for i in loglik["evidence"].values] != [str(i) for i in result["evidence"]["evidence"].values]:
         raise ResultMismatchError("check: the result's log_likelihood rows are not its evidence rows")
-    sizes = loglik.sizes
-    coords = {"chain": loglik["chain"].values, "draw": loglik["draw"].values, "evidence": loglik["evidence"].values}
-    posterior = result["posterior"].to_dataset()[[v for v in ("theta", "severity") if v in result["posterior"]]]
-    tree = xr.DataTree.from_dict({
-        "posterior": posterior.isel(draw=slice(None, None, step)),
-        "log_likelihood": xr.Dataset({"rows": loglik.transpose("chain", "draw", "evidence")}),
-        "posterior_predictive": xr.Dataset(
-            {"rows": (("chain", "draw", "evidence"), pred.replicates.reshape(sizes["chain"], sizes["draw"], -1))},
-            coords=coords),
-        "observed_data": xr.Dataset({"rows": ("evidence", pred.observed)}, coords={"evidence": coords["evidence"]}),
-    })
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        loo = azs.loo(tree, pointwise=True, var_name="rows")
-        pit = azs.loo_pit(tree, var_names="rows", log_weights=xr.Dataset({"rows": loo.log_weights}),
-                          pareto_k=xr.Dataset({"rows": loo.pareto_k}), random_state=seed)
-    return (np.asarray(pit["rows"].values, float), np.asarray(loo.pareto_k.values, float),
-            int(sizes["chain"] * sizes["draw"]))
+    chains, draws = loglik.sizes["chain"], loglik.sizes["draw"]
+    size = chains * draws
+    rows = loglik.transpose("evidence", "chain", "draw").values.reshape(-1, size)   # chain-major, as replicates
+    r_eff = 1.0
+    if chains > 1:
+        posterior = result["posterior"].to_dataset()
+        blocks = [posterior[v].isel(draw=slice(None, None, step)).transpose("chain", "draw", ...).values
+                  for v in ("theta", "severity") if v in posterior]
+        if blocks:
+            stacked = np.concatenate([np.moveaxis(b.reshape(chains, draws, -1), 2, 0) for b in blocks])
+            r_eff = float(np.mean(ess_mean(stacked)) / size)
+    log_weights, khat = psis_rows(-rows, r_eff)
+    weights = np.exp(log_weights - logsumexp(log_weights, axis=1, keepdims=True))
+    replicates = pred.replicates.T                                                      # (rows, S)
+    observed = np.asarray(pred.observed, dtype=float)[:, None]
+    below = np.sum(weights * (replicates < observed), axis=1)
+    at = np.sum(weights * (replicates == observed), axis=1)
+    pit = below + np.random.default_rng(seed).uniform(size=below.shape) * at
+    return pit, khat, size
 
 
 def _uniformity(pit: np.ndarray) -> float:
-    from arviz_stats.base import array_stats
-
+    """ArviZ's ``uniformity_test`` (method ``pot_c``, Tesso and Vehtari 2026): each order statistic of the
+    PIT values against its Beta(i, n + 1 - i) distribution, the two-sided p-values combined by the truncated
+    Cauchy combination (terms with p >= 0.5 set to 0): the p-value that the values are uniform."""
+    pit = np.asarray(pit, dtype=float)
+    pit = np.sort(pit[np.isfinite(pit)])
     if pit.size < 2:
         return float("nan")
-    return float(array_stats.uniformity_test(np.asarray(pit, float), axis=-1, method="pot_c")[0])
+    order = np.arange(1, pit.size + 1)
+    probs = betainc(order, order[::-1], pit)
+    ps = 2 * np.minimum(probs, 1 - probs)
+    cauchy = np.tan((0.5 - ps) * np.pi)
+    return float(0.5 - np.arctan(np.mean(np.where(ps < 0.5, cauchy, 0.0))) / np.pi)
 
 
 def check(

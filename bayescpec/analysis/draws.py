@@ -30,6 +30,7 @@ import xarray as xr
 from ..engine.aggregate import evidence_data
 from ..engine.assemble import log_likelihood_group
 from ..engine.fastpath import BASE_GROUP, base_draws
+from ..engine.mcmcstats import ess_mean
 from ..errors import BayescpecError
 from ..inputs.study import Study
 from .base import Reweighting, flat, mcse_mean, reweight, sample_shape
@@ -124,11 +125,9 @@ def analysis_draws(result: xr.DataTree, study: Study, command: str) -> Draws:
 
 def relative_efficiency(values: np.ndarray, chains: int) -> np.ndarray:
     """ESS (mean) / S of each column of ``values`` (S, ...), over ``chains`` chains, within [0.05, 1]."""
-    from arviz_stats.base import array_stats
-
     shaped = np.moveaxis(values.reshape((chains, -1) + values.shape[1:]), (0, 1), (-2, -1))
     constant = np.ptp(shaped.reshape(shaped.shape[:-2] + (-1,)), axis=-1) == 0
-    ess = np.asarray(array_stats.ess(shaped, chain_axis=-2, draw_axis=-1, method="mean"), dtype=float)
+    ess = ess_mean(shaped.reshape((-1,) + shaped.shape[-2:])).reshape(shaped.shape[:-2])
     return np.where(constant, 1.0, np.clip(ess / values.shape[0], 0.05, 1.0))
 
 

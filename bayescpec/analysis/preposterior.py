@@ -36,12 +36,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.special import logsumexp, ndtr
+from scipy.special import ndtr
 
+from ..engine.psis import psis_rows
 from .base import WORD_BOUNDARIES, khat_threshold_for, word_index
 
 __all__ = ["preposterior", "preposterior_blocks", "preposterior_measure", "preposterior_measure_blocks",
-           "quadrature_nodes", "psis_rows", "block_count", "BATCHES"]
+           "quadrature_nodes", "block_count", "BATCHES"]
 
 #: contiguous blocks of the draws whose spread gives the Monte Carlo error (batch means)
 BATCHES = 10
@@ -52,57 +53,6 @@ def block_count(size: int, count: int = BATCHES) -> int:
     block would hold under 100 draws, 0 when fewer than 2 blocks remain (no MCSE then)."""
     count = min(count, size // 100)
     return count if count >= 2 else 0
-
-
-def _gpdfit_rows(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """ArviZ's ``_gpdfit`` (Zhang & Stephens 2009 with the weak prior on k of Vehtari et al. 2024) on each
-    row of ``data`` (R, n), sorted ascending: (k-hat, sigma) per row."""
-    rows, n = data.shape
-    m_est = 30 + int(n**0.5)
-    xstar = data[:, int((n / 4 + 0.5) - 1)]
-    far = xstar <= data[:, 0]      # first quartile not above the minimum: far from a generalised Pareto
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        b = 1 - np.sqrt(m_est / (np.arange(1, m_est + 1, dtype=float) - 0.5))
-        b = b[None, :] / (3 * xstar[:, None]) + 1 / data[:, -1:]                      # (R, m)
-        k_ary = np.log1p(-b[:, :, None] * data[:, None, :]).mean(axis=2)
-        len_scale = n * (np.log(-b / k_ary) - k_ary - 1)
-        w_theta = np.exp(len_scale - logsumexp(len_scale, axis=1, keepdims=True))
-        w_theta = np.where(w_theta >= 10 * np.finfo(float).eps, w_theta, 0.0)
-        w_theta /= w_theta.sum(axis=1, keepdims=True)
-        b_post = np.sum(b * w_theta, axis=1)
-        kappa = np.mean(np.log1p(-b_post[:, None] * data), axis=1)
-        sigma = -kappa / b_post
-        kappa = (n * kappa + 10 * 0.5) / (n + 10)
-    sigma = np.where(np.isnan(kappa), np.nan, sigma)
-    kappa = np.where(np.isnan(kappa), np.inf, kappa)
-    return np.where(far, np.nan, kappa), np.where(far, np.nan, sigma)
-
-
-def psis_rows(log_ratios: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pareto-smoothed normalised log weights (R, S) and k-hat (R,) of each row of log importance ratios
-    (R, S): ArviZ's ``psislw`` (r_eff = 1) for every row at once (one call per design instead of one per
-    outcome; a test compares the two)."""
-    x = np.array(log_ratios, dtype=float)
-    rows, size = x.shape
-    tail = int(np.floor(3 * size**0.5)) if size > 225 else int(np.floor(size / 5))
-    x -= x.max(axis=1, keepdims=True)
-    order = np.argsort(x, axis=1)
-    ordered = np.take_along_axis(x, order, axis=1)
-    top, cutoff = ordered[:, size - tail:], ordered[:, size - tail - 1]
-    flat = np.abs(top[:, -1] - top[:, 0]) < np.finfo(float).tiny
-    khat, sigma = _gpdfit_rows(np.exp(top) - np.exp(cutoff)[:, None])
-    p = (np.arange(tail) + 0.5) / tail
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        quantile = np.where(khat[:, None] == 0, -sigma[:, None] * np.log1p(-p),
-                            sigma[:, None] * np.expm1(-khat[:, None] * np.log1p(-p)) / khat[:, None])
-        quantile = np.where(sigma[:, None] > 0, np.exp(cutoff)[:, None] + quantile, np.nan)
-        smoothed = np.minimum(np.log(quantile), top[:, -1:])
-    smooth = np.isfinite(khat) & ~flat
-    ordered[smooth, size - tail:] = smoothed[smooth]
-    out = np.empty_like(x)
-    np.put_along_axis(out, order, ordered, axis=1)
-    out -= logsumexp(out, axis=1, keepdims=True)
-    return out, np.where(flat, -np.inf, khat)
 
 
 def _summarise(log_lik: np.ndarray, p_outcome: np.ndarray, theta: np.ndarray, threshold: float,

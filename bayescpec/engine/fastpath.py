@@ -41,6 +41,8 @@ import xarray as xr
 from ..inputs.study import Study
 from .aggregate import evidence_data, observation_rows, row_weights
 from .likelihood import pointwise_log_likelihood
+from .mcmcstats import ess_mean
+from .psis import psis_one
 from .sampling import POINTWISE_ROW_LIMIT
 from .structure import structure_of
 from .assemble import (LIKELIHOOD_VARIABLES, add_quantities, evidence_ledger, gap_ledger, log_likelihood_group,
@@ -231,8 +233,6 @@ def psis_update(
     weights have a light tail (k-hat < 0) even when a very informative row (say 310 of 1 200)
     leaves a few dozen effective draws. Otherwise ``accepted`` is False and ``reason`` says why.
     """
-    from arviz_stats.base import array_stats
-
     started = time.perf_counter()
     why = _applicable(previous, study)
     if why:
@@ -248,10 +248,8 @@ def psis_update(
     else:
         # relative efficiency of the MCMC draws for the ratios (as in PSIS-LOO)
         ratios = np.exp(log_ratio - log_ratio.max()).reshape(chains, draws)
-        r_eff = float(np.clip(array_stats.ess(ratios, method="mean") / ratios.size, 0.05, 1.0)) if chains > 1 \
-            else 1.0
-        log_weights, khat = array_stats.psislw(-log_ratio, r_eff=r_eff)
-        khat = float(khat)
+        r_eff = float(np.clip(ess_mean(ratios[None])[0] / ratios.size, 0.05, 1.0)) if chains > 1 else 1.0
+        log_weights, khat = psis_one(log_ratio, r_eff)
     weights = np.exp(log_weights - np.max(log_weights))
     weights /= weights.sum()
     ess = float(1.0 / np.sum(weights**2))
