@@ -302,16 +302,21 @@ def test_the_readme_next_table_is_the_one_next_prints():
     assert "| sez | 2 | sez_skilled_employment (learning) | outcome | count of 10 |" in readme
 
 
-def test_a_saved_result_has_float32_compressed_draws_and_the_same_tables(tmp_path):
+def test_a_saved_result_has_float32_draws_compressed_where_that_pays_and_the_same_tables(tmp_path):
     import h5py
 
     from report_fixtures import make_result
 
     result = make_result(chains=4, draws=2000)  # draws dominate the file, as in a real fit
+    sparse = result["posterior"]["theta"].copy()
+    sparse[:, :, 1:] = np.nan                                       # values in one column only
+    result["posterior"]["sparse_draws"] = sparse
     path = bc.save_result(result, tmp_path / "result.nc")
     with h5py.File(path) as store:
         theta = store["posterior"]["theta"]
-        assert theta.dtype == np.float32 and theta.compression == "gzip"
+        assert theta.dtype == np.float32 and theta.compression is None  # varying draws: gzip would not pay
+        assert store["posterior"]["sparse_draws"].compression == "gzip"
+        assert store["posterior"]["sparse_draws"].id.get_storage_size() < 0.5 * theta.id.get_storage_size()
         assert store["evidence"]["value"].dtype == np.float64      # the ledger keeps its precision
     loaded = bc.load_result(path)
     a, b = bc.channel_table(result), bc.channel_table(loaded)
