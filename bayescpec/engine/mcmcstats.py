@@ -39,13 +39,25 @@ def _average_ranks(ary: np.ndarray) -> np.ndarray:
     ordered = np.take_along_axis(flat, order, axis=1)
     starts = np.ones_like(ordered, dtype=bool)
     starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    group = np.cumsum(starts, axis=1) - 1 + (np.arange(k) * size)[:, None]  # tie groups, unique per variable
-    counts = np.bincount(group.ravel(), minlength=k * size)
-    first = np.zeros(k * size, dtype=float)
-    first[group[starts]] = np.tile(np.arange(size, dtype=float), k)[starts.ravel()]
-    average = first[group] + (counts[group] + 1) / 2.0
-    ranks = np.empty_like(average)
-    np.put_along_axis(ranks, order, average, axis=1)
+    ranks = np.empty(flat.shape, dtype=float)
+    # continuous draws have no ties: a variable's ranks are then its sort order's inverse
+    plain = starts.all(axis=1)
+    if plain.any():
+        inverse = np.empty_like(order[plain])
+        np.put_along_axis(inverse, order[plain], np.arange(size)[None, :], axis=1)
+        ranks[plain] = inverse + 1.0
+    tied = np.flatnonzero(~plain)
+    if tied.size:
+        t = tied.size
+        tied_starts = starts[tied]
+        group = np.cumsum(tied_starts, axis=1) - 1 + (np.arange(t) * size)[:, None]  # tie groups, unique per row
+        counts = np.bincount(group.ravel(), minlength=t * size)
+        first = np.zeros(t * size, dtype=float)
+        first[group[tied_starts]] = np.tile(np.arange(size, dtype=float), t)[tied_starts.ravel()]
+        average = first[group] + (counts[group] + 1) / 2.0
+        out = np.empty_like(average)
+        np.put_along_axis(out, order[tied], average, axis=1)
+        ranks[tied] = out
     return ranks.reshape(ary.shape)
 
 
