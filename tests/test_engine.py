@@ -189,3 +189,35 @@ def test_the_two_backends_sample_the_same_posterior():
         tolerance = 4 * np.hypot(tables["pymc"][error], tables["nutpie"][error])
         assert (diff <= tolerance).all(), (column, diff.to_numpy(), tolerance.to_numpy())
     assert results["nutpie"].attrs["sampler"] == "nutpie" and results["pymc"].attrs["sampler"] == "pymc"
+
+
+@pytest.mark.parametrize("sampler", ["nutpie", "pymc"])
+def test_a_study_with_new_evidence_shares_its_bases_model_graph_and_gets_its_own_data(sampler):
+    """A study made by with_evidence reuses the model (and prior group) of the study it came from -- its
+    graph is a function of the framework, prior set and units only -- and is sampled with its own evidence:
+    exactly the draws of the same study loaded afresh, whose model is built for it alone."""
+    import bayescpec.engine.compiled as compiled
+    from bayescpec.engine.compiled import built_model
+
+    options = dict(draws=60, tune=60, chains=2, seed=5, sampler=sampler)
+    base = bc.load_study()
+    fewer = base.with_evidence(base.evidence.iloc[:-4])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bc.fit(base, **options)
+        shared = bc.fit(fewer, **options)
+        assert built_model(fewer) is built_model(base)
+        compiled._BUILT.clear()
+        compiled._TWINS.clear()
+        alone = bc.load_study()
+        alone = alone.with_evidence(alone.evidence.iloc[:-4])
+        own = bc.fit(alone, **options)
+    assert built_model(alone) is not built_model(base)
+    for name in ("stage_logit", "theta", "severity"):
+        np.testing.assert_array_equal(shared["posterior"][name].values, own["posterior"][name].values)
+    np.testing.assert_array_equal(shared["prior"]["theta"].values, own["prior"]["theta"].values)
+    # the evidence differs from the base's: so do the draws (the base's data were not used)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = bc.fit(base, **options)
+    assert not np.array_equal(full["posterior"]["theta"].values, shared["posterior"]["theta"].values)

@@ -16,7 +16,7 @@ from .counts import COUNT_DIMS, COUNT_VARIABLES
 from .likelihood import pointwise_log_likelihood
 from .prior import draw_prior
 from .quantities import DERIVED_DIMS, FREE_DIMS, derive
-from .structure import Structure, structure_of
+from .structure import GraphCache, Structure, structure_of
 
 __all__ = ["evidence_ledger", "gap_ledger", "add_quantities", "prior_group", "posterior_draws",
            "log_likelihood_group", "framework_attrs", "LIKELIHOOD_VARIABLES"]
@@ -108,8 +108,24 @@ def _as_dataset(arrays: dict, structure: Structure, chains: int, draws: int, dim
     return out
 
 
+#: prior groups already simulated: they depend on the framework, prior set and units, the draws and the seed
+#: only, so a refit after new evidence (a study made by ``with_evidence``) reuses its base's
+_PRIORS = GraphCache(4)
+
+
 def prior_group(structure: Structure, study: Study, draws: int, seed: int) -> xr.Dataset:
-    """``draws`` forward-simulated prior draws (one chain) of every parameter and quantity."""
+    """``draws`` forward-simulated prior draws (one chain) of every parameter and quantity (made once per
+    framework, prior set, units, draws and seed in a process; a shallow copy of that is returned)."""
+    if structure is not structure_of(study):  # a structure of its own: not what the cache is keyed by
+        return _simulate_prior(structure, study, draws, seed)
+    found = _PRIORS.get(study, (draws, seed))
+    if found is None:
+        found = _simulate_prior(structure, study, draws, seed)
+        _PRIORS.put(study, found, (draws, seed))
+    return found.copy(deep=False)
+
+
+def _simulate_prior(structure: Structure, study: Study, draws: int, seed: int) -> xr.Dataset:
     arrays = draw_prior(structure, study.priors, draws, seed)
     dims = {**FREE_DIMS, **DERIVED_DIMS, **COUNT_DIMS,
             **{f"{kind}_{name}": (name,) for name in ("tier", "test")

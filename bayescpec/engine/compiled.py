@@ -32,7 +32,7 @@ from ..inputs.study import Study
 from .aggregate import evidence_data
 from .model import build_model, prior_data
 from .native import BoundData, NativeDensity, fingerprint, native_density
-from .structure import structure_of
+from .structure import GraphCache, structure_of
 
 __all__ = ["BACKENDS", "CompiledModel", "compiled_model", "compile_model", "choose_backend", "clear_compiled_models",
            "available_cores", "warm_cache"]
@@ -61,15 +61,26 @@ class _Built:
 
 
 _BUILT: "weakref.WeakKeyDictionary[Study, _Built]" = weakref.WeakKeyDictionary()
+#: the models built, by framework, prior set and units: a model's graph is a function of these alone (the
+#: evidence and the prior's hyper-parameters are its data), so a study that shares them with one already
+#: built -- a study made by ``with_evidence``, as the calibration's simulated studies and a notebook's new
+#: evidence are -- shares that model's graph
+_TWINS = GraphCache(16)
 
 
 def built_model(study: Study) -> _Built:
-    """The PyMC model of ``study`` with its fingerprint and shared variables, built once per study."""
+    """A PyMC model with the graph of ``study``'s model, with its fingerprint and shared variables: built once
+    per framework, prior set and units (the frozen objects themselves, not equal copies). Its shared variables
+    hold the data of the study it was built for; :meth:`CompiledModel.sample` takes each study's own."""
     found = _BUILT.get(study)
     if found is None:
-        model = build_model(study)
-        key, shared = fingerprint(model)
-        found = _BUILT[study] = _Built(model, key, shared)
+        found = _TWINS.get(study)
+        if found is None:
+            model = build_model(study)
+            key, shared = fingerprint(model)
+            found = _Built(model, key, shared)
+            _TWINS.put(study, found)
+        _BUILT[study] = found
     return found
 
 
@@ -111,16 +122,19 @@ class CompiledModel:
         if key != self.key:
             raise ValueError("this compiled model was built for another framework structure")
         self.fits += 1
+        arrays = self._arrays(study)  # the study's own data (the model may have been built for a twin study)
         if self.backend == "nutpie":
             from .nuts import sample_native
 
-            bound = BoundData(self.native, {name: shared[name].get_value() for name, _, _ in self.native.data})
+            bound = BoundData(self.native, {name: arrays[name] if name in arrays else shared[name].get_value()
+                                            for name, _, _ in self.native.data})
             coords = {dim: list(values) for dim, values in model.coords.items() if values is not None}
             return sample_native(self.native, bound, coords=coords, draws=draws, tune=tune, chains=chains,
                                  seed=seed, target_accept=target_accept, progressbar=progressbar,
                                  cores=cores or min(chains, available_cores()))
         import pymc as pm
 
+        pm.set_data(arrays, model=model)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed, progressbar=progressbar,
@@ -162,6 +176,7 @@ def clear_compiled_models() -> None:
     from .native import clear_native
 
     _COMPILED.clear()
+    _TWINS.clear()
     clear_native()
 
 

@@ -84,13 +84,13 @@ def check_convergence(result: xr.DataTree) -> dict:
         values, labels = _stacked(posterior, names)
         ary = np.moveaxis(values, (0, 1), (-2, -1))
         varies = np.std(ary, axis=(-2, -1)) > 0  # a constant element (e.g. a stage outside a chain) has no R-hat
-        flat = ary.reshape(-1, *ary.shape[-2:])  # (elements, chain, draw)
-        rhat, ess_bulk = mcmcstats.rhat_and_ess_bulk(flat)
-        values_rhat = np.where(varies, rhat, np.nan) if chains > 1 else np.full(len(labels), np.nan)
+        flat = ary.reshape(-1, *ary.shape[-2:])[varies.ravel()]  # (varying elements, chain, draw)
+        rhat, bulk, tail = (np.full(len(labels), np.nan) for _ in range(3))
+        rhat[varies.ravel()], bulk[varies.ravel()] = mcmcstats.rhat_and_ess_bulk(flat)
+        tail[varies.ravel()] = mcmcstats.ess_tail(flat, prob=(0.05, 0.95))
+        values_rhat = rhat if chains > 1 else np.full(len(labels), np.nan)
         out["max_rhat"], out["max_rhat_at"] = _worst(values_rhat, labels, largest=True)
-        bulk = np.where(varies, ess_bulk, np.nan)
         out["min_ess_bulk"], out["min_ess_bulk_at"] = _worst(bulk, labels, largest=False)
-        tail = np.where(varies, mcmcstats.ess_tail(flat, prob=(0.05, 0.95)), np.nan)
         out["min_ess_tail"], out["min_ess_tail_at"] = _worst(tail, labels, largest=False)
     else:
         out.update(max_rhat=np.nan, max_rhat_at="", min_ess_bulk=np.nan, min_ess_bulk_at="",

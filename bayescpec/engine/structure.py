@@ -17,6 +17,7 @@ their product is Beta(a, b). A one-stage chain is the one-theta model.
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +26,8 @@ from ..inputs.spec import Framework, PriorSet
 from ..inputs.study import Study
 from .counts import COUNT_DIM, CountStructure, count_structure
 
-__all__ = ["Structure", "structure_of", "model_structure", "stage_beta_parameters", "units_from_rows"]
+__all__ = ["Structure", "structure_of", "model_structure", "stage_beta_parameters", "units_from_rows",
+           "GraphCache"]
 
 
 def stage_beta_parameters(alpha: float, beta: float, shares: list[float]) -> list[tuple[float, float]]:
@@ -232,3 +234,33 @@ def structure_of(study: Study) -> Structure:
         found = model_structure(study.framework, study.priors, units_from_rows(study.evidence, study.framework))
         _STRUCTURES[study] = found
     return found
+
+
+class GraphCache:
+    """The most recent ``limit`` values computed from a study's framework, prior set and units alone (a
+    model's graph, its forward-simulated prior), with an extra key. Keyed by the frozen objects themselves,
+    not equal copies -- a study made by ``with_evidence`` shares them with the study it came from -- through
+    their ids, each entry checked by weak references (an id is reused once its object is gone)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._entries: "OrderedDict[tuple, tuple]" = OrderedDict()
+
+    def _key(self, study: Study, extra) -> tuple:
+        return (id(study.framework), id(study.priors), tuple(structure_of(study).units), extra)
+
+    def get(self, study: Study, extra=()):
+        key = self._key(study, extra)
+        entry = self._entries.get(key)
+        if entry is None or entry[0]() is not study.framework or entry[1]() is not study.priors:
+            return None
+        self._entries.move_to_end(key)
+        return entry[2]
+
+    def put(self, study: Study, value, extra=()) -> None:
+        self._entries[self._key(study, extra)] = (weakref.ref(study.framework), weakref.ref(study.priors), value)
+        while len(self._entries) > self.limit:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
