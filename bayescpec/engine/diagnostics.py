@@ -72,6 +72,10 @@ def _worst(values: np.ndarray, labels: list[str], *, largest: bool) -> tuple[flo
     return float(values[index]), labels[index]
 
 
+#: elements per block of the gate's statistics (a block of 4 x 1000 draws is 1 MB of float64)
+_CHUNK = 32
+
+
 def check_convergence(result: xr.DataTree) -> dict:
     """Every figure of the gate, the failures in words and whether the result passes."""
     posterior = result["posterior"].to_dataset()
@@ -85,9 +89,16 @@ def check_convergence(result: xr.DataTree) -> dict:
         ary = np.moveaxis(values, (0, 1), (-2, -1))
         varies = np.std(ary, axis=(-2, -1)) > 0  # a constant element (e.g. a stage outside a chain) has no R-hat
         flat = ary.reshape(-1, *ary.shape[-2:])[varies.ravel()]  # (varying elements, chain, draw)
+        found = [], [], []
+        for start in range(0, len(flat), _CHUNK):  # small blocks: their temporaries reuse freed memory
+            block = flat[start:start + _CHUNK]
+            for out_list, values in zip(found, (*mcmcstats.rhat_and_ess_bulk(block),
+                                                mcmcstats.ess_tail(block, prob=(0.05, 0.95)))):
+                out_list.append(values)
         rhat, bulk, tail = (np.full(len(labels), np.nan) for _ in range(3))
-        rhat[varies.ravel()], bulk[varies.ravel()] = mcmcstats.rhat_and_ess_bulk(flat)
-        tail[varies.ravel()] = mcmcstats.ess_tail(flat, prob=(0.05, 0.95))
+        for target, parts in zip((rhat, bulk, tail), found):
+            if parts:
+                target[varies.ravel()] = np.concatenate(parts)
         values_rhat = rhat if chains > 1 else np.full(len(labels), np.nan)
         out["max_rhat"], out["max_rhat_at"] = _worst(values_rhat, labels, largest=True)
         out["min_ess_bulk"], out["min_ess_bulk_at"] = _worst(bulk, labels, largest=False)
