@@ -221,3 +221,28 @@ def test_a_study_with_new_evidence_shares_its_bases_model_graph_and_gets_its_own
         warnings.simplefilter("ignore")
         full = bc.fit(base, **options)
     assert not np.array_equal(full["posterior"]["theta"].values, shared["posterior"]["theta"].values)
+
+
+def test_the_prior_made_while_the_chains_run_is_the_prior_group_and_a_failure_there_stops_the_sampler():
+    from bayescpec.engine.assemble import prior_group
+    from bayescpec.engine.compiled import compiled_model
+    from bayescpec.engine.structure import structure_of
+
+    study = bc.load_study()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = bc.fit(study, draws=50, tune=50, chains=2, seed=12, sampler="nutpie")
+    expected = prior_group(structure_of(study), study, 100, 13)
+    xr.testing.assert_identical(fitted["prior"].to_dataset()[list(expected.data_vars)], expected)
+    calls = []
+
+    def failing():
+        calls.append(1)
+        raise ValueError("made up")
+
+    engine = compiled_model(study, "nutpie")
+    with pytest.raises(ValueError, match="made up"):
+        engine.sample(study, draws=50, tune=50, chains=2, seed=1, target_accept=0.8, meanwhile=failing)
+    assert calls == [1]
+    again = engine.sample(study, draws=20, tune=20, chains=2, seed=1, target_accept=0.8)  # the engine still samples
+    assert again["posterior"].sizes["draw"] == 20

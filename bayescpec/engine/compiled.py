@@ -111,9 +111,10 @@ class CompiledModel:
         return {name: np.asarray(values, dtype=self.model[name].dtype) for name, values in arrays.items()}
 
     def sample(self, study: Study, *, draws: int, tune: int, chains: int, seed: int, target_accept: float,
-               progressbar: bool = False, cores: int | None = None, model=None) -> xr.DataTree:
+               progressbar: bool = False, cores: int | None = None, model=None, meanwhile=None) -> xr.DataTree:
         """Sample the posterior of ``study`` (whose model must have this one's graph): a DataTree with
-        ``posterior`` and ``sample_stats``. ``model``: the study's model when the caller built it."""
+        ``posterior`` and ``sample_stats``. ``model``: the study's model when the caller built it; ``meanwhile``:
+        work to do while the sampler runs (called once, in this thread; nutpie's chains run on their own)."""
         if model is None:
             built = built_model(study)
             model, key, shared = built.model, built.key, built.shared
@@ -131,10 +132,12 @@ class CompiledModel:
             coords = {dim: list(values) for dim, values in model.coords.items() if values is not None}
             return sample_native(self.native, bound, coords=coords, draws=draws, tune=tune, chains=chains,
                                  seed=seed, target_accept=target_accept, progressbar=progressbar,
-                                 cores=cores or min(chains, available_cores()))
+                                 cores=cores or min(chains, available_cores()), meanwhile=meanwhile)
         import pymc as pm
 
         pm.set_data(arrays, model=model)
+        if meanwhile is not None:
+            meanwhile()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed, progressbar=progressbar,

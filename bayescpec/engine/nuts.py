@@ -65,9 +65,10 @@ def _column(batch, name: str, shape: tuple) -> np.ndarray:
 
 def sample_native(density: NativeDensity, bound: BoundData, *, coords: dict, draws: int, tune: int,
                   chains: int, seed: int, target_accept: float, cores: int,
-                  progressbar: bool = False) -> xr.DataTree:
+                  progressbar: bool = False, meanwhile=None) -> xr.DataTree:
     """Sample ``chains`` x ``draws`` after ``tune`` adaptation steps; a DataTree with ``posterior`` (the
-    model's variables, PyMC's names and dims) and ``sample_stats``."""
+    model's variables, PyMC's names and dims) and ``sample_stats``. ``meanwhile`` (no arguments) is called
+    in this thread while the chains run on the sampler's own threads (they need no Python)."""
     lib = nutpie_lib()
     names = [name for name, _, _ in density.variables]
     shapes = [list(shape) for _, shape, _ in density.variables]
@@ -85,6 +86,12 @@ def sample_native(density: NativeDensity, bound: BoundData, *, coords: dict, dra
     progress = lib.ProgressType.indicatif(500) if progressbar else lib.ProgressType.none()
     started = time.perf_counter()
     sampler = lib.PySampler.from_pymc(settings, int(cores), model, progress, None, 100, lib.PyStorage.arrow())
+    if meanwhile is not None:
+        try:
+            meanwhile()
+        except BaseException:
+            sampler.abort()
+            raise
     try:
         sampler.wait(None)
         trace = sampler.take_results()

@@ -106,6 +106,7 @@ def _draw(engine: CompiledModel, study: Study, structure, *, tune: int, accept: 
     quantities: (posterior and sample stats, (target_accept, divergences) of a divergence re-run or
     None, the target_accept of the draws kept)."""
     result = _sample(engine, study, accept=accept, tune=tune, **options)
+    options = {name: value for name, value in options.items() if name != "meanwhile"}  # done once
     retried_from = None
     diverging = result["sample_stats"].to_dataset().get("diverging")
     if retry_divergent and diverging is not None and int(diverging.sum()) and accept < RETRY_TARGET_ACCEPT:
@@ -163,8 +164,14 @@ def fit(
     compiled_here = engine.fits == 0  # this fit pays the compilation
     options = dict(draws=draws, chains=chains, seed=seed, progressbar=progressbar, cores=cores, model=data_model)
     used_tune = DEFAULT_TUNE if tune is None else tune
+    prior: dict = {}
+
+    def simulate_prior() -> None:  # the forward-simulated prior, made while the sampler's threads run
+        prior["group"] = prior_group(structure, study, draws * chains, seed + 1)
+
     result, retried_from, accept = _draw(engine, study, structure, tune=used_tune, accept=target_accept,
-                                         retry_divergent=retry_divergent, options=options)
+                                         retry_divergent=retry_divergent,
+                                         options={**options, "meanwhile": simulate_prior})
     checks = check_convergence(result)  # the gate reads only the posterior and the sampler's statistics
     tune_retry = ""
     if tune is None and used_tune < LONG_TUNE and not checks["converged"]:
@@ -174,7 +181,7 @@ def fit(
         result, retried_from, accept = _draw(engine, study, structure, tune=used_tune, accept=target_accept,
                                              retry_divergent=retry_divergent, options=options)
         checks = check_convergence(result)
-    result["prior"] = prior_group(structure, study, draws * chains, seed + 1)
+    result["prior"] = prior["group"] if "group" in prior else prior_group(structure, study, draws * chains, seed + 1)
     sampling_seconds = time.perf_counter() - started
     if pointwise is None:
         pointwise = data.n_rows <= POINTWISE_ROW_LIMIT
