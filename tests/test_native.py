@@ -164,13 +164,14 @@ DRAWS_SCRIPT = textwrap.dedent("""
         assert result.attrs["sampler"] == "nutpie"
         draws[f"cores{cores}"] = np.concatenate([result["posterior"][name].values.ravel()
                                                  for name in ("stage_logit", "theta", "sensitivity_tier")])
-    np.savez(sys.argv[1], **draws)
+    np.savez(sys.argv[1], pymc_imported=np.array("pymc" in sys.modules), **draws)
 """)
 
 
 @pytest.mark.slow
 def test_the_same_seed_gives_the_same_draws_on_an_empty_or_a_warm_cache(tmp_path):
-    """Determinism, not a Monte Carlo value, so exact: fresh processes with every cache empty, warm, with only
+    """Determinism, not a Monte Carlo value, so exact: fresh processes with every cache empty, warm (no PyMC model
+    built: the fingerprint from the cache's index), with only
     bayescpec's cache removed (PyTensor's Numba cache warm) and with its compiled code damaged (a miss: it
     compiles again); chains one at a time or two at once."""
     import shutil
@@ -196,6 +197,8 @@ def test_the_same_seed_gives_the_same_draws_on_an_empty_or_a_warm_cache(tmp_path
     for label, found in runs.items():
         for cores in ("cores1", "cores2"):
             assert np.array_equal(found[cores], reference), (label, cores)
+    # the warm process took the index's fingerprint and sampled without building (or importing) PyMC
+    assert runs["empty"]["pymc_imported"] and not runs["warm"]["pymc_imported"]
 
 
 def test_fit_defaults_to_the_native_path_and_records_it(tmp_path):
@@ -206,3 +209,27 @@ def test_fit_defaults_to_the_native_path_and_records_it(tmp_path):
     assert set(result["posterior"].data_vars) >= {"stage_logit", "theta", "sensitivity_tier", "false_positive_tier"}
     assert result["posterior"].sizes["chain"] == 2 and result["posterior"].sizes["draw"] == 50
     assert {"diverging", "energy", "maxdepth_reached"} <= set(result["sample_stats"].data_vars)
+
+
+def test_the_fingerprint_index_key_changes_with_whatever_the_graph_is_made_from():
+    """The index that spares a warm fit building its PyMC model is keyed by the framework and prior set (their
+    content), the units and the data's names, dtypes and dimensions; a change in any is another key."""
+    from bayescpec.engine.aggregate import evidence_data
+    from bayescpec.engine.model import prior_data
+    from bayescpec.engine.native import graph_inputs_key
+    from bayescpec.engine.structure import structure_of
+
+    study = bc.load_study()
+    s = structure_of(study)
+    data = {**evidence_data(study).data_arrays(), **prior_data(s, study.priors)}
+    key = graph_inputs_key(study.framework, study.priors, s.units, data)
+    again = bc.load_study()
+    assert key == graph_inputs_key(again.framework, again.priors, structure_of(again).units, data)  # equal copies
+    values = {name: np.asarray(v) * 2 if np.asarray(v).dtype.kind == "f" else v for name, v in data.items()}
+    assert key == graph_inputs_key(study.framework, study.priors, s.units, values)   # data values: the same graph
+    assert key != graph_inputs_key(study.framework, bc.load_study(priors="skeptical").priors, s.units, data)
+    assert key != graph_inputs_key(study.framework, study.priors, [*s.units, ("sez", "made_up_zone")], data)
+    retyped = {**data, "count_k": np.asarray(data["count_k"], dtype=np.int64)}
+    assert key != graph_inputs_key(study.framework, study.priors, s.units, retyped)
+    fewer = {name: v for name, v in data.items() if name != "count_k"}
+    assert key != graph_inputs_key(study.framework, study.priors, s.units, fewer)

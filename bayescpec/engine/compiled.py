@@ -31,7 +31,8 @@ import xarray as xr
 from ..inputs.study import Study
 from .aggregate import evidence_data
 from .model import build_model, prior_data
-from .native import BoundData, NativeDensity, fingerprint, native_density
+from .native import (BoundData, NativeDensity, cached_density, fingerprint, graph_inputs_key, indexed_fingerprint,
+                     native_density, record_fingerprint)
 from .structure import GraphCache, structure_of
 
 __all__ = ["BACKENDS", "CompiledModel", "compiled_model", "compile_model", "choose_backend", "clear_compiled_models",
@@ -104,37 +105,52 @@ class CompiledModel:
     fits: int = 0
     native: NativeDensity | None = field(default=None, repr=False)
 
-    def _arrays(self, study: Study) -> dict[str, np.ndarray]:
-        """``study``'s evidence and prior hyper-parameters by ``pm.Data`` name, in this model's dtypes (what
-        ``pm.set_data`` on :attr:`model` takes; builds no model, so it may run inside a model context)."""
+    def _arrays(self, study: Study, model=None) -> dict[str, np.ndarray]:
+        """``study``'s evidence and prior hyper-parameters by ``pm.Data`` name, in the model's dtypes (those
+        the native functions read, in their layout's dtypes, when no PyMC model is at hand); builds no
+        model, so it may run inside a model context."""
         arrays = {**evidence_data(study).data_arrays(), **prior_data(structure_of(study), study.priors)}
-        return {name: np.asarray(values, dtype=self.model[name].dtype) for name, values in arrays.items()}
+        model = model if model is not None else self.model
+        if model is None:
+            dtypes = {name: dtype for name, dtype, _ in self.native.data}
+            return {name: np.asarray(values, dtype=dtypes[name]) for name, values in arrays.items() if name in dtypes}
+        return {name: np.asarray(values, dtype=model[name].dtype) for name, values in arrays.items()}
 
     def sample(self, study: Study, *, draws: int, tune: int, chains: int, seed: int, target_accept: float,
                progressbar: bool = False, cores: int | None = None, model=None, meanwhile=None) -> xr.DataTree:
         """Sample the posterior of ``study`` (whose model must have this one's graph): a DataTree with
         ``posterior`` and ``sample_stats``. ``model``: the study's model when the caller built it; ``meanwhile``:
-        work to do while the sampler runs (called once, in this thread; nutpie's chains run on their own)."""
+        work to do while the sampler runs (called once, in this thread; nutpie's chains run on their own).
+        nutpie needs no PyMC model: the study's data and coordinates come from the study itself."""
         if model is None:
-            built = built_model(study)
-            model, key, shared = built.model, built.key, built.shared
+            key = fingerprint_of(study) if self.backend == "nutpie" else built_model(study).key
         else:
-            key, shared = model_key(model)
+            key = model_key(model)[0]
         if key != self.key:
             raise ValueError("this compiled model was built for another framework structure")
         self.fits += 1
-        arrays = self._arrays(study)  # the study's own data (the model may have been built for a twin study)
+        arrays = self._arrays(study, model)  # the study's own data (a model may have been built for a twin)
         if self.backend == "nutpie":
             from .nuts import sample_native
 
-            bound = BoundData(self.native, {name: arrays[name] if name in arrays else shared[name].get_value()
-                                            for name, _, _ in self.native.data})
-            coords = {dim: list(values) for dim, values in model.coords.items() if values is not None}
-            return sample_native(self.native, bound, coords=coords, draws=draws, tune=tune, chains=chains,
-                                 seed=seed, target_accept=target_accept, progressbar=progressbar,
-                                 cores=cores or min(chains, available_cores()), meanwhile=meanwhile)
+            coords = structure_of(study).coords()
+            values = {}
+            for name, dtype, _ in self.native.data:
+                if name in arrays:
+                    values[name] = arrays[name]
+                elif name in coords:  # a dimension's length
+                    values[name] = np.asarray(len(coords[name]), dtype=dtype)
+                else:
+                    shared = model_key(model)[1] if model is not None else built_model(study).shared
+                    values[name] = shared[name].get_value()
+            return sample_native(self.native, BoundData(self.native, values),
+                                 coords={dim: list(labels) for dim, labels in coords.items()}, draws=draws,
+                                 tune=tune, chains=chains, seed=seed, target_accept=target_accept,
+                                 progressbar=progressbar, cores=cores or min(chains, available_cores()),
+                                 meanwhile=meanwhile)
         import pymc as pm
 
+        model = model if model is not None else built_model(study).model
         pm.set_data(arrays, model=model)
         if meanwhile is not None:
             meanwhile()
@@ -146,22 +162,51 @@ class CompiledModel:
 
 
 _COMPILED: dict[tuple[str, str], CompiledModel] = {}
+_FINGERPRINTS: "weakref.WeakKeyDictionary[Study, str]" = weakref.WeakKeyDictionary()
+
+
+def fingerprint_of(study: Study) -> str:
+    """The fingerprint of ``study``'s model without building it when the disk cache's index has it (see
+    :func:`~bayescpec.engine.native.graph_inputs_key`): else the model is built and the index written."""
+    found = _FINGERPRINTS.get(study)
+    if found is None:
+        built = _BUILT.get(study) or _TWINS.get(study)
+        if built is not None:
+            found = built.key
+        else:
+            structure = structure_of(study)
+            data = {**evidence_data(study).data_arrays(), **prior_data(structure, study.priors)}
+            inputs = graph_inputs_key(study.framework, study.priors, structure.units, data)
+            found = indexed_fingerprint(inputs)
+            if found is None:
+                found = built_model(study).key
+                record_fingerprint(inputs, found)
+        _FINGERPRINTS[study] = found
+    return found
 
 
 def compiled_model(study: Study, backend: str = "nutpie", *, model=None) -> CompiledModel:
     """The compiled model of ``study``'s graph for ``backend``, made once per process (``nutpie``:
-    loaded from the disk cache when it is there). ``model``: the study's model when already built."""
+    loaded from the disk cache when it is there, with no PyMC model built when the cache's index knows the
+    study's fingerprint). ``model``: the study's model when already built."""
     if backend not in BACKENDS:
         raise ValueError(f"sampler must be one of {', '.join(BACKENDS)}; found {backend!r}")
     if model is None:
-        built = built_model(study)
-        model, key = built.model, built.key
+        key = fingerprint_of(study) if backend == "nutpie" else built_model(study).key
     else:
         key = model_key(model)[0]
     found = _COMPILED.get((backend, key))
     if found is None:
         started = time.perf_counter()
-        native = native_density(model, key) if backend == "nutpie" else None
+        native = cached_density(key) if backend == "nutpie" else None
+        if native is None and backend == "nutpie":
+            if model is None:  # not in the disk cache: build the model and compile it
+                built = built_model(study)
+                model, key = built.model, built.key
+                _FINGERPRINTS[study] = key
+            native = native_density(model, key)
+        if model is None and backend == "pymc":
+            model = built_model(study).model
         found = CompiledModel(key, backend, model, time.perf_counter() - started, native=native)
         _COMPILED[(backend, key)] = found
     return found
@@ -180,6 +225,7 @@ def clear_compiled_models() -> None:
 
     _COMPILED.clear()
     _TWINS.clear()
+    _FINGERPRINTS.clear()
     clear_native()
 
 

@@ -43,7 +43,8 @@ import numpy as np
 
 from .wrappers import FORMAT, cfuncs
 
-__all__ = ["NativeDensity", "BoundData", "cache_dir", "fingerprint", "native_density", "clear_native"]
+__all__ = ["NativeDensity", "BoundData", "cache_dir", "fingerprint", "native_density", "clear_native", "graph_inputs_key",
+           "indexed_fingerprint", "record_fingerprint", "cached_density"]
 
 
 
@@ -371,6 +372,74 @@ def _compile_in_child(model, key: str, folder: Path) -> bool:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(path)
+
+
+# --------------------------------------------------------------------------- the index of fingerprints
+# A fingerprint needs the PyMC model (its graph), and building it -- with PyMC's and PyTensor's imports --
+# is most of what a warm fit spends outside sampling. The index maps what the graph is made from to the
+# fingerprint it had: the framework and prior set (their full content), the units, the names, dtypes and
+# dimensions of the data, every source file of this package and the versions and settings of the libraries
+# that turn them into a graph. Any change to these is a new entry: the model is built once more.
+_SOURCES: list[str] = []
+
+
+def _light_environment() -> str:
+    from importlib.metadata import version
+
+    if not _SOURCES:
+        package = Path(__file__).resolve().parent.parent
+        digest = hashlib.sha256()
+        for path in sorted(package.rglob("*.py")):
+            digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+        _SOURCES.append(digest.hexdigest())
+    rc = [Path(p).expanduser() for p in (os.environ.get("PYTENSORRC", "").split(os.pathsep)
+                                          + ["~/.pytensorrc", "~/.pytensorrc.txt"]) if p]
+    return json.dumps({
+        "format": FORMAT, "python": sys.version, "machine": platform.machine(), "sources": _SOURCES[0],
+        "versions": {name: version(name) for name in ("numpy", "numba", "llvmlite", "pytensor", "pymc")},
+        "settings": {k: v for k, v in os.environ.items() if k.startswith(("PYTENSOR", "NUMBA"))},
+        "pytensorrc": [p.read_text(errors="replace") if p.is_file() else "" for p in rc],
+    }, sort_keys=True)
+
+
+def graph_inputs_key(framework, priors, units, data: dict) -> str:
+    """The index's key of a model: what its graph is made from (see above); ``data`` by name."""
+    signature = sorted((name, str(np.asarray(v).dtype), int(np.ndim(v))) for name, v in data.items())
+    return hashlib.sha256(json.dumps([_light_environment(), framework.model_dump_json(), priors.model_dump_json(),
+                                      [list(u) for u in units], signature]).encode()).hexdigest()
+
+
+def indexed_fingerprint(inputs_key: str) -> str | None:
+    """The fingerprint recorded for ``inputs_key``, when its native functions are in the cache too."""
+    folder = cache_dir()
+    try:
+        key = (folder / "index" / inputs_key).read_text().strip()
+    except OSError:
+        return None
+    return key if len(key) == 64 and (folder / f"{key}.json").is_file() else None
+
+
+def record_fingerprint(inputs_key: str, key: str) -> None:
+    """Record ``key`` for ``inputs_key`` (atomically; nothing when the cache cannot be written)."""
+    folder = cache_dir() / "index"
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+        with os.fdopen(handle, "w") as out:
+            out.write(key)
+        os.replace(tmp, folder / inputs_key)
+
+
+def cached_density(key: str) -> NativeDensity | None:
+    """The native functions of fingerprint ``key`` from this process or the disk cache; None if absent."""
+    found = _DENSITIES.get(key)
+    if found is None:
+        started = time.perf_counter()
+        found = _load(cache_dir() / f"{key}.json", key, cache_dir())
+        if found is not None:
+            found.seconds = time.perf_counter() - started
+            _DENSITIES[key] = found
+    return found
 
 
 def clear_native() -> None:
