@@ -32,7 +32,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import BayescpecError
-from .store import READ_ERRORS, REQUIRED_GROUPS, RESULT_FILE, load_result, save_result
+from .store import ENGINE, READ_ERRORS, REQUIRED_GROUPS, RESULT_FILE, load_result, save_result
 
 __all__ = ["DEFAULT_ROOT", "Vintage", "ResultDiff", "fit_key", "planned_fit_keys", "find_planned_fit", "vintage_name",
            "save_vintage", "find_vintage", "list_vintages", "load_vintage", "find_previous", "newest_on_inputs",
@@ -190,7 +190,7 @@ class Vintage:
 
 def _read_attrs(path: Path) -> dict:
     """The result's attrs (lazily: no arrays are read); ValueError when it lacks a result's groups."""
-    with xr.open_datatree(path, engine="h5netcdf") as tree:
+    with xr.open_datatree(path, engine=ENGINE) as tree:
         missing = [group for group in REQUIRED_GROUPS if group not in tree.children]
         if missing:
             raise ValueError(f"an incomplete bayescpec result: no {', '.join(missing)} group(s)")
