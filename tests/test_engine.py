@@ -246,3 +246,24 @@ def test_the_prior_made_while_the_chains_run_is_the_prior_group_and_a_failure_th
     assert calls == [1]
     again = engine.sample(study, draws=20, tune=20, chains=2, seed=1, target_accept=0.8)  # the engine still samples
     assert again["posterior"].sizes["draw"] == 20
+
+
+def test_the_posterior_alone_is_the_fits_posterior_and_gate():
+    """sample_posterior (a calibration's fits) skips the prior, ledgers and counterfactual quantities, not
+    the draws: the same seed gives the fit's posterior values and gate figures exactly."""
+    from bayescpec.engine.diagnostics import check_convergence
+    from bayescpec.engine.sampling import sample_posterior
+
+    study = bc.load_study()
+    settings = dict(draws=60, tune=60, chains=2, seed=31, sampler="nutpie")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = bc.fit(study, **settings)
+    alone = sample_posterior(study, **settings)
+    assert set(alone.children) == {"posterior", "sample_stats"}
+    posterior, full = alone["posterior"].to_dataset(), fitted["posterior"].to_dataset()
+    assert set(posterior.data_vars) < set(full.data_vars)  # the counterfactual quantities left out
+    xr.testing.assert_identical(posterior, full[list(posterior.data_vars)])
+    gate = check_convergence(fitted)
+    assert {k: alone.attrs[k] for k in gate} == {k: fitted.attrs[k] for k in gate}
+    assert alone.attrs["sampler"] == fitted.attrs["sampler"] == "nutpie"

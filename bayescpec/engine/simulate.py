@@ -75,10 +75,12 @@ def simulation_plan(study: Study) -> pd.DataFrame:
     return rows.assign(fact=fact, package_left_out=left_out, reliability_left_out=reliability_left_out)
 
 
-def simulate_evidence(study: Study, params: dict[str, np.ndarray], rng: np.random.Generator) -> list[pd.DataFrame]:
+def simulate_evidence(study: Study, params: dict[str, np.ndarray], rng: np.random.Generator, *,
+                      plan: pd.DataFrame | None = None) -> list[pd.DataFrame]:
     """Evidence logs of ``study``'s shape simulated at each draw of ``params`` (arrays with a leading
-    draws axis, as :func:`bayescpec.engine.prior.draw_prior` gives): one log per draw."""
-    plan = simulation_plan(study)
+    draws axis, as :func:`bayescpec.engine.prior.draw_prior` gives): one log per draw. ``plan``: the
+    study's :func:`simulation_plan`, when the caller has it (a calibration makes it once, not per fit)."""
+    plan = simulation_plan(study) if plan is None else plan.copy()
     fact = plan.pop("fact").to_numpy()
     rows = plan.drop(columns=["package_left_out", "reliability_left_out"])
     structure = structure_of(study)

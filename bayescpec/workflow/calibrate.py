@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,6 +53,7 @@ class _Task:
     chains: int
     sampler: str
     ranks: int
+    plan: pd.DataFrame | None = None  # the study's simulation plan, made once for every simulation
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def simulate_and_rank(task: _Task) -> dict:
     """One simulation: truth from the prior, an evidence log simulated at it, a fit, the ranks.
     A module-level function of a picklable task, so that it runs in any worker process."""
     from ..engine.prior import draw_prior
-    from ..engine.sampling import ConvergenceWarning, fit
+    from ..engine.sampling import sample_posterior
     from ..engine.simulate import simulate_evidence
     from ..engine.structure import model_structure, structure_of
 
@@ -91,12 +91,11 @@ def simulate_and_rank(task: _Task) -> dict:
         model_structure(study.framework, task.generating_priors, structure.units)
     truth = draw_prior(generating, task.generating_priors or study.priors, 1, task.seed)
     rng = np.random.default_rng([task.seed, 1])
-    simulated = study.with_evidence(simulate_evidence(study, truth, rng)[0])
+    simulated = study.with_evidence(simulate_evidence(study, truth, rng, plan=task.plan)[0])
     started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # recorded per simulation below
-        result = fit(simulated, draws=task.draws, tune=task.tune, chains=task.chains, seed=task.seed + SEED_OFFSET,
-                     sampler=task.sampler, pointwise=False)
+    # the posterior and its gate only (recorded per simulation below): no prior, ledgers or counterfactuals
+    result = sample_posterior(simulated, draws=task.draws, tune=task.tune, chains=task.chains,
+                              seed=task.seed + SEED_OFFSET, sampler=task.sampler)
     seconds = time.perf_counter() - started
     posterior = result["posterior"].to_dataset()
     ev = study.evidence
@@ -176,7 +175,10 @@ def calibrate(
 
     backend = choose_backend(sampler, fits=simulations)
     warm_cache(study, backend)  # the workers load the compiled model; none compiles it
-    tasks = [_Task(study, generating_priors, i, seed + i, draws, tune, chains, backend, ranks)
+    from ..engine.simulate import simulation_plan
+
+    plan = simulation_plan(study)
+    tasks = [_Task(study, generating_priors, i, seed + i, draws, tune, chains, backend, ranks, plan)
              for i in range(simulations)]
     done = [0]
 
@@ -185,9 +187,6 @@ def calibrate(
         if on_simulation is not None:
             on_simulation(done[0], simulations)
 
-    from ..engine.simulate import simulation_plan
-
-    plan = simulation_plan(study)
     left_out = {name: int(plan[name].sum()) for name in ("package_left_out", "reliability_left_out")}
     started = time.perf_counter()
     outcomes = run_tasks(simulate_and_rank, tasks, executor=executor, workers=workers, scheduler=scheduler,
