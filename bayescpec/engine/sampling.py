@@ -120,6 +120,13 @@ def _draw(engine: CompiledModel, study: Study, structure, *, tune: int, accept: 
     return result, retried_from, accept
 
 
+def _retry_note(retried_from: tuple | None, accept: float) -> str:
+    """The ``divergence_retry`` attr: what the divergence re-run did, or empty."""
+    if not retried_from:
+        return ""
+    return f"{retried_from[1]} divergences at target_accept {retried_from[0]}; re-sampled at {accept}"
+
+
 def sample_posterior(
     study: Study,
     *,
@@ -145,7 +152,7 @@ def sample_posterior(
     result, retried_from, accept = _draw(engine, study, structure_of(study), tune=tune, accept=target_accept,
                                          retry_divergent=True, options=options, counterfactuals=False)
     result.attrs.update({"sampler": engine.backend, "seed": seed, "tune": tune, "target_accept": accept,
-                         "divergence_retry": bool(retried_from), **check_convergence(result)})
+                         "divergence_retry": _retry_note(retried_from, accept), **check_convergence(result)})
     return result
 
 
@@ -235,8 +242,7 @@ def fit(
         "chains": chains,
         "sampler": engine.backend,
         "target_accept": accept,
-        "divergence_retry": (f"{retried_from[1]} divergences at target_accept {retried_from[0]}; "
-                             f"re-sampled at {accept}") if retried_from else "",
+        "divergence_retry": _retry_note(retried_from, accept),
         "sampling_seconds": round(sampling_seconds, 3),
         "compile_seconds": round(engine.compile_seconds, 3) if compiled_here else 0.0,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
